@@ -1,0 +1,138 @@
+/**
+ * The contract every sink meets (embedded database, GCP), small enough that one compliance test
+ * runs against all of them: write a batch, write rollups, flush, close, health-check; and the
+ * query side the API reads from, so any replica answers from the shared store.
+ */
+import type { Anomaly, ChangeCounts, ChangeSet } from '../src/domain/types.js';
+
+/** A processed pair, durable once `writeBatch` resolves. */
+export interface ResultRecord {
+  readonly taskKey: string;
+  readonly jobId: string | null;
+  readonly drawingId: string;
+  readonly changes: ChangeSet;
+  readonly counts: ChangeCounts;
+  /** received → durable, in ms (measured just before the write). */
+  readonly processingTimeMs: number;
+  /** published or `uploaded_at` → durable, in ms. */
+  readonly endToEndMs: number;
+  readonly createdAt: Date;
+  readonly replicaId: string;
+}
+
+/** A task that ended without a result: malformed input, or retries exhausted. */
+export interface FailureRecord {
+  readonly taskKey: string;
+  readonly jobId: string | null;
+  readonly drawingId: string | null;
+  readonly kind: 'malformed' | 'failed';
+  readonly code: string;
+  readonly message: string;
+  readonly createdAt: Date;
+  readonly replicaId: string;
+}
+
+export interface SinkBatch {
+  readonly results: readonly ResultRecord[];
+  readonly failures: readonly FailureRecord[];
+  readonly anomalies: readonly Anomaly[];
+}
+
+export interface WriteReceipt {
+  /** Task keys of results and failures written for the first time (replays are absent). */
+  readonly fresh: ReadonlySet<string>;
+}
+
+export interface HourlyCounts extends ChangeCounts {
+  readonly pairs: number;
+  readonly failed: number;
+  readonly malformed: number;
+}
+
+/** One replica's aggregate for one hour, in a form several replicas' rollups merge from. */
+export interface Rollup {
+  readonly replicaId: string;
+  /** Start of the UTC hour. */
+  readonly hourStart: Date;
+  readonly counts: HourlyCounts;
+  /** hdr-histogram-js `encodeIntoCompressedBase64` of processing latency in µs. */
+  readonly processingHistogram: string;
+  /** Same, end-to-end latency in µs. */
+  readonly endToEndHistogram: string;
+  readonly updatedAt: Date;
+}
+
+export interface JobRecord {
+  readonly jobId: string;
+  readonly tasksCreated: number;
+  readonly createdAt: Date;
+}
+
+export interface JobStatus {
+  readonly job_id: string;
+  readonly tasks_created: number;
+  readonly completed: number;
+  readonly failed: number;
+  readonly pending: number;
+}
+
+/** A stored result as `GET /changes` returns it (design.md, HTTP API). */
+export interface StoredChange {
+  readonly drawing_id: string;
+  readonly job_id: string | null;
+  readonly added: ChangeSet['added'];
+  readonly removed: ChangeSet['removed'];
+  readonly moved: ChangeSet['moved'];
+  readonly modified: ChangeSet['modified'];
+  readonly summary: string;
+  readonly processing_time_ms: number;
+  readonly created_at: string;
+}
+
+export interface ResultSink {
+  readonly name: string;
+  /**
+   * Durably writes results, failures and anomalies. Idempotent by task key (and anomaly id): a
+   * replayed record is not written twice and is absent from `fresh`. Rejects with a
+   * TransientError when the store is unavailable; nothing in the batch may then be acked.
+   */
+  writeBatch(batch: SinkBatch): Promise<WriteReceipt>;
+  /** Upserts this replica's rollups, keyed by (replicaId, hourStart). */
+  writeRollups(rollups: readonly Rollup[]): Promise<void>;
+  /** Resolves once everything accepted so far is durable. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  /** Resolves when writable; rejects with the reason otherwise (readiness probe). */
+  healthcheck(): Promise<void>;
+}
+
+/** One stored outcome as the aggregator records it; used to rebuild windows after a restart. */
+export type MetricSample =
+  | {
+      readonly kind: 'result';
+      readonly at: Date;
+      readonly processingTimeMs: number;
+      readonly endToEndMs: number;
+      readonly counts: ChangeCounts;
+    }
+  | { readonly kind: 'failure'; readonly at: Date; readonly malformed: boolean };
+
+/** The read side, shared by every replica. */
+export interface ResultStore {
+  /** Newest first, at most `limit`. */
+  changes(drawingId: string, limit: number): Promise<StoredChange[]>;
+  createJob(job: JobRecord): Promise<void>;
+  job(jobId: string): Promise<JobStatus | null>;
+  /** Every replica's rollups for hours starting at or after `since`. */
+  rollups(since: Date): Promise<Rollup[]>;
+  /** Newest first. */
+  anomalies(since: Date, limit: number): Promise<Anomaly[]>;
+  /** Number of malformed_input and missing_upload anomalies since. */
+  dataQualityIssues(since: Date): Promise<number>;
+  /**
+   * Every result and failure that replica `replicaId` stored since `since`, oldest first. Offered
+   * by stores whose rows are written in the same transaction as the results (the embedded store),
+   * so a restarted replica rebuilds its windows exactly; others restore from their own rollups.
+   */
+  samples?(since: Date, replicaId: string): AsyncIterable<MetricSample>;
+}

@@ -1,0 +1,220 @@
+/**
+ * Configuration from the environment, validated once at start-up and frozen. Every bad value is
+ * reported at once, one line each, naming the variable and the value (design.md, Running).
+ */
+import { hostname } from 'node:os';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+export const SEED_NAMES = {
+  topic: 'drawing-processing-tasks',
+  subscription: 'drawing-processing-workers',
+  dlqTopic: 'drawing-processing-dlq',
+  dataset: 'buildtrace',
+} as const;
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly inputDir: string;
+  readonly source: 'local' | 'pubsub';
+  readonly sinks: 'local' | 'gcp';
+  readonly projectId: string | null;
+  readonly pubsub: {
+    readonly topic: string;
+    readonly subscription: string;
+    readonly dlqTopic: string;
+    readonly emulatorHost: string | null;
+    readonly maxOutstandingMessages: number;
+    readonly maxOutstandingBytes: number;
+    /** Upper bound on lease extension: covers the slowest pair. */
+    readonly maxLeaseSeconds: number;
+    /** A stream silent this long while messages wait is reopened. */
+    readonly watchdogSeconds: number;
+  };
+  readonly gcp: {
+    readonly inputBucket: string;
+    readonly outputBucket: string;
+    readonly dataset: string;
+    /** Test and private-endpoint overrides; null means Google's public endpoints. */
+    readonly bigqueryEndpoint: string | null;
+    readonly storageEndpoint: string | null;
+    readonly monitoringEndpoint: string | null;
+    readonly monitoringIntervalSeconds: number;
+  };
+  readonly moveTolerance: number;
+  readonly concurrency: number;
+  /** Local source: deliveries held at once (its flow control). */
+  readonly maxDeliveryAttempts: number;
+  /** Local source: a leased task not settled by then is redelivered. */
+  readonly leaseSeconds: number;
+  readonly batchSize: number;
+  readonly batchMaxWaitMs: number;
+  readonly rollupFlushSeconds: number;
+  readonly retentionHours: number;
+  readonly maxBodyBytes: number;
+  readonly maxPairsPerRequest: number;
+  readonly maxVersionBytes: number;
+  /** Pairs with more objects than this (A + B) are diffed on a worker thread. */
+  readonly workerThreshold: number;
+  readonly delayedUploadSeconds: number;
+  readonly spikeFactor: number;
+  readonly anomalyFreshMinutes: number;
+  readonly corsOrigins: readonly string[];
+  readonly shutdownGraceSeconds: number;
+  readonly replicaId: string;
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const intIn = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\s*\d+\s*$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const numberIn = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/, `must be a number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+/** Pub/Sub resource ids: 3–255 chars, start with a letter, no `goog` prefix. */
+const pubsubName = z
+  .string()
+  .regex(
+    /^(?!goog)[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/,
+    'must be 3 to 255 characters, start with a letter, and use letters, digits or - _ . ~ + %',
+  );
+const bucketName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/, 'must be a valid bucket name (3 to 63 lowercase letters, digits, - _ .)');
+const datasetName = z.string().regex(/^[A-Za-z0-9_]{1,1024}$/, 'must be letters, digits and underscores');
+const projectName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z][a-z0-9-]*:[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a valid project id');
+const endpoint = z
+  .string()
+  .regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'must be an http(s) URL such as http://127.0.0.1:9050');
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'must be host:port');
+const oneOf = <T extends string>(values: readonly [T, ...T[]]) =>
+  z.string().refine((v): v is T => (values as readonly string[]).includes(v), `must be one of ${values.join(', ')}`);
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * Reads and validates the configuration.
+ *
+ * @example
+ * const config = loadConfig(process.env); // throws ConfigError listing every bad variable
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+
+  function read<T>(name: string, schema: z.ZodType<T>, fallback: T): T {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    problems.push(`${name} ${parsed.error.issues[0]?.message ?? 'is invalid'}, got ${JSON.stringify(raw)}`);
+    return fallback;
+  }
+  const opt = <T>(name: string, schema: z.ZodType<T>): T | null => read<T | null>(name, schema, null);
+
+  const dataDir = path.resolve(read('DATA_DIR', z.string(), './data'));
+  const projectId = opt('GOOGLE_CLOUD_PROJECT', projectName);
+  const emulatorHost = opt('PUBSUB_EMULATOR_HOST', hostPort);
+  const subscriptionSet = Boolean(env.PUBSUB_SUBSCRIPTION);
+  const source = read('SOURCE', oneOf(['local', 'pubsub'] as const), subscriptionSet ? 'pubsub' : 'local');
+  const sinks = read('SINKS', oneOf(['local', 'gcp'] as const), projectId && !emulatorHost ? 'gcp' : 'local');
+
+  if ((source === 'pubsub' || sinks === 'gcp') && !projectId) {
+    problems.push(`GOOGLE_CLOUD_PROJECT is required when SOURCE=pubsub or SINKS=gcp`);
+  }
+
+  const cpus = Math.max(1, availableParallelism());
+  const config: Config = {
+    port: read('PORT', intIn(0, 65535), 8080),
+    host: read('HOST', z.string().min(1), '0.0.0.0'),
+    dataDir,
+    inputDir: path.resolve(read('INPUT_DIR', z.string(), path.join(dataDir, 'input'))),
+    source,
+    sinks,
+    projectId,
+    pubsub: {
+      topic: read('PUBSUB_TOPIC', pubsubName, SEED_NAMES.topic),
+      subscription: read('PUBSUB_SUBSCRIPTION', pubsubName, SEED_NAMES.subscription),
+      dlqTopic: read('PUBSUB_DLQ_TOPIC', pubsubName, SEED_NAMES.dlqTopic),
+      emulatorHost,
+      maxOutstandingMessages: read('MAX_OUTSTANDING_MESSAGES', intIn(1, 1_000_000), 1000),
+      maxOutstandingBytes: read('MAX_OUTSTANDING_BYTES', intIn(1024, 2 ** 40), 100 * 1024 * 1024),
+      maxLeaseSeconds: read('MAX_LEASE_SECONDS', intIn(10, 86_400), 600),
+      watchdogSeconds: read('WATCHDOG_SECONDS', intIn(5, 3600), 60),
+    },
+    gcp: {
+      inputBucket: read('INPUT_BUCKET', bucketName, `buildtrace-input-${projectId ?? 'local'}`),
+      outputBucket: read('OUTPUT_BUCKET', bucketName, `buildtrace-output-${projectId ?? 'local'}`),
+      dataset: read('BIGQUERY_DATASET', datasetName, SEED_NAMES.dataset),
+      bigqueryEndpoint: opt('BIGQUERY_API_ENDPOINT', endpoint),
+      storageEndpoint: opt('STORAGE_API_ENDPOINT', endpoint),
+      monitoringEndpoint: opt('MONITORING_API_ENDPOINT', hostPort),
+      monitoringIntervalSeconds: read('MONITORING_INTERVAL_SECONDS', intIn(10, 3600), 60),
+    },
+    moveTolerance: read('MOVE_TOLERANCE', numberIn(0, 1e9), 0.1),
+    concurrency: read('CONCURRENCY', intIn(1, 1024), cpus),
+    maxDeliveryAttempts: read('MAX_DELIVERY_ATTEMPTS', intIn(1, 100), 5),
+    leaseSeconds: read('LEASE_SECONDS', intIn(1, 86_400), 60),
+    batchSize: read('BATCH_SIZE', intIn(1, 10_000), 500),
+    batchMaxWaitMs: read('BATCH_MAX_WAIT_MS', intIn(0, 60_000), 20),
+    rollupFlushSeconds: read('ROLLUP_FLUSH_SECONDS', intIn(1, 3600), 30),
+    retentionHours: read('RETENTION_HOURS', intIn(1, 24 * 31), 24),
+    maxBodyBytes: read('MAX_BODY_BYTES', intIn(1024, 1024 ** 3), 10 * 1024 * 1024),
+    maxPairsPerRequest: read('MAX_PAIRS_PER_REQUEST', intIn(1, 1_000_000), 1000),
+    maxVersionBytes: read('MAX_VERSION_BYTES', intIn(1024, 1024 ** 3), 64 * 1024 * 1024),
+    workerThreshold: read('WORKER_THRESHOLD_OBJECTS', intIn(0, 100_000_000), 20_000),
+    delayedUploadSeconds: read('DELAYED_UPLOAD_SECONDS', intIn(1, 7 * 86_400), 3600),
+    spikeFactor: read('SPIKE_FACTOR', numberIn(1, 1e6), 10),
+    anomalyFreshMinutes: read('ANOMALY_FRESH_MINUTES', intIn(1, 7 * 24 * 60), 60),
+    corsOrigins: read(
+      'CORS_ORIGINS',
+      z
+        .string()
+        .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+        .pipe(z.array(z.string().regex(/^https?:\/\/[^\s/,*]+$/, 'must be a comma-separated list of origins such as https://app.example.com (no *)'))),
+      [],
+    ),
+    shutdownGraceSeconds: read('SHUTDOWN_GRACE_SECONDS', intIn(1, 3600), 25),
+    replicaId: read(
+      'REPLICA_ID',
+      z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be 1 to 128 letters, digits, . _ -'),
+      defaultReplicaId(sinks),
+    ),
+    logLevel: read('LOG_LEVEL', oneOf(logLevels), 'info'),
+  };
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
+
+/**
+ * With the embedded store a stable id lets a restarted process rebuild its own windows from its
+ * rows (several processes sharing one DATA_DIR each set REPLICA_ID); in the cloud every process
+ * is a replica of its own.
+ */
+function defaultReplicaId(sinks: string): string {
+  if (sinks === 'local') return 'local';
+  const host = (process.env.K_REVISION ?? hostname()).replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 80);
+  return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}

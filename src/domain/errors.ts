@@ -1,0 +1,48 @@
+/**
+ * Error classes with fields a program can act on. `permanent` decides the delivery outcome:
+ * permanent errors are dead-lettered and acked at once, transient ones are nacked and retried.
+ */
+
+export const ERROR_CODES = {
+  malformedTask: 'malformed_task',
+  malformedVersion: 'malformed_version',
+  missingUpload: 'missing_upload',
+  inputTooLarge: 'input_too_large',
+  forbiddenPath: 'forbidden_path',
+  storageUnavailable: 'storage_unavailable',
+  sinkUnavailable: 'sink_unavailable',
+  internal: 'internal_error',
+} as const;
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+/** Bad input: never retried, recorded as a data-quality anomaly and dead-lettered. */
+export class MalformedInputError extends Error {
+  override readonly name = 'MalformedInputError';
+  readonly permanent = true as const;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly drawingId: string | null = null,
+    /** Index of the offending object in its version, and the field, where they apply. */
+    readonly location: { readonly version?: 'a' | 'b'; readonly index?: number; readonly field?: string } = {},
+  ) {
+    super(message);
+  }
+}
+
+/** A dependency is down or slow: the task is nacked and retried with backoff. */
+export class TransientError extends Error {
+  override readonly name = 'TransientError';
+  readonly permanent = false as const;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isPermanent(err: unknown): err is MalformedInputError {
+  return err instanceof MalformedInputError;
+}
