@@ -1,0 +1,148 @@
+/**
+ * Creates the Pub/Sub topic, subscription and dead-letter topic when they are missing, so the
+ * emulator and fresh projects work without a separate provisioning step.
+ */
+import type { PubSub } from '@google-cloud/pubsub';
+import type { Config } from '../../src/config.js';
+
+export interface TopologyOptions {
+  readonly topic: string;
+  readonly subscription: string;
+  readonly dlqTopic: string;
+  /** Pub/Sub accepts 5 to 100. */
+  readonly maxDeliveryAttempts: number;
+  /** Pub/Sub accepts 10 to 600. */
+  readonly ackDeadlineSeconds: number;
+  /** Retry backoff bounds; Pub/Sub accepts 0 to 600 each. */
+  readonly minBackoffSeconds: number;
+  readonly maxBackoffSeconds: number;
+}
+
+export interface TopologyResult {
+  /** Resource ids this call created (the rest already existed and were left as they are). */
+  readonly created: readonly string[];
+  /** The dead letters' own subscription, `<dlqTopic>-sub`, where operators read them. */
+  readonly dlqSubscription: string;
+}
+
+export class TopologyError extends Error {
+  override readonly name = 'TopologyError';
+  constructor(
+    readonly code: 'invalid_topology' | 'topology_unavailable',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** gRPC ALREADY_EXISTS: another replica (or an earlier run) created it first. */
+const ALREADY_EXISTS = 6;
+
+/** Defaults for a service that runs `ensureTopology` at start-up. */
+export const DEFAULT_TOPOLOGY = {
+  ackDeadlineSeconds: 60,
+  minBackoffSeconds: 10,
+  maxBackoffSeconds: 600,
+} as const;
+
+/**
+ * Topology options from the validated configuration.
+ *
+ * @example
+ * if (shouldEnsureTopology(config)) await ensureTopology(pubsub, topologyOptions(config));
+ */
+export function topologyOptions(config: Config): TopologyOptions {
+  return {
+    topic: config.pubsub.topic,
+    subscription: config.pubsub.subscription,
+    dlqTopic: config.pubsub.dlqTopic,
+    maxDeliveryAttempts: Math.min(100, Math.max(5, config.maxDeliveryAttempts)),
+    ...DEFAULT_TOPOLOGY,
+  };
+}
+
+/**
+ * Whether the service should create missing resources: always against the emulator, and in a
+ * real project only when `PUBSUB_CREATE_TOPOLOGY=true` (production topology is usually managed
+ * by infrastructure code, and creating it needs admin rights the service should not hold).
+ */
+export function shouldEnsureTopology(config: Config, env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  return config.pubsub.emulatorHost !== null || env.PUBSUB_CREATE_TOPOLOGY === 'true';
+}
+
+/**
+ * Creates whatever is missing of: the task topic, the dead-letter topic and its subscription,
+ * and the task subscription with a dead-letter policy and exponential retry backoff. Existing
+ * resources are not modified. Safe to run from several replicas at once.
+ *
+ * Outside the emulator, dead-lettering also needs the Pub/Sub service agent to hold
+ * `roles/pubsub.publisher` on the dead-letter topic and `roles/pubsub.subscriber` on the
+ * subscription; that IAM grant is left to the infrastructure code.
+ *
+ * @example
+ * await ensureTopology(pubsub, { topic: 'drawing-processing-tasks', subscription: 'drawing-processing-workers',
+ *   dlqTopic: 'drawing-processing-dlq', maxDeliveryAttempts: 5, ackDeadlineSeconds: 60,
+ *   minBackoffSeconds: 10, maxBackoffSeconds: 600 });
+ */
+export async function ensureTopology(pubsub: PubSub, options: TopologyOptions): Promise<TopologyResult> {
+  validate(options);
+  const created: string[] = [];
+  const dlqSubscription = `${options.dlqTopic}-sub`;
+  const track = (id: string) => (wasCreated: boolean) => {
+    if (wasCreated) created.push(id);
+  };
+
+  await attempt(options.topic, () => pubsub.createTopic(options.topic)).then(track(options.topic));
+  await attempt(options.dlqTopic, () => pubsub.createTopic(options.dlqTopic)).then(track(options.dlqTopic));
+  await attempt(dlqSubscription, () => pubsub.topic(options.dlqTopic).createSubscription(dlqSubscription)).then(
+    track(dlqSubscription),
+  );
+  const dlqTopicName = pubsub.topic(options.dlqTopic).name;
+  await attempt(options.subscription, () =>
+    pubsub.topic(options.topic).createSubscription(options.subscription, {
+      ackDeadlineSeconds: options.ackDeadlineSeconds,
+      deadLetterPolicy: { deadLetterTopic: dlqTopicName, maxDeliveryAttempts: options.maxDeliveryAttempts },
+      retryPolicy: {
+        minimumBackoff: { seconds: options.minBackoffSeconds },
+        maximumBackoff: { seconds: options.maxBackoffSeconds },
+      },
+    }),
+  ).then(track(options.subscription));
+
+  return { created, dlqSubscription };
+}
+
+/** True when created, false when it already existed; anything else is a TopologyError. */
+async function attempt(id: string, create: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await create();
+    return true;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === ALREADY_EXISTS) return false;
+    throw new TopologyError('topology_unavailable', `Could not create Pub/Sub resource ${id}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+function validate(o: TopologyOptions): void {
+  const problems: string[] = [];
+  const within = (name: string, value: number, min: number, max: number): void => {
+    if (!Number.isInteger(value) || value < min || value > max) problems.push(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
+  };
+  for (const [name, value] of [
+    ['topic', o.topic],
+    ['subscription', o.subscription],
+    ['dlqTopic', o.dlqTopic],
+  ] as const) {
+    if (!/^(?!goog)[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/.test(value)) problems.push(`${name} is not a valid Pub/Sub id: ${JSON.stringify(value)}`);
+  }
+  if (o.topic === o.dlqTopic) problems.push('dlqTopic must differ from topic, or dead letters would be redelivered as tasks');
+  within('maxDeliveryAttempts', o.maxDeliveryAttempts, 5, 100);
+  within('ackDeadlineSeconds', o.ackDeadlineSeconds, 10, 600);
+  within('minBackoffSeconds', o.minBackoffSeconds, 0, 600);
+  within('maxBackoffSeconds', o.maxBackoffSeconds, 0, 600);
+  if (o.minBackoffSeconds > o.maxBackoffSeconds) problems.push('minBackoffSeconds must not exceed maxBackoffSeconds');
+  if (problems.length > 0) throw new TopologyError('invalid_topology', `Invalid Pub/Sub topology: ${problems.join('; ')}`);
+}

@@ -1,0 +1,383 @@
+/**
+ * The Pub/Sub task source: streaming pull with flow control bounding what the process holds, each
+ * message handed to the pipeline as a Delivery that knows how to ack, nack or dead-letter itself.
+ */
+import { Duration, type Message, type PubSub, type Subscription, type SubscriberOptions, type Topic } from '@google-cloud/pubsub';
+import { Observable, Subject } from 'rxjs';
+import type { Config } from '../../src/config.js';
+import { silentLogger, type Logger } from '../../src/log.js';
+import type { DeadLetterReason, Delivery, TaskSource } from './source.js';
+
+/** The part of the client this source uses, so a caller can hand in any configured `PubSub`. */
+export type PubSubClient = Pick<PubSub, 'subscription' | 'topic'>;
+
+export interface PubSubSourceOptions {
+  /** Subscription id (not the full `projects/…` name). */
+  readonly subscription: string;
+  /** Topic that `deadLetter()` publishes to; the same one the subscription's policy names. */
+  readonly dlqTopic: string;
+  /** Deliveries emitted and not yet settled, at most. */
+  readonly maxMessages: number;
+  /** Bytes of message data emitted and not yet settled, at most. */
+  readonly maxBytes: number;
+  /** Leases are extended up to this long: it must cover the slowest pair. */
+  readonly maxLeaseSeconds: number;
+  /** A stream silent this long after trouble (an error, or closing on its own) is reopened. */
+  readonly watchdogSeconds: number;
+  /** Used when the subscription's dead-letter policy cannot be read. @default 5 */
+  readonly maxDeliveryAttempts?: number;
+  readonly logger?: Logger;
+}
+
+/** Pub/Sub's own bounds on a lease (modifyAckDeadline accepts 10 to 600 seconds). */
+const MIN_ACK_DEADLINE_SECONDS = 10;
+const MAX_ACK_DEADLINE_SECONDS = 600;
+/** Pub/Sub limits an attribute value to 1024 bytes and a message to 100 attributes. */
+const MAX_ATTRIBUTE_VALUE_BYTES = 1024;
+const MAX_ATTRIBUTES = 100;
+const DEFAULT_MAX_DELIVERY_ATTEMPTS = 5;
+const GRPC_OK = 0;
+const GRPC_DEADLINE_EXCEEDED = 4;
+
+/**
+ * The source options from the validated configuration.
+ *
+ * @example
+ * const source = new PubSubSource(new PubSub({ projectId }), pubsubSourceOptions(config, logger));
+ */
+export function pubsubSourceOptions(config: Config, logger?: Logger): PubSubSourceOptions {
+  return {
+    subscription: config.pubsub.subscription,
+    dlqTopic: config.pubsub.dlqTopic,
+    maxMessages: config.pubsub.maxOutstandingMessages,
+    maxBytes: config.pubsub.maxOutstandingBytes,
+    maxLeaseSeconds: config.pubsub.maxLeaseSeconds,
+    watchdogSeconds: config.pubsub.watchdogSeconds,
+    maxDeliveryAttempts: config.maxDeliveryAttempts,
+    ...(logger ? { logger } : {}),
+  };
+}
+
+/**
+ * Reads tasks from a Pub/Sub subscription by streaming pull.
+ *
+ * Pulling starts when `deliveries()` is first subscribed to (or `start()` is called), so no
+ * message is leased before someone can settle it.
+ *
+ * Watchdog heuristic (the emulator cannot report backlog, so "messages are waiting" is inferred):
+ * the stream is closed and reopened when (1) the stream has closed on its own (a non-retryable
+ * error such as NOT_FOUND), or an error or abnormal stream end was seen since the last message,
+ * (2) no message has arrived for `watchdogSeconds` since then, and (3) nothing is unsettled. A
+ * silent stream without trouble is an empty subscription and is left alone; waiting until nothing
+ * is unsettled keeps the flow-control bound strict (a fresh stream gets full capacity while the
+ * old leases would still be live), at the cost of reopening only once the slowest pair settles.
+ */
+export class PubSubSource implements TaskSource {
+  readonly name = 'pubsub' as const;
+
+  #maxDeliveryAttempts: number;
+  #errors = 0;
+  #ackErrors = 0;
+  #reopens = 0;
+
+  private readonly options: Required<Omit<PubSubSourceOptions, 'logger'>>;
+  private readonly log: Logger;
+  private readonly subject = new Subject<Delivery>();
+  private readonly stream: Observable<Delivery>;
+  /** Emitted, not yet acked or nacked: what flow control and `close()` account for. */
+  private readonly unsettled = new Map<Message, Delivery>();
+  /** Streams being closed (in WAIT mode, so their emitted messages can still be settled). */
+  private readonly closing = new Set<Promise<void>>();
+  private current: Subscription | null = null;
+  private dlq: Topic | null = null;
+  private started: Promise<void> | null = null;
+  private stopping = false;
+  private closed: Promise<void> | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  private openedAt = 0;
+  private lastMessageAt = 0;
+  private lastTroubleAt = 0;
+
+  constructor(
+    private readonly client: PubSubClient,
+    options: PubSubSourceOptions,
+  ) {
+    validate(options);
+    const { logger, ...rest } = options;
+    this.options = { maxDeliveryAttempts: DEFAULT_MAX_DELIVERY_ATTEMPTS, ...rest };
+    this.log = (logger ?? silentLogger).child({ component: 'pubsub-source', subscription: options.subscription });
+    this.#maxDeliveryAttempts = this.options.maxDeliveryAttempts;
+    this.stream = new Observable<Delivery>((subscriber) => {
+      const inner = this.subject.subscribe(subscriber);
+      void this.start();
+      return () => inner.unsubscribe();
+    });
+  }
+
+  /** From the subscription's dead-letter policy once `start()` has read it, else the option. */
+  get maxDeliveryAttempts(): number {
+    return this.#maxDeliveryAttempts;
+  }
+
+  /** Stream errors seen so far (each logged; none is fatal). */
+  get errors(): number {
+    return this.#errors;
+  }
+
+  /** Acks or nacks the broker refused (exactly-once subscriptions report these). */
+  get ackErrors(): number {
+    return this.#ackErrors;
+  }
+
+  /** Times the watchdog closed and reopened the stream. */
+  get reopens(): number {
+    return this.#reopens;
+  }
+
+  /** Deliveries emitted and not yet settled. */
+  get inFlight(): number {
+    return this.unsettled.size;
+  }
+
+  /**
+   * Opens the stream and reads the subscription's dead-letter policy; idempotent. Never rejects:
+   * a missing subscription shows as `isReady() === false` and is retried by the watchdog.
+   */
+  start(): Promise<void> {
+    this.started ??= this.begin();
+    return this.started;
+  }
+
+  deliveries(): Observable<Delivery> {
+    return this.stream;
+  }
+
+  /**
+   * Stops pulling and completes the stream. In-flight deliveries keep their leases and can still
+   * be acked or nacked until `close()`.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
+    const subscription = this.current;
+    this.current = null;
+    if (subscription) this.retire(subscription);
+    this.subject.complete();
+  }
+
+  /** Stops, nacks whatever is still unsettled, and waits until the broker has every ack and nack. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      await this.stop();
+      for (const delivery of [...this.unsettled.values()]) delivery.nack();
+      while (this.closing.size > 0) await Promise.all([...this.closing]);
+      if (this.dlq) await this.dlq.flush().catch((err: unknown) => this.log.warn({ err }, 'flushing dead letters failed'));
+    })();
+    return this.closed;
+  }
+
+  isReady(): boolean {
+    return !this.stopping && this.current !== null && this.current.isOpen;
+  }
+
+  private async begin(): Promise<void> {
+    if (this.stopping) return;
+    this.open();
+    this.watchdog = setInterval(() => this.checkWatchdog(), Math.max(250, (this.options.watchdogSeconds * 1000) / 4));
+    this.watchdog.unref();
+    await this.readPolicy();
+  }
+
+  /** The dead-letter policy decides when Pub/Sub gives up; the pipeline should agree with it. */
+  private async readPolicy(): Promise<void> {
+    try {
+      const [metadata] = await this.client.subscription(this.options.subscription).getMetadata();
+      const attempts = metadata.deadLetterPolicy?.maxDeliveryAttempts;
+      if (typeof attempts === 'number' && attempts > 0) this.#maxDeliveryAttempts = attempts;
+      if (!metadata.deadLetterPolicy) {
+        this.log.warn('subscription has no dead-letter policy: transient failures are retried forever');
+      }
+    } catch (err) {
+      // Reading metadata needs pubsub.subscriptions.get, which a subscriber-only role lacks.
+      this.log.warn({ err }, `cannot read the subscription's dead-letter policy; assuming ${this.#maxDeliveryAttempts} attempts`);
+    }
+  }
+
+  private open(): void {
+    const subscription = this.client.subscription(this.options.subscription, this.subscriberOptions());
+    subscription.on('error', (err: Error) => {
+      this.#errors += 1;
+      this.lastTroubleAt = Date.now();
+      this.log.error({ err, errors: this.#errors }, 'subscription stream error');
+    });
+    subscription.on('debug', (msg: { message: string; error?: Error }) => {
+      // Retryable stream ends surface only here; they count as trouble for the watchdog, except
+      // OK and DEADLINE_EXCEEDED, which is how the server routinely recycles healthy streams.
+      const code = (msg.error as { code?: unknown } | undefined)?.code;
+      if (msg.error && code !== GRPC_OK && code !== GRPC_DEADLINE_EXCEEDED) {
+        this.lastTroubleAt = Date.now();
+        this.log.debug({ err: msg.error }, msg.message);
+      }
+    });
+    subscription.on('close', () => {
+      if (subscription === this.current) {
+        this.lastTroubleAt = Date.now();
+        this.log.warn('subscription stream closed unexpectedly; the watchdog will reopen it');
+      }
+    });
+    subscription.on('message', (message: Message) => this.onMessage(subscription, message));
+    this.current = subscription;
+    this.openedAt = Date.now();
+  }
+
+  private subscriberOptions(): SubscriberOptions {
+    const { maxMessages, maxBytes, maxLeaseSeconds } = this.options;
+    return {
+      flowControl: { maxMessages, maxBytes, allowExcessMessages: false },
+      minAckDeadline: Duration.from({ seconds: MIN_ACK_DEADLINE_SECONDS }),
+      maxAckDeadline: Duration.from({ seconds: Math.min(MAX_ACK_DEADLINE_SECONDS, maxLeaseSeconds) }),
+      maxExtensionTime: Duration.from({ seconds: maxLeaseSeconds }),
+      // WAIT: closing stops the stream at once but keeps leasing what was emitted, so the
+      // pipeline can still settle it; close() nacks the rest itself.
+      closeOptions: { behavior: 'WAIT', timeout: Duration.from({ seconds: maxLeaseSeconds }) },
+    };
+  }
+
+  private onMessage(from: Subscription, message: Message): void {
+    if (this.stopping || from !== this.current || !this.subject.observed) {
+      // Nobody can settle it: hand it straight back rather than hold a lease.
+      message.nack();
+      return;
+    }
+    this.lastMessageAt = Date.now();
+    const delivery = this.toDelivery(message);
+    this.unsettled.set(message, delivery);
+    this.subject.next(delivery);
+  }
+
+  private toDelivery(message: Message): Delivery {
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      this.unsettled.delete(message);
+      return true;
+    };
+    const onRefused = (what: string) => (err: unknown) => {
+      this.#ackErrors += 1;
+      this.log.warn({ err, messageId: message.id }, `${what} refused by Pub/Sub`);
+    };
+    return {
+      id: message.id,
+      data: message.data,
+      attributes: message.attributes,
+      publishedAt: new Date(message.publishTime.getTime()),
+      receivedAt: message.received,
+      // Without a dead-letter policy Pub/Sub does not count attempts and sends 0.
+      deliveryAttempt: message.deliveryAttempt > 0 ? message.deliveryAttempt : 1,
+      ack: () => {
+        // ackWithResponse is a plain ack unless exactly-once delivery is on, where it reports
+        // whether the ack really landed.
+        if (settle()) message.ackWithResponse().catch(onRefused('ack'));
+      },
+      nack: () => {
+        if (settle()) message.nackWithResponse().catch(onRefused('nack'));
+      },
+      deadLetter: (reason) => this.publishDeadLetter(message, reason),
+    };
+  }
+
+  private async publishDeadLetter(message: Message, reason: DeadLetterReason): Promise<void> {
+    this.dlq ??= this.client.topic(this.options.dlqTopic);
+    const attributes = deadLetterAttributes(message.attributes, reason, {
+      subscription: this.options.subscription,
+      messageId: message.id,
+      deliveryAttempt: message.deliveryAttempt > 0 ? message.deliveryAttempt : 1,
+    });
+    await this.dlq.publishMessage({ data: message.data, attributes });
+  }
+
+  private checkWatchdog(): void {
+    const subscription = this.current;
+    if (this.stopping || !subscription || this.unsettled.size > 0) return;
+    const quietSince = Math.max(this.lastMessageAt, this.openedAt);
+    const troubled = !subscription.isOpen || this.lastTroubleAt >= quietSince;
+    if (!troubled || Date.now() - quietSince < this.options.watchdogSeconds * 1000) return;
+    this.#reopens += 1;
+    this.log.warn({ reopens: this.#reopens, open: subscription.isOpen }, 'subscription stream silent after trouble; reopening');
+    this.retire(subscription);
+    this.open();
+  }
+
+  /** Closes a stream in the background; `close()` waits for all of them. */
+  private retire(subscription: Subscription): void {
+    const done: Promise<void> = subscription
+      .close()
+      .catch((err: unknown) => this.log.warn({ err }, 'closing the subscription stream failed'))
+      .finally(() => {
+        this.closing.delete(done);
+        subscription.removeAllListeners('message');
+      });
+    this.closing.add(done);
+  }
+}
+
+/**
+ * The attributes a dead letter carries: the original ones, then the reason and provenance, which
+ * win on a name clash. Values are cut to Pub/Sub's 1024-byte limit on a character boundary.
+ */
+export function deadLetterAttributes(
+  original: Readonly<Record<string, string>>,
+  reason: DeadLetterReason,
+  origin: { readonly subscription: string; readonly messageId: string; readonly deliveryAttempt: number },
+): Record<string, string> {
+  const ours: Record<string, string> = {
+    error_code: reason.code,
+    error_message: truncateUtf8(reason.message, MAX_ATTRIBUTE_VALUE_BYTES),
+    source_subscription: origin.subscription,
+    original_message_id: origin.messageId,
+    delivery_attempt: String(origin.deliveryAttempt),
+  };
+  if (reason.drawingId) ours.drawing_id = truncateUtf8(reason.drawingId, MAX_ATTRIBUTE_VALUE_BYTES);
+  const room = MAX_ATTRIBUTES - Object.keys(ours).length;
+  const kept = Object.entries(original)
+    .filter(([key]) => !(key in ours))
+    .slice(0, room);
+  return { ...Object.fromEntries(kept), ...ours };
+}
+
+/** The longest prefix of `text` whose UTF-8 encoding fits in `maxBytes`, never splitting a character. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
+  let bytes = 0;
+  let end = 0;
+  for (const char of text) {
+    const size = Buffer.byteLength(char, 'utf8');
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    end += char.length;
+  }
+  return text.slice(0, end);
+}
+
+export class PubSubSourceConfigError extends Error {
+  override readonly name = 'PubSubSourceConfigError';
+  readonly code = 'invalid_pubsub_source_options' as const;
+}
+
+function validate(options: PubSubSourceOptions): void {
+  const problems: string[] = [];
+  const positive = (name: keyof PubSubSourceOptions, value: number | undefined): void => {
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) problems.push(`${name} must be a positive integer, got ${value}`);
+  };
+  if (!options.subscription) problems.push('subscription must be a subscription id');
+  if (!options.dlqTopic) problems.push('dlqTopic must be a topic id');
+  positive('maxMessages', options.maxMessages);
+  positive('maxBytes', options.maxBytes);
+  positive('maxLeaseSeconds', options.maxLeaseSeconds);
+  if (!(options.watchdogSeconds > 0)) problems.push(`watchdogSeconds must be positive, got ${options.watchdogSeconds}`);
+  positive('maxDeliveryAttempts', options.maxDeliveryAttempts);
+  if (problems.length > 0) throw new PubSubSourceConfigError(`Invalid Pub/Sub source options: ${problems.join('; ')}`);
+}
