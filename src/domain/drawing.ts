@@ -1,0 +1,184 @@
+/**
+ * Validation of one drawing version, in one pass and without copying objects that are already
+ * well formed, because it runs on every pair and must cost little beside `JSON.parse` itself.
+ */
+import { ERROR_CODES, MalformedInputError } from './errors.js';
+import type { DrawingObject } from './types.js';
+
+export type VersionName = 'a' | 'b';
+
+/** A validated version and its objects by id, which the diff reuses instead of building again. */
+export interface IndexedVersion {
+  readonly objects: DrawingObject[];
+  readonly byId: Map<string, DrawingObject>;
+}
+
+const NUMERIC_FIELDS = ['x', 'y', 'width', 'height'] as const;
+
+/**
+ * What Python's `float()` accepts, less what we refuse anyway: surrounding whitespace (the set
+ * `float()` strips: `str.isspace` less \x1c–\x1f, not JavaScript's `\s`), a sign, digits with
+ * single underscores between them, an optional fraction and exponent. `inf` and `nan` are left
+ * out because they are not finite; hex is left out because `float()` refuses it too. Non-ASCII
+ * digits, which `float()` also takes, are not accepted.
+ */
+const PY_SPACE = '[\\t\\n\\v\\f\\r\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
+const DIGITS = '\\d(?:_?\\d)*';
+const PY_FLOAT = new RegExp(
+  `^${PY_SPACE}*([+-]?(?:${DIGITS}(?:\\.(?:${DIGITS})?)?|\\.${DIGITS})(?:[eE][+-]?${DIGITS})?)${PY_SPACE}*$`,
+);
+
+/**
+ * Validates one drawing version and returns its objects.
+ *
+ * Objects whose numbers are already numbers are returned as they are (extra fields kept and
+ * ignored); an object with numeric strings (`"4.5"`, accepted as the seed's `float()` does) is
+ * replaced by a copy holding numbers.
+ *
+ * @param value the parsed JSON of the version
+ * @param drawingId named in error messages
+ * @param which `a` or `b`, named in error messages as `version_a` / `version_b`
+ * @throws MalformedInputError (`malformed_version`) naming the drawing, the version, the object
+ *   index (0-based) and the field, with `location` set.
+ *
+ * @example
+ * validateVersion([{ id: 'D1', type: 'door', x: 4, y: '2', width: 1, height: 2 }], 'D7', 'a');
+ * // → [{ id: 'D1', type: 'door', x: 4, y: 2, width: 1, height: 2 }]
+ */
+export function validateVersion(value: unknown, drawingId: string, which: VersionName): DrawingObject[] {
+  return indexVersion(value, drawingId, which).objects;
+}
+
+/**
+ * {@link validateVersion}, also returning the objects by id (the duplicate check builds that map
+ * anyway, and the diff needs it).
+ */
+export function indexVersion(value: unknown, drawingId: string, which: VersionName): IndexedVersion {
+  if (!Array.isArray(value)) {
+    throw new MalformedInputError(
+      ERROR_CODES.malformedVersion,
+      `drawing ${drawingId}, version_${which}: must be a JSON array of objects, got ${describeValue(value)}`,
+      drawingId,
+      { version: which },
+    );
+  }
+  const n = value.length;
+  const objects: DrawingObject[] = [];
+  const byId = new Map<string, DrawingObject>();
+  for (let i = 0; i < n; i++) {
+    const raw: unknown = value[i];
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw malformed(drawingId, which, i, undefined, `must be an object, got ${describeValue(raw)}`);
+    }
+    const o = raw as Record<string, unknown>;
+    const { id, type, x, y, width, height } = o;
+    if (typeof id !== 'string' || id.length === 0) throw badString(drawingId, which, i, 'id', id);
+    if (typeof type !== 'string' || type.length === 0) throw badString(drawingId, which, i, 'type', type);
+
+    let obj: DrawingObject;
+    // The common case: four finite numbers, so the parsed object itself is the result.
+    if (
+      typeof x === 'number' && Number.isFinite(x) &&
+      typeof y === 'number' && Number.isFinite(y) &&
+      typeof width === 'number' && Number.isFinite(width) &&
+      typeof height === 'number' && Number.isFinite(height)
+    ) {
+      obj = o as unknown as DrawingObject;
+    } else {
+      obj = {
+        ...o,
+        id,
+        type,
+        x: toFinite(drawingId, which, i, 'x', x),
+        y: toFinite(drawingId, which, i, 'y', y),
+        width: toFinite(drawingId, which, i, 'width', width),
+        height: toFinite(drawingId, which, i, 'height', height),
+      };
+    }
+
+    const first = byId.get(id);
+    if (first !== undefined) {
+      throw malformed(
+        drawingId,
+        which,
+        i,
+        'id',
+        `duplicate id ${JSON.stringify(id)} (first at object ${objects.indexOf(first)})`,
+      );
+    }
+    byId.set(id, obj);
+    objects.push(obj);
+  }
+  return { objects, byId };
+}
+
+/**
+ * Parses a number the way Python's `float()` parses a string, refusing what is not finite.
+ * Returns `undefined` for anything else (including booleans, which `float()` would take).
+ *
+ * @example
+ * parsePyFloat(' -.5 '); // -0.5
+ * parsePyFloat('0x10');  // undefined
+ */
+export function parsePyFloat(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const m = PY_FLOAT.exec(value);
+  if (m === null) return undefined;
+  const n = Number((m[1] as string).replaceAll('_', ''));
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function toFinite(drawingId: string, which: VersionName, index: number, field: string, value: unknown): number {
+  const n = parsePyFloat(value);
+  if (n !== undefined) return n;
+  if (value === undefined) throw malformed(drawingId, which, index, field, `field "${field}" is missing`);
+  throw malformed(drawingId, which, index, field, `field "${field}" must be a finite number, got ${describeValue(value)}`);
+}
+
+function badString(drawingId: string, which: VersionName, index: number, field: string, value: unknown): MalformedInputError {
+  if (value === undefined) return malformed(drawingId, which, index, field, `field "${field}" is missing`);
+  return malformed(drawingId, which, index, field, `field "${field}" must be a non-empty string, got ${describeValue(value)}`);
+}
+
+function malformed(
+  drawingId: string,
+  which: VersionName,
+  index: number,
+  field: string | undefined,
+  problem: string,
+): MalformedInputError {
+  return new MalformedInputError(
+    ERROR_CODES.malformedVersion,
+    `drawing ${drawingId}, version_${which}, object ${index}: ${problem}`,
+    drawingId,
+    field === undefined ? { version: which, index } : { version: which, index, field },
+  );
+}
+
+const MAX_SHOWN = 40;
+
+/**
+ * A short, unambiguous rendering of an offending value for an error message: strings quoted and
+ * cut to 40 characters, numbers as JavaScript prints them (so `Infinity`, not JSON's `null`).
+ */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  switch (typeof value) {
+    case 'string': {
+      const shown = value.length > MAX_SHOWN ? `${value.slice(0, MAX_SHOWN)}…` : value;
+      return JSON.stringify(shown);
+    }
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return String(value);
+    case 'undefined':
+      return 'nothing';
+    case 'object':
+      return 'an object';
+    default:
+      return typeof value;
+  }
+}
