@@ -1,0 +1,269 @@
+/**
+ * The embedded default for both sides of the store: results, failures, anomalies and rollups are
+ * written to one SQLite file in short transactions, and every replica sharing that file answers
+ * the API's questions from it.
+ */
+import Database from 'better-sqlite3';
+import type { Anomaly } from '../../src/domain/types.js';
+import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
+import { silentLogger, type Logger } from '../../src/log.js';
+import type {
+  JobRecord,
+  JobStatus,
+  MetricSample,
+  ResultSink,
+  ResultStore,
+  Rollup,
+  SinkBatch,
+  StoredChange,
+  WriteReceipt,
+} from '../sink.js';
+import { openDatabase, type Db } from './database.js';
+import {
+  anomalyFromRow,
+  anomalyRow,
+  changeRow,
+  completedMetricRow,
+  failureMetricRow,
+  isoTime,
+  rollupFromRow,
+  rollupRow,
+  sampleFromRow,
+  storedChange,
+  type AnomalyRow,
+  type ChangeRow,
+  type MetricRow,
+  type RollupRow,
+} from './encode.js';
+
+/** Rows read per query while streaming samples: bounds memory however many rows there are. */
+const SAMPLE_CHUNK = 1000;
+
+const METRIC_COLUMNS = `task_key, job_id, drawing_id, status, latency_ms, end_to_end_ms, added_count,
+  removed_count, moved_count, modified_count, error_code, error_message, created_at, replica_id`;
+const METRIC_VALUES = `@task_key, @job_id, @drawing_id, @status, @latency_ms, @end_to_end_ms, @added_count,
+  @removed_count, @moved_count, @modified_count, @error_code, @error_message, @created_at, @replica_id`;
+
+function prepareStatements(db: Db) {
+  return {
+    insertChange: db.prepare<[ChangeRow]>(
+      `INSERT OR IGNORE INTO change_results (task_key, drawing_id, job_id, added, removed, moved, modified,
+         summary, processing_time_ms, end_to_end_ms, created_at, replica_id)
+       VALUES (@task_key, @drawing_id, @job_id, @added, @removed, @moved, @modified,
+         @summary, @processing_time_ms, @end_to_end_ms, @created_at, @replica_id)`,
+    ),
+    // A result is the final word on a task: it replaces a failure recorded by an earlier attempt.
+    upsertCompleted: db.prepare<[MetricRow]>(
+      `INSERT INTO processing_metrics (${METRIC_COLUMNS}) VALUES (${METRIC_VALUES})
+       ON CONFLICT (task_key) DO UPDATE SET
+         status = excluded.status, latency_ms = excluded.latency_ms, end_to_end_ms = excluded.end_to_end_ms,
+         added_count = excluded.added_count, removed_count = excluded.removed_count,
+         moved_count = excluded.moved_count, modified_count = excluded.modified_count,
+         error_code = NULL, error_message = NULL, created_at = excluded.created_at,
+         replica_id = excluded.replica_id
+       WHERE processing_metrics.status <> 'completed'`,
+    ),
+    insertFailure: db.prepare<[MetricRow]>(
+      `INSERT OR IGNORE INTO processing_metrics (${METRIC_COLUMNS}) VALUES (${METRIC_VALUES})`,
+    ),
+    insertAnomaly: db.prepare<[AnomalyRow]>(
+      `INSERT OR IGNORE INTO anomalies (id, drawing_id, anomaly_type, severity, details, created_at)
+       VALUES (@id, @drawing_id, @anomaly_type, @severity, @details, @created_at)`,
+    ),
+    // Never let an older snapshot of an hour overwrite a newer one.
+    upsertRollup: db.prepare<[RollupRow]>(
+      `INSERT INTO hourly_rollups (replica_id, hour_start, pairs, added, removed, moved, modified, failed,
+         malformed, processing_histogram, end_to_end_histogram, updated_at)
+       VALUES (@replica_id, @hour_start, @pairs, @added, @removed, @moved, @modified, @failed,
+         @malformed, @processing_histogram, @end_to_end_histogram, @updated_at)
+       ON CONFLICT (replica_id, hour_start) DO UPDATE SET
+         pairs = excluded.pairs, added = excluded.added, removed = excluded.removed, moved = excluded.moved,
+         modified = excluded.modified, failed = excluded.failed, malformed = excluded.malformed,
+         processing_histogram = excluded.processing_histogram,
+         end_to_end_histogram = excluded.end_to_end_histogram, updated_at = excluded.updated_at
+       WHERE excluded.updated_at >= hourly_rollups.updated_at`,
+    ),
+    insertJob: db.prepare<[string, number, string]>(
+      `INSERT OR IGNORE INTO jobs (job_id, tasks_created, created_at) VALUES (?, ?, ?)`,
+    ),
+    selectChanges: db.prepare<[string, number], ChangeRow>(
+      `SELECT * FROM change_results WHERE drawing_id = ?
+       ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+    ),
+    selectJob: db.prepare<[string], { tasks_created: number; completed: number; failed: number }>(
+      `SELECT j.tasks_created AS tasks_created,
+         (SELECT count(*) FROM processing_metrics m WHERE m.job_id = j.job_id AND m.status = 'completed') AS completed,
+         (SELECT count(*) FROM processing_metrics m WHERE m.job_id = j.job_id AND m.status <> 'completed') AS failed
+       FROM jobs j WHERE j.job_id = ?`,
+    ),
+    selectRollups: db.prepare<[string], RollupRow>(
+      `SELECT * FROM hourly_rollups WHERE hour_start >= ? ORDER BY hour_start, replica_id`,
+    ),
+    selectAnomalies: db.prepare<[string, number], AnomalyRow>(
+      `SELECT * FROM anomalies WHERE created_at >= ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+    ),
+    countDataQuality: db.prepare<[string], number>(
+      `SELECT count(*) FROM anomalies
+       WHERE created_at >= ? AND anomaly_type IN ('malformed_input', 'missing_upload')`,
+    ).pluck(),
+    // Keyset pagination on (created_at, rowid): each page is a fresh short read, so no statement
+    // stays open between pages while writers (or this connection) carry on.
+    selectSamples: db.prepare<[{ replica: string; at: string; rid: number; limit: number }], MetricRow & { rid: number }>(
+      `SELECT rowid AS rid, * FROM processing_metrics
+       WHERE replica_id = @replica AND (created_at > @at OR (created_at = @at AND rowid > @rid))
+       ORDER BY created_at, rowid LIMIT @limit`,
+    ),
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    rollback: db.prepare('ROLLBACK'),
+  };
+}
+
+export interface LocalStoreOptions {
+  readonly dataDir: string;
+  /** This process's replica id, for its log lines. @default 'local' */
+  readonly replicaId?: string;
+  readonly logger?: Logger;
+  /** @default DEFAULT_BUSY_TIMEOUT_MS */
+  readonly busyTimeoutMs?: number;
+}
+
+/** `ResultSink` and `ResultStore` over `<dataDir>/buildtrace.db`. */
+export class LocalStore implements ResultSink, ResultStore {
+  readonly name = 'local';
+  private readonly statements: ReturnType<typeof prepareStatements>;
+  private readonly writeAll: (batch: SinkBatch) => Set<string>;
+  private readonly upsertRollups: (rollups: readonly Rollup[]) => void;
+
+  constructor(
+    private readonly db: Db,
+    readonly replicaId: string = 'local',
+    private readonly logger: Logger = silentLogger,
+  ) {
+    const s = (this.statements = prepareStatements(db));
+    this.writeAll = (batch) => {
+      const fresh = new Set<string>();
+      db.transaction(() => {
+        for (const r of batch.results) {
+          if (s.insertChange.run(changeRow(r)).changes === 1) fresh.add(r.taskKey);
+          s.upsertCompleted.run(completedMetricRow(r));
+        }
+        for (const f of batch.failures) {
+          if (s.insertFailure.run(failureMetricRow(f)).changes === 1) fresh.add(f.taskKey);
+        }
+        for (const a of batch.anomalies) s.insertAnomaly.run(anomalyRow(a));
+      }).immediate();
+      return fresh;
+    };
+    this.upsertRollups = (rollups) => {
+      db.transaction(() => {
+        for (const r of rollups) s.upsertRollup.run(rollupRow(r));
+      }).immediate();
+    };
+  }
+
+  async writeBatch(batch: SinkBatch): Promise<WriteReceipt> {
+    if (batch.results.length + batch.failures.length + batch.anomalies.length === 0) return { fresh: new Set() };
+    return { fresh: this.guard('write', () => this.writeAll(batch)) };
+  }
+
+  async writeRollups(rollups: readonly Rollup[]): Promise<void> {
+    if (rollups.length === 0) return;
+    this.guard('rollup write', () => this.upsertRollups(rollups));
+  }
+
+  /** Each `writeBatch` commits before it resolves, so there is nothing left to flush. */
+  async flush(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async healthcheck(): Promise<void> {
+    this.guard('health check', () => {
+      // Taking the write lock proves the file is writable now, without writing anything.
+      this.statements.begin.run();
+      this.statements.rollback.run();
+    });
+  }
+
+  async changes(drawingId: string, limit: number): Promise<StoredChange[]> {
+    if (limit <= 0) return [];
+    return this.guard('read', () => this.statements.selectChanges.all(drawingId, limit).map(storedChange));
+  }
+
+  async createJob(job: JobRecord): Promise<void> {
+    this.guard('job write', () => this.statements.insertJob.run(job.jobId, job.tasksCreated, isoTime(job.createdAt)));
+  }
+
+  async job(jobId: string): Promise<JobStatus | null> {
+    const row = this.guard('read', () => this.statements.selectJob.get(jobId));
+    if (!row) return null;
+    return {
+      job_id: jobId,
+      tasks_created: row.tasks_created,
+      completed: row.completed,
+      failed: row.failed,
+      pending: Math.max(0, row.tasks_created - row.completed - row.failed),
+    };
+  }
+
+  async rollups(since: Date): Promise<Rollup[]> {
+    return this.guard('read', () => this.statements.selectRollups.all(isoTime(since)).map(rollupFromRow));
+  }
+
+  async anomalies(since: Date, limit: number): Promise<Anomaly[]> {
+    if (limit <= 0) return [];
+    return this.guard('read', () => this.statements.selectAnomalies.all(isoTime(since), limit).map(anomalyFromRow));
+  }
+
+  async dataQualityIssues(since: Date): Promise<number> {
+    return this.guard('read', () => this.statements.countDataQuality.get(isoTime(since)) ?? 0);
+  }
+
+  async *samples(since: Date, replicaId: string): AsyncIterable<MetricSample> {
+    let at = isoTime(since);
+    let rid = -1;
+    for (;;) {
+      const page: MetricSample[] = [];
+      this.guard('read', () => {
+        for (const row of this.statements.selectSamples.iterate({ replica: replicaId, at, rid, limit: SAMPLE_CHUNK })) {
+          page.push(sampleFromRow(row));
+          at = row.created_at;
+          rid = row.rid;
+        }
+      });
+      yield* page;
+      if (page.length < SAMPLE_CHUNK) return;
+    }
+  }
+
+  /** Runs one synchronous database step, turning any SQLite failure into a retryable error. */
+  private guard<T>(what: string, step: () => T): T {
+    if (!this.db.open) {
+      throw new TransientError(ERROR_CODES.sinkUnavailable, `local store ${what} failed: the database is closed`);
+    }
+    try {
+      return step();
+    } catch (err) {
+      if (err instanceof Database.SqliteError) {
+        this.logger.warn({ err, replicaId: this.replicaId }, `local store ${what} failed`);
+        throw new TransientError(ERROR_CODES.sinkUnavailable, `local store ${what} failed: ${err.code}: ${err.message}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+}
+
+/**
+ * Opens the embedded store in `<dataDir>/buildtrace.db`, creating the directory and tables.
+ *
+ * @example
+ * const store = openLocalStore({ dataDir: config.dataDir, replicaId: config.replicaId, logger });
+ * const { fresh } = await store.writeBatch({ results, failures: [], anomalies: [] });
+ */
+export function openLocalStore(options: LocalStoreOptions): LocalStore {
+  const db = openDatabase(options.dataDir, { busyTimeoutMs: options.busyTimeoutMs });
+  return new LocalStore(db, options.replicaId, options.logger);
+}
