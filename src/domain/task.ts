@@ -1,0 +1,291 @@
+/**
+ * Task decoding and encoding (design.md, Input), shared by the consumer and `POST /process` so a
+ * task the API accepts is exactly a task the pipeline can decode, and errors name the field.
+ */
+import { createHash } from 'node:crypto';
+import type { OutgoingTask } from '../../streams/sources/source.js';
+import { describeValue } from './drawing.js';
+import { ERROR_CODES, MalformedInputError } from './errors.js';
+import type { Task, VersionSource } from './types.js';
+
+export const DRAWING_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Ids we carry in Pub/Sub attributes and database keys; a bound keeps both well inside limits. */
+const MAX_ID_LENGTH = 256;
+/** Object names in Cloud Storage are at most 1024 bytes; a path longer than that cannot exist. */
+const MAX_PATH_LENGTH = 1024;
+
+/** One task as the producer gave it, validated, before a key is chosen for it. */
+export interface TaskInput {
+  readonly drawingId: string;
+  readonly jobId: string | null;
+  /** The producer's idempotency key (`POST /process` sets one per element). */
+  readonly taskId: string | null;
+  readonly versions: VersionSource;
+  readonly uploadedAt: Date | null;
+}
+
+const FORMS = [
+  { name: 'inline', fields: ['version_a', 'version_b'] },
+  { name: 'by-reference', fields: ['version_a_uri', 'version_b_uri'] },
+  { name: 'seed layout', fields: ['storage_path'] },
+] as const;
+const FORM_LIST = 'version_a and version_b, version_a_uri and version_b_uri, or storage_path';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Decodes one message body into a task. The key is the producer's `task_id` (body field, else the
+ * `task_id` attribute) or, when there is none, the SHA-256 of the raw bytes, so a redelivered or
+ * republished identical message maps to the same key.
+ *
+ * @throws MalformedInputError (`malformed_task`) with a message naming the field.
+ *
+ * @example
+ * const task = decodeTask(delivery.data, delivery.attributes);
+ * if (task.versions.kind === 'inline') validateAndDiff(task.versions.a, task.versions.b, task.drawingId);
+ */
+export function decodeTask(data: Buffer | string, attributes: Readonly<Record<string, string>> = {}): Task {
+  let text: string;
+  if (typeof data === 'string') {
+    text = data.charCodeAt(0) === 0xfeff ? data.slice(1) : data;
+  } else {
+    try {
+      text = utf8.decode(data); // drops a leading BOM
+    } catch {
+      throw taskError('task: body is not valid UTF-8', null);
+    }
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw taskError(`task: body is not valid JSON (${(err as Error).message})`, null);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw taskError(`task: body must be a JSON object, got ${describeValue(value)}`, null);
+  }
+
+  const input = parseTaskInput(value);
+  const jobId = input.jobId ?? optionalId(attributes.job_id, 'attribute "job_id"', 'task: ', input.drawingId);
+  const taskId = input.taskId ?? optionalId(attributes.task_id, 'attribute "task_id"', 'task: ', input.drawingId);
+  return {
+    taskKey: taskId ?? createHash('sha256').update(data).digest('hex'),
+    jobId,
+    drawingId: input.drawingId,
+    versions: input.versions,
+    uploadedAt: input.uploadedAt,
+  };
+}
+
+/**
+ * Validates one task object: a decoded message body, or one element of `POST /process`'s
+ * `version_pairs` (pass its `index` so the message names the element, `version_pairs[3]: …`).
+ * Inline versions come back parsed (a string holding JSON is parsed) but their objects are not
+ * yet validated; that is `validateVersion`'s job.
+ *
+ * @throws MalformedInputError (`malformed_task`) naming the field; `location.field` is the field
+ *   and, when given, `location.index` the element index.
+ *
+ * @example
+ * body.version_pairs.map((pair, i) => parseTaskInput(pair, i)); // 400 on the first bad element
+ */
+export function parseTaskInput(value: unknown, index?: number): TaskInput {
+  const where = index === undefined ? 'task: ' : `version_pairs[${index}]: `;
+  const loc = (field?: string) => ({
+    ...(index === undefined ? {} : { index }),
+    ...(field === undefined ? {} : { field }),
+  });
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw taskError(`${where}must be a JSON object, got ${describeValue(value)}`, null, loc());
+  }
+  const o = value as Record<string, unknown>;
+
+  const rawId = o.drawing_id;
+  if (!present(rawId)) {
+    throw taskError(`${where}field "drawing_id" is missing`, null, loc('drawing_id'));
+  }
+  if (typeof rawId !== 'string' || !DRAWING_ID_PATTERN.test(rawId)) {
+    throw taskError(
+      `${where}field "drawing_id" must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit, got ${describeValue(rawId)}`,
+      null,
+      loc('drawing_id'),
+    );
+  }
+  const drawingId = rawId;
+  const fail = (field: string, problem: string): MalformedInputError =>
+    taskError(`${where}${problem}`, drawingId, loc(field));
+
+  const jobId = optionalId(o.job_id, 'field "job_id"', where, drawingId, loc('job_id'));
+  const taskId = optionalId(o.task_id, 'field "task_id"', where, drawingId, loc('task_id'));
+  const uploadedAt = parseUploadedAt(o.uploaded_at, fail);
+
+  const given = FORMS.filter((form) => form.fields.some((f) => present(o[f])));
+  if (given.length === 0) {
+    throw taskError(`${where}no versions given: expected ${FORM_LIST}`, drawingId, loc());
+  }
+  if (given.length > 1) {
+    const fields = given.flatMap((form) => form.fields.filter((f) => present(o[f])).map((f) => `"${f}"`));
+    const second = (given[1] as (typeof FORMS)[number]).fields.find((f) => present(o[f])) as string;
+    throw fail(
+      second,
+      `fields ${fields.slice(0, -1).join(', ')} and ${fields.at(-1)} cannot be combined: give exactly one of ${FORM_LIST}`,
+    );
+  }
+  const form = given[0] as (typeof FORMS)[number];
+  for (const f of form.fields) {
+    if (!present(o[f])) {
+      const both = form.fields.map((g) => `"${g}"`).join(' and ');
+      throw fail(f, `field "${f}" is missing: the ${form.name} form needs both ${both}`);
+    }
+  }
+
+  let versions: VersionSource;
+  switch (form.name) {
+    case 'inline':
+      versions = { kind: 'inline', a: inlineVersion(o.version_a, 'version_a', fail), b: inlineVersion(o.version_b, 'version_b', fail) };
+      break;
+    case 'by-reference':
+      versions = { kind: 'uri', a: path(o.version_a_uri, 'version_a_uri', fail), b: path(o.version_b_uri, 'version_b_uri', fail) };
+      break;
+    case 'seed layout':
+      versions = { kind: 'folder', path: path(o.storage_path, 'storage_path', fail) };
+      break;
+  }
+  return { drawingId, jobId, taskId, versions, uploadedAt };
+}
+
+/**
+ * Builds the message to publish for one task: a JSON body `decodeTask` reads back to the same
+ * task, and `job_id`, `task_id`, `drawing_id` attributes for brokers and dead-letter readers.
+ * Inline versions are written as arrays (the decoder also accepts the seed's JSON strings).
+ *
+ * @example
+ * publisher.publish(pairs.map((p, i) => encodeTask({ ...parseTaskInput(p, i), jobId, taskId: `${jobId}:${i}` })));
+ */
+export function encodeTask(task: TaskInput): OutgoingTask {
+  const body: Record<string, unknown> = { drawing_id: task.drawingId };
+  const attributes: Record<string, string> = { drawing_id: task.drawingId };
+  if (task.jobId !== null) {
+    body.job_id = task.jobId;
+    attributes.job_id = task.jobId;
+  }
+  if (task.taskId !== null) {
+    body.task_id = task.taskId;
+    attributes.task_id = task.taskId;
+  }
+  const v = task.versions;
+  switch (v.kind) {
+    case 'inline':
+      body.version_a = v.a;
+      body.version_b = v.b;
+      break;
+    case 'uri':
+      body.version_a_uri = v.a;
+      body.version_b_uri = v.b;
+      break;
+    case 'folder':
+      body.storage_path = v.path;
+      break;
+  }
+  if (task.uploadedAt !== null) body.uploaded_at = task.uploadedAt.toISOString();
+  return { data: Buffer.from(JSON.stringify(body), 'utf8'), attributes };
+}
+
+type Fail = (field: string, problem: string) => MalformedInputError;
+
+/** JSON `null` counts as absent: the seed's API forwards missing keys as `null`. */
+function present(v: unknown): boolean {
+  return v !== undefined && v !== null;
+}
+
+function taskError(
+  message: string,
+  drawingId: string | null,
+  location: { index?: number; field?: string } = {},
+): MalformedInputError {
+  return new MalformedInputError(ERROR_CODES.malformedTask, message, drawingId, location);
+}
+
+function optionalId(
+  v: unknown,
+  what: string,
+  where: string,
+  drawingId: string,
+  location: { index?: number; field?: string } = {},
+): string | null {
+  if (!present(v) || v === '') return null;
+  if (typeof v !== 'string' || v.length > MAX_ID_LENGTH) {
+    throw taskError(`${where}${what} must be a string of at most ${MAX_ID_LENGTH} characters, got ${describeValue(v)}`, drawingId, location);
+  }
+  return v;
+}
+
+function inlineVersion(v: unknown, field: string, fail: Fail): unknown {
+  let parsed: unknown = v;
+  if (typeof v === 'string') {
+    try {
+      parsed = JSON.parse(v);
+    } catch (err) {
+      throw fail(field, `field "${field}" holds a string that is not valid JSON (${(err as Error).message})`);
+    }
+    if (!Array.isArray(parsed)) {
+      throw fail(field, `field "${field}" must hold a JSON array of objects, got a string holding ${describeValue(parsed)}`);
+    }
+    return parsed;
+  }
+  if (!Array.isArray(parsed)) {
+    throw fail(field, `field "${field}" must be a JSON array of objects (or a string holding one), got ${describeValue(v)}`);
+  }
+  return parsed;
+}
+
+function path(v: unknown, field: string, fail: Fail): string {
+  if (typeof v !== 'string' || v.trim() === '' || v.length > MAX_PATH_LENGTH || v.includes('\0')) {
+    throw fail(field, `field "${field}" must be a non-empty path of at most ${MAX_PATH_LENGTH} characters, got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+/**
+ * ISO 8601 date-times as producers write them: `2024-05-01T12:00:00Z`, with an offset, with
+ * fractions of a second, with a space instead of `T` (Python's `str(datetime)`); without a zone
+ * the time is taken as UTC, which is what Python's `utcnow().isoformat()` means.
+ */
+const ISO_DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
+
+function parseUploadedAt(v: unknown, fail: Fail): Date | null {
+  if (!present(v)) return null;
+  const bad = () => fail('uploaded_at', `field "uploaded_at" must be an ISO 8601 date-time such as "2024-05-01T12:00:00Z", got ${describeValue(v)}`);
+  if (typeof v !== 'string') throw bad();
+  const m = ISO_DATE_TIME.exec(v);
+  if (m === null) throw bad();
+  const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '', zone = 'Z'] = m;
+  const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
+  // A date-only value has no zone part to carry; a zone needs a time.
+  if (m[4] === undefined && m[8] !== undefined) throw bad();
+  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59) throw bad();
+  const ms = Number(frac.padEnd(3, '0').slice(0, 3));
+  let offsetMinutes = 0;
+  if (zone !== 'Z' && zone !== 'z') {
+    const digits = zone.slice(1).replace(':', '');
+    const oh = Number(digits.slice(0, 2));
+    const om = Number(digits.slice(2) || '0');
+    if (oh > 23 || om > 59) throw bad();
+    offsetMinutes = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  const date = new Date(0);
+  // setUTCFullYear, unlike Date.UTC, keeps years 0–99 as written; minutes past 59 carry over.
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute - offsetMinutes, second, ms);
+  if (Number.isNaN(date.getTime())) throw bad();
+  return date;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+
+function daysIn(year: number, month: number): number {
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number);
+}
