@@ -1,0 +1,133 @@
+/**
+ * Pure mapping from query result rows (as the BigQuery client parses them) back to the shapes the
+ * API serves, tolerant of the client's representations (BigQueryTimestamp objects, JSON as text).
+ */
+import { ANOMALY_TYPES, type Anomaly, type AnomalyType, type Severity } from '../../src/domain/types.js';
+import type { JobStatus, Rollup, StoredChange } from '../sink.js';
+
+export type Row = Readonly<Record<string, unknown>>;
+
+/** A stored row that does not have the shape this code wrote: someone else wrote the table. */
+export class RowDecodeError extends Error {
+  override readonly name = 'RowDecodeError';
+  readonly code = 'internal_error' as const;
+  constructor(
+    readonly column: string,
+    readonly value: unknown,
+  ) {
+    super(`Unexpected value in column ${column}: ${JSON.stringify(value)?.slice(0, 100)}`);
+  }
+}
+
+/** TIMESTAMP values arrive as BigQueryTimestamp ({ value: ISO }), Date, ISO text or epoch µs. */
+export function toDate(row: Row, column: string): Date {
+  const v = row[column];
+  const raw = v !== null && typeof v === 'object' && 'value' in v ? (v as { value: unknown }).value : v;
+  const d =
+    raw instanceof Date ? raw : typeof raw === 'string' || typeof raw === 'number' ? new Date(raw) : new Date(NaN);
+  if (Number.isNaN(d.getTime())) throw new RowDecodeError(column, v);
+  return d;
+}
+
+export function toNumber(row: Row, column: string): number {
+  const v = row[column];
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : v === null ? 0 : NaN;
+  if (!Number.isFinite(n)) throw new RowDecodeError(column, v);
+  return n;
+}
+
+export function toText(row: Row, column: string): string {
+  const v = row[column];
+  if (typeof v !== 'string') throw new RowDecodeError(column, v);
+  return v;
+}
+
+export function toNullableText(row: Row, column: string): string | null {
+  const v = row[column];
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'string') throw new RowDecodeError(column, v);
+  return v;
+}
+
+/** JSON columns come back as JSON text unless the client was told to parse them. */
+export function toJson(row: Row, column: string): unknown {
+  const v = row[column];
+  if (typeof v !== 'string') return v ?? null;
+  try {
+    return JSON.parse(v);
+  } catch {
+    throw new RowDecodeError(column, v);
+  }
+}
+
+function toArray<T>(row: Row, column: string): readonly T[] {
+  const v = toJson(row, column);
+  if (!Array.isArray(v)) throw new RowDecodeError(column, v);
+  return v as T[];
+}
+
+/** A `change_results` row as `GET /changes` serves it. */
+export function decodeChange(row: Row): StoredChange {
+  return {
+    drawing_id: toText(row, 'drawing_id'),
+    job_id: toNullableText(row, 'job_id'),
+    added: toArray(row, 'added'),
+    removed: toArray(row, 'removed'),
+    moved: toArray(row, 'moved'),
+    modified: toArray(row, 'modified'),
+    summary: toText(row, 'summary'),
+    processing_time_ms: toNumber(row, 'processing_time_ms'),
+    created_at: toDate(row, 'created_at').toISOString(),
+  };
+}
+
+export function decodeRollup(row: Row): Rollup {
+  return {
+    replicaId: toText(row, 'replica_id'),
+    hourStart: toDate(row, 'hour_start'),
+    counts: {
+      pairs: toNumber(row, 'pairs'),
+      added: toNumber(row, 'added'),
+      removed: toNumber(row, 'removed'),
+      moved: toNumber(row, 'moved'),
+      modified: toNumber(row, 'modified'),
+      failed: toNumber(row, 'failed'),
+      malformed: toNumber(row, 'malformed'),
+    },
+    processingHistogram: toText(row, 'processing_histogram'),
+    endToEndHistogram: toText(row, 'end_to_end_histogram'),
+    updatedAt: toDate(row, 'updated_at'),
+  };
+}
+
+const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high'];
+
+export function decodeAnomaly(row: Row): Anomaly {
+  const type = toText(row, 'anomaly_type');
+  if (!(ANOMALY_TYPES as readonly string[]).includes(type)) throw new RowDecodeError('anomaly_type', type);
+  const severity = toText(row, 'severity');
+  if (!(SEVERITIES as readonly string[]).includes(severity)) throw new RowDecodeError('severity', severity);
+  const details = toJson(row, 'details');
+  return {
+    id: toText(row, 'id'),
+    drawingId: toNullableText(row, 'drawing_id'),
+    type: type as AnomalyType,
+    severity: severity as Severity,
+    details: details !== null && typeof details === 'object' && !Array.isArray(details) ? (details as Record<string, unknown>) : {},
+    timestamp: toDate(row, 'created_at'),
+  };
+}
+
+/** `GET /jobs/:id` from the job row and the deduplicated outcome counts. */
+export function decodeJobStatus(jobRow: Row, countsRow: Row | undefined): JobStatus {
+  const tasksCreated = toNumber(jobRow, 'tasks_created');
+  const completed = countsRow ? toNumber(countsRow, 'completed') : 0;
+  const failed = countsRow ? toNumber(countsRow, 'failed') : 0;
+  return {
+    job_id: toText(jobRow, 'job_id'),
+    tasks_created: tasksCreated,
+    completed,
+    failed,
+    pending: Math.max(0, tasksCreated - completed - failed),
+  };
+}

@@ -1,0 +1,191 @@
+/**
+ * Pure mapping from the sink records to BigQuery `insertAll` rows, with deterministic insertIds
+ * (a retried or replayed row carries the same id, so BigQuery's best-effort dedupe can drop it),
+ * and the splitting of rows into requests that stay inside the API's limits.
+ */
+import { createHash } from 'node:crypto';
+import type { Anomaly } from '../../src/domain/types.js';
+import type { FailureRecord, JobRecord, ResultRecord, Rollup } from '../sink.js';
+import { INSERT_LIMITS } from './config.js';
+
+/** One element of `insertAll.rows`, sent with `table.insert(rows, { raw: true })`. */
+export interface InsertRow {
+  readonly insertId: string;
+  readonly json: Readonly<Record<string, unknown>>;
+}
+
+/** insertId is at most 128 characters (API limit); longer keys are hashed, still deterministic. */
+const MAX_INSERT_ID = 128;
+
+/**
+ * A stable insertId for a key: the key itself when it fits, else a SHA-256 of it.
+ *
+ * @example
+ * insertIdFor('task-1') // 'task-1'
+ */
+export function insertIdFor(key: string): string {
+  if (key.length <= MAX_INSERT_ID) return key;
+  return `sha256:${createHash('sha256').update(key).digest('hex')}`;
+}
+
+const ts = (d: Date): string => d.toISOString();
+/** JSON columns travel as JSON text in insertAll. */
+const json = (v: unknown): string => JSON.stringify(v);
+
+/** The `change_results` row of a result; insertId = task key. */
+export function changeResultRow(r: ResultRecord): InsertRow {
+  return {
+    insertId: insertIdFor(r.taskKey),
+    json: {
+      task_key: r.taskKey,
+      drawing_id: r.drawingId,
+      job_id: r.jobId,
+      added: json(r.changes.added),
+      removed: json(r.changes.removed),
+      moved: json(r.changes.moved),
+      modified: json(r.changes.modified),
+      summary: r.changes.summary,
+      processing_time_ms: r.processingTimeMs,
+      end_to_end_ms: r.endToEndMs,
+      created_at: ts(r.createdAt),
+      replica_id: r.replicaId,
+    },
+  };
+}
+
+/**
+ * The `processing_metrics` row of a result. The insertId carries the status as well as the task
+ * key: a task that first failed (retries exhausted) and later completed has two rows, and
+ * BigQuery's dedupe must not drop the second as a copy of the first.
+ */
+export function resultMetricRow(r: ResultRecord): InsertRow {
+  return {
+    insertId: insertIdFor(`completed:${r.taskKey}`),
+    json: {
+      task_key: r.taskKey,
+      job_id: r.jobId,
+      drawing_id: r.drawingId,
+      status: 'completed',
+      latency_ms: r.processingTimeMs,
+      end_to_end_ms: r.endToEndMs,
+      added_count: r.counts.added,
+      removed_count: r.counts.removed,
+      moved_count: r.counts.moved,
+      modified_count: r.counts.modified,
+      error_code: null,
+      error_message: null,
+      created_at: ts(r.createdAt),
+      replica_id: r.replicaId,
+    },
+  };
+}
+
+/** The `processing_metrics` row of a malformed or failed task. */
+export function failureMetricRow(f: FailureRecord): InsertRow {
+  return {
+    insertId: insertIdFor(`${f.kind}:${f.taskKey}`),
+    json: {
+      task_key: f.taskKey,
+      job_id: f.jobId,
+      drawing_id: f.drawingId,
+      status: f.kind,
+      latency_ms: null,
+      end_to_end_ms: null,
+      added_count: 0,
+      removed_count: 0,
+      moved_count: 0,
+      modified_count: 0,
+      error_code: f.code,
+      error_message: f.message,
+      created_at: ts(f.createdAt),
+      replica_id: f.replicaId,
+    },
+  };
+}
+
+/** The `anomalies` row; insertId = the anomaly's deterministic id. */
+export function anomalyRow(a: Anomaly): InsertRow {
+  return {
+    insertId: insertIdFor(a.id),
+    json: {
+      id: a.id,
+      drawing_id: a.drawingId,
+      anomaly_type: a.type,
+      severity: a.severity,
+      details: json(a.details),
+      created_at: ts(a.timestamp),
+    },
+  };
+}
+
+/**
+ * The `hourly_rollups` row. Streaming inserts cannot update, so each flush appends a version and
+ * readers keep the newest `updated_at` per (replica_id, hour_start); the insertId
+ * `replica:hour:updatedAt` makes a retried flush the same version, never a new one.
+ */
+export function rollupRow(r: Rollup): InsertRow {
+  return {
+    insertId: insertIdFor(`${r.replicaId}:${ts(r.hourStart)}:${ts(r.updatedAt)}`),
+    json: {
+      replica_id: r.replicaId,
+      hour_start: ts(r.hourStart),
+      pairs: r.counts.pairs,
+      added: r.counts.added,
+      removed: r.counts.removed,
+      moved: r.counts.moved,
+      modified: r.counts.modified,
+      failed: r.counts.failed,
+      malformed: r.counts.malformed,
+      processing_histogram: r.processingHistogram,
+      end_to_end_histogram: r.endToEndHistogram,
+      updated_at: ts(r.updatedAt),
+    },
+  };
+}
+
+/** The `jobs` row; insertId = job id. */
+export function jobRow(j: JobRecord): InsertRow {
+  return {
+    insertId: insertIdFor(j.jobId),
+    json: { job_id: j.jobId, tasks_created: j.tasksCreated, created_at: ts(j.createdAt) },
+  };
+}
+
+/** Approximate wire size of one row inside an insertAll body. */
+export function rowBytes(row: InsertRow): number {
+  return Buffer.byteLength(JSON.stringify(row)) + 1;
+}
+
+/**
+ * Splits rows into insertAll requests of at most `maxRows` rows and about `maxBytes` bytes each,
+ * preserving order. A single row larger than `maxBytes` travels alone (the API then judges it).
+ *
+ * @example
+ * chunkRows(rows) // → [[...500 rows], [...]] with the default limits
+ */
+export function chunkRows(
+  rows: readonly InsertRow[],
+  limits: { readonly maxRows: number; readonly maxBytes: number } = INSERT_LIMITS,
+): InsertRow[][] {
+  const chunks: InsertRow[][] = [];
+  let current: InsertRow[] = [];
+  let bytes = 0;
+  for (const row of rows) {
+    const size = rowBytes(row);
+    if (current.length > 0 && (current.length >= limits.maxRows || bytes + size > limits.maxBytes)) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(row);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/** Keeps the first row of each insertId (duplicates inside one batch are one row). */
+export function uniqueRows(rows: readonly InsertRow[]): InsertRow[] {
+  const seen = new Set<string>();
+  return rows.filter((r) => (seen.has(r.insertId) ? false : (seen.add(r.insertId), true)));
+}

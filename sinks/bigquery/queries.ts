@@ -1,0 +1,114 @@
+/**
+ * The read-side SQL, as text plus named parameters: every value a caller supplies travels as a
+ * typed query parameter, never inside the SQL text. Duplicate rows (insertId dedupe is best-effort)
+ * are removed in the queries with QUALIFY, so a replay never shows up twice.
+ */
+import type { TableId } from './schema.js';
+
+export type ParamType = 'STRING' | 'INT64' | 'TIMESTAMP';
+
+export interface QuerySpec {
+  readonly query: string;
+  readonly params: Readonly<Record<string, string | number | Date>>;
+  readonly types: Readonly<Record<string, ParamType>>;
+}
+
+/** Fully qualified table names. Identifiers cannot be parameters; these come from validated config. */
+export interface TableNames {
+  readonly projectId: string;
+  readonly datasetId: string;
+}
+
+const IDENT = /^[A-Za-z0-9_:.-]+$/;
+
+/** `` `project.dataset.table` `` for validated project and dataset ids. */
+export function tableRef(names: TableNames, table: TableId): string {
+  if (!IDENT.test(names.projectId) || !IDENT.test(names.datasetId)) {
+    throw new RangeError(`Invalid BigQuery project or dataset id: ${names.projectId}.${names.datasetId}`);
+  }
+  return `\`${names.projectId}.${names.datasetId}.${table}\``;
+}
+
+/** Results of one drawing, newest first; each task once (its first stored row). */
+export function changesQuery(names: TableNames, drawingId: string, limit: number): QuerySpec {
+  return {
+    query: `SELECT task_key, drawing_id, job_id, added, removed, moved, modified, summary, processing_time_ms, created_at
+FROM ${tableRef(names, 'change_results')}
+WHERE drawing_id = @drawing_id
+QUALIFY ROW_NUMBER() OVER (PARTITION BY task_key ORDER BY created_at, replica_id) = 1
+ORDER BY created_at DESC, task_key DESC
+LIMIT @limit`,
+    params: { drawing_id: drawingId, limit },
+    types: { drawing_id: 'STRING', limit: 'INT64' },
+  };
+}
+
+/** The job's row (its first, if inserted twice). */
+export function jobQuery(names: TableNames, jobId: string): QuerySpec {
+  return {
+    query: `SELECT job_id, tasks_created, created_at
+FROM ${tableRef(names, 'jobs')}
+WHERE job_id = @job_id
+QUALIFY ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY created_at) = 1`,
+    params: { job_id: jobId },
+    types: { job_id: 'STRING' },
+  };
+}
+
+/**
+ * Completed and failed tasks of a job, each task counted once (a completed row beats a failed
+ * one). `since` bounds the scan to the partitions after the job was created.
+ */
+export function jobCountsQuery(names: TableNames, jobId: string, since: Date): QuerySpec {
+  return {
+    query: `SELECT
+  COUNT(CASE WHEN status = 'completed' THEN 1 END) AS completed,
+  COUNT(CASE WHEN status != 'completed' THEN 1 END) AS failed
+FROM (
+  SELECT task_key, status
+  FROM ${tableRef(names, 'processing_metrics')}
+  WHERE job_id = @job_id AND created_at >= @since
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY task_key ORDER BY CASE WHEN status = 'completed' THEN 0 ELSE 1 END, created_at) = 1
+)`,
+    params: { job_id: jobId, since },
+    types: { job_id: 'STRING', since: 'TIMESTAMP' },
+  };
+}
+
+/** Every replica's newest rollup version per hour, for hours starting at or after `since`. */
+export function rollupsQuery(names: TableNames, since: Date): QuerySpec {
+  return {
+    query: `SELECT replica_id, hour_start, pairs, added, removed, moved, modified, failed, malformed, processing_histogram, end_to_end_histogram, updated_at
+FROM ${tableRef(names, 'hourly_rollups')}
+WHERE hour_start >= @since
+QUALIFY ROW_NUMBER() OVER (PARTITION BY replica_id, hour_start ORDER BY updated_at DESC) = 1
+ORDER BY hour_start, replica_id`,
+    params: { since },
+    types: { since: 'TIMESTAMP' },
+  };
+}
+
+/** Anomalies since, newest first, each id once. */
+export function anomaliesQuery(names: TableNames, since: Date, limit: number): QuerySpec {
+  return {
+    query: `SELECT id, drawing_id, anomaly_type, severity, details, created_at
+FROM ${tableRef(names, 'anomalies')}
+WHERE created_at >= @since
+QUALIFY ROW_NUMBER() OVER (PARTITION BY id ORDER BY created_at) = 1
+ORDER BY created_at DESC, id DESC
+LIMIT @limit`,
+    params: { since, limit },
+    types: { since: 'TIMESTAMP', limit: 'INT64' },
+  };
+}
+
+/** Distinct malformed_input and missing_upload anomalies since. */
+export function dataQualityQuery(names: TableNames, since: Date): QuerySpec {
+  return {
+    query: `SELECT COUNT(DISTINCT id) AS issues
+FROM ${tableRef(names, 'anomalies')}
+WHERE created_at >= @since AND anomaly_type IN ('malformed_input', 'missing_upload')`,
+    params: { since },
+    types: { since: 'TIMESTAMP' },
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * The BigQuery tables BuildTrace writes, as table-creation metadata: one place that says which
+ * columns exist, how each table is partitioned and clustered, so `ensureSchema`, the row encoder
+ * and the queries cannot drift apart.
+ */
+
+export type BigQueryFieldType = 'STRING' | 'INT64' | 'FLOAT64' | 'TIMESTAMP' | 'JSON' | 'BOOL';
+
+export interface FieldSpec {
+  readonly name: string;
+  readonly type: BigQueryFieldType;
+  readonly mode: 'REQUIRED' | 'NULLABLE';
+  readonly description?: string;
+}
+
+export interface TableSpec {
+  readonly id: TableId;
+  readonly description: string;
+  readonly fields: readonly FieldSpec[];
+  /** Day partitions on this TIMESTAMP column, so time-bounded queries scan only recent days. */
+  readonly partitionField: string;
+  /** Clustering columns, most selective first (at most 4, an API limit). */
+  readonly clustering: readonly string[];
+}
+
+export const TABLE_IDS = ['change_results', 'processing_metrics', 'anomalies', 'hourly_rollups', 'jobs'] as const;
+export type TableId = (typeof TABLE_IDS)[number];
+
+const req = (name: string, type: BigQueryFieldType, description?: string): FieldSpec =>
+  description === undefined ? { name, type, mode: 'REQUIRED' } : { name, type, mode: 'REQUIRED', description };
+const opt = (name: string, type: BigQueryFieldType, description?: string): FieldSpec =>
+  description === undefined ? { name, type, mode: 'NULLABLE' } : { name, type, mode: 'NULLABLE', description };
+
+/** Mirrors the embedded store's tables (sinks/local-store) so both answer the same questions. */
+export const TABLES: Readonly<Record<TableId, TableSpec>> = {
+  change_results: {
+    id: 'change_results',
+    description: 'One row per processed drawing pair; duplicates share task_key (queries dedupe).',
+    fields: [
+      req('task_key', 'STRING', 'Idempotency key of the task'),
+      req('drawing_id', 'STRING'),
+      opt('job_id', 'STRING'),
+      req('added', 'JSON'),
+      req('removed', 'JSON'),
+      req('moved', 'JSON'),
+      req('modified', 'JSON'),
+      req('summary', 'STRING'),
+      req('processing_time_ms', 'FLOAT64', 'received → durable'),
+      req('end_to_end_ms', 'FLOAT64', 'published or uploaded_at → durable'),
+      req('created_at', 'TIMESTAMP'),
+      req('replica_id', 'STRING'),
+    ],
+    partitionField: 'created_at',
+    clustering: ['drawing_id'],
+  },
+  processing_metrics: {
+    id: 'processing_metrics',
+    description: 'One row per task outcome: completed, malformed or failed.',
+    fields: [
+      req('task_key', 'STRING'),
+      opt('job_id', 'STRING'),
+      opt('drawing_id', 'STRING'),
+      req('status', 'STRING', 'completed | malformed | failed'),
+      opt('latency_ms', 'FLOAT64'),
+      opt('end_to_end_ms', 'FLOAT64'),
+      req('added_count', 'INT64'),
+      req('removed_count', 'INT64'),
+      req('moved_count', 'INT64'),
+      req('modified_count', 'INT64'),
+      opt('error_code', 'STRING'),
+      opt('error_message', 'STRING'),
+      req('created_at', 'TIMESTAMP'),
+      req('replica_id', 'STRING'),
+    ],
+    partitionField: 'created_at',
+    // job_id second: GET /jobs/:id filters on it within the partitions after the job's creation.
+    clustering: ['drawing_id', 'job_id'],
+  },
+  anomalies: {
+    id: 'anomalies',
+    description: 'Detected anomalies; duplicates share id (queries dedupe).',
+    fields: [
+      req('id', 'STRING'),
+      opt('drawing_id', 'STRING'),
+      req('anomaly_type', 'STRING'),
+      req('severity', 'STRING'),
+      req('details', 'JSON'),
+      req('created_at', 'TIMESTAMP'),
+    ],
+    partitionField: 'created_at',
+    clustering: ['drawing_id'],
+  },
+  hourly_rollups: {
+    id: 'hourly_rollups',
+    description: 'Each replica’s hourly counts and HDR histograms; the newest updated_at per (replica_id, hour_start) wins.',
+    fields: [
+      req('replica_id', 'STRING'),
+      req('hour_start', 'TIMESTAMP'),
+      req('pairs', 'INT64'),
+      req('added', 'INT64'),
+      req('removed', 'INT64'),
+      req('moved', 'INT64'),
+      req('modified', 'INT64'),
+      req('failed', 'INT64'),
+      req('malformed', 'INT64'),
+      req('processing_histogram', 'STRING', 'hdr-histogram-js compressed base64, µs'),
+      req('end_to_end_histogram', 'STRING', 'hdr-histogram-js compressed base64, µs'),
+      req('updated_at', 'TIMESTAMP'),
+    ],
+    partitionField: 'hour_start',
+    clustering: ['replica_id'],
+  },
+  jobs: {
+    id: 'jobs',
+    description: 'One row per POST /process job.',
+    fields: [req('job_id', 'STRING'), req('tasks_created', 'INT64'), req('created_at', 'TIMESTAMP')],
+    partitionField: 'created_at',
+    clustering: ['job_id'],
+  },
+};
+
+/**
+ * The `tables.insert` request body for one table: schema, day partitioning and clustering.
+ *
+ * @example
+ * await dataset.table('jobs').create(tableMetadata(TABLES.jobs));
+ */
+export function tableMetadata(spec: TableSpec): {
+  schema: { fields: FieldSpec[] };
+  timePartitioning: { type: 'DAY'; field: string };
+  clustering: { fields: string[] };
+  description: string;
+} {
+  return {
+    schema: { fields: spec.fields.map((f) => ({ ...f })) },
+    timePartitioning: { type: 'DAY', field: spec.partitionField },
+    clustering: { fields: [...spec.clustering] },
+    description: spec.description,
+  };
+}

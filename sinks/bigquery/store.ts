@@ -1,0 +1,78 @@
+/**
+ * The read side over BigQuery, shared by every replica: each answer is one parameterised query
+ * that removes duplicate rows itself, because streaming-insert dedupe is only best-effort.
+ */
+import type { Anomaly } from '../../src/domain/types.js';
+import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
+import type { JobRecord, JobStatus, ResultStore, Rollup, StoredChange } from '../sink.js';
+import { decodeAnomaly, decodeChange, decodeJobStatus, decodeRollup, toDate, toNumber, type Row } from './decode.js';
+import { jobRow } from './encode.js';
+import {
+  anomaliesQuery,
+  changesQuery,
+  dataQualityQuery,
+  jobCountsQuery,
+  jobQuery,
+  rollupsQuery,
+  type QuerySpec,
+  type TableNames,
+} from './queries.js';
+import { describe, type BigQueryClient, type BigQueryWriter } from './sink.js';
+
+/** Results may be stamped by a replica whose clock is behind the one that created the job. */
+const JOB_CLOCK_SKEW_MS = 60 * 60 * 1000;
+
+export interface BigQueryStoreOptions extends TableNames {
+  readonly client: BigQueryClient;
+  readonly writer: BigQueryWriter;
+  /** Location of the dataset, passed to jobs.query when known. */
+  readonly location?: string;
+}
+
+export class BigQueryStore implements ResultStore {
+  constructor(private readonly options: BigQueryStoreOptions) {}
+
+  async changes(drawingId: string, limit: number): Promise<StoredChange[]> {
+    const rows = await this.run(changesQuery(this.options, drawingId, limit));
+    return rows.map(decodeChange);
+  }
+
+  async createJob(job: JobRecord): Promise<void> {
+    await this.options.writer.insert({ jobs: [jobRow(job)] });
+  }
+
+  async job(jobId: string): Promise<JobStatus | null> {
+    const [jobRow] = await this.run(jobQuery(this.options, jobId));
+    if (!jobRow) return null;
+    const since = new Date(toDate(jobRow, 'created_at').getTime() - JOB_CLOCK_SKEW_MS);
+    const [counts] = await this.run(jobCountsQuery(this.options, jobId, since));
+    return decodeJobStatus(jobRow, counts);
+  }
+
+  async rollups(since: Date): Promise<Rollup[]> {
+    return (await this.run(rollupsQuery(this.options, since))).map(decodeRollup);
+  }
+
+  async anomalies(since: Date, limit: number): Promise<Anomaly[]> {
+    return (await this.run(anomaliesQuery(this.options, since, limit))).map(decodeAnomaly);
+  }
+
+  async dataQualityIssues(since: Date): Promise<number> {
+    const [row] = await this.run(dataQualityQuery(this.options, since));
+    return row ? toNumber(row, 'issues') : 0;
+  }
+
+  private async run(spec: QuerySpec): Promise<Row[]> {
+    try {
+      const [rows] = await this.options.client.query({
+        query: spec.query,
+        params: spec.params,
+        types: spec.types,
+        ...(this.options.location ? { location: this.options.location } : {}),
+      });
+      return rows as Row[];
+    } catch (err) {
+      throw new TransientError(ERROR_CODES.sinkUnavailable, `BigQuery query failed: ${describe(err)}`, { cause: err });
+    }
+  }
+}

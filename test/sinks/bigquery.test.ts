@@ -1,0 +1,431 @@
+import test from 'ava';
+import { TransientError } from '../../src/domain/errors.js';
+import { silentLogger } from '../../src/log.js';
+import {
+  anomalyRow,
+  changeResultRow,
+  chunkRows,
+  failureMetricRow,
+  insertIdFor,
+  jobRow,
+  resultMetricRow,
+  rollupRow,
+  uniqueRows,
+  type InsertRow,
+} from '../../sinks/bigquery/encode.js';
+import { changesQuery, tableRef } from '../../sinks/bigquery/queries.js';
+import { TABLES, TABLE_IDS } from '../../sinks/bigquery/schema.js';
+import { BigQueryWriter } from '../../sinks/bigquery/sink.js';
+import { BigQueryStore } from '../../sinks/bigquery/store.js';
+import { decodeChange, RowDecodeError } from '../../sinks/bigquery/decode.js';
+import { rewriteQualify, startFakeBigQuery, type FakeBigQuery } from '../support/fake-bigquery.js';
+import { anomaly, failure, result, rollup } from '../support/gcp-fixtures.js';
+
+const DATASET = 'buildtrace';
+
+async function setup(
+  t: { teardown(fn: () => unknown): void },
+  options: { dedupeInsertIds?: boolean; attempts?: number; maxRetainedRows?: number } = {},
+) {
+  const fake = await startFakeBigQuery({ dedupeInsertIds: options.dedupeInsertIds ?? true });
+  t.teardown(() => fake.close());
+  const client = fake.client();
+  const delays: number[] = [];
+  const writer = new BigQueryWriter({
+    client,
+    datasetId: DATASET,
+    logger: silentLogger,
+    retry: { attempts: options.attempts ?? 3, baseDelayMs: 100, maxDelayMs: 1000 },
+    ...(options.maxRetainedRows !== undefined ? { maxRetainedRows: options.maxRetainedRows } : {}),
+    sleep: async (ms) => void delays.push(ms),
+  });
+  const store = new BigQueryStore({ client, writer, projectId: fake.projectId, datasetId: DATASET });
+  return { fake, writer, store, delays };
+}
+
+const insertIds = (body: { rows: { insertId?: string }[] }) => body.rows.map((r) => r.insertId);
+
+// ---------------------------------------------------------------- encode (pure)
+
+test('encode: rows carry deterministic insertIds and the columns of the table schema', (t) => {
+  const r = result('task-1');
+  const rows: [keyof typeof TABLES, InsertRow][] = [
+    ['change_results', changeResultRow(r)],
+    ['processing_metrics', resultMetricRow(r)],
+    ['processing_metrics', failureMetricRow(failure('task-2'))],
+    ['anomalies', anomalyRow(anomaly('malformed_input:task-2'))],
+    ['hourly_rollups', rollupRow(rollup('replica-a', '2026-11-29T10:00:00Z', '2026-11-29T10:30:00Z', 3))],
+    ['jobs', jobRow({ jobId: 'job-1', tasksCreated: 3, createdAt: new Date('2026-11-29T10:00:00Z') })],
+  ];
+  for (const [table, row] of rows) {
+    t.deepEqual(Object.keys(row.json).sort(), TABLES[table].fields.map((f) => f.name).sort(), table);
+  }
+  t.is(changeResultRow(r).insertId, 'task-1');
+  t.deepEqual(changeResultRow(r), changeResultRow(result('task-1')), 'same record → same row and insertId');
+  t.is(resultMetricRow(r).insertId, 'completed:task-1');
+  t.is(failureMetricRow(failure('task-2')).insertId, 'malformed:task-2');
+  t.is(rows[4]![1].insertId, 'replica-a:2026-11-29T10:00:00.000Z:2026-11-29T10:30:00.000Z');
+  t.is(changeResultRow(r).json.added, JSON.stringify(r.changes.added), 'JSON columns travel as JSON text');
+  t.is(changeResultRow(r).json.created_at, '2026-11-29T10:15:00.000Z');
+});
+
+test('encode: insertIds longer than the 128-character limit are hashed deterministically', (t) => {
+  const long = 'k'.repeat(300);
+  t.true(insertIdFor(long).length <= 128);
+  t.is(insertIdFor(long), insertIdFor(long));
+  t.not(insertIdFor(long), insertIdFor('k'.repeat(299)));
+  t.is(insertIdFor('short'), 'short');
+});
+
+test('encode: chunkRows keeps requests within the row and byte limits, in order', (t) => {
+  const rows = Array.from({ length: 1203 }, (_, i) => ({ insertId: `id-${i}`, json: { n: i } }));
+  const chunks = chunkRows(rows);
+  t.deepEqual(chunks.map((c) => c.length), [500, 500, 203]);
+  t.deepEqual(chunks.flat(), rows);
+  const big = Array.from({ length: 10 }, (_, i) => ({ insertId: `b-${i}`, json: { s: 'x'.repeat(1000) } }));
+  const byBytes = chunkRows(big, { maxRows: 500, maxBytes: 3500 });
+  t.true(byBytes.every((c) => JSON.stringify(c).length <= 3500 + c.length));
+  t.true(byBytes.length >= 3);
+  t.deepEqual(chunkRows([{ insertId: 'huge', json: { s: 'x'.repeat(5000) } }], { maxRows: 500, maxBytes: 100 }).length, 1, 'an oversized row travels alone');
+  t.deepEqual(chunkRows([]), []);
+});
+
+test('encode: uniqueRows keeps the first row of each insertId', (t) => {
+  const rows = [
+    { insertId: 'a', json: { v: 1 } },
+    { insertId: 'b', json: { v: 2 } },
+    { insertId: 'a', json: { v: 3 } },
+  ];
+  t.deepEqual(uniqueRows(rows).map((r) => r.json.v), [1, 2]);
+});
+
+test('queries: caller values travel as parameters, never in the SQL text', (t) => {
+  const spec = changesQuery({ projectId: 'p-1', datasetId: 'ds' }, "D1' OR '1'='1", 5);
+  t.false(spec.query.includes('D1'));
+  t.deepEqual(spec.params, { drawing_id: "D1' OR '1'='1", limit: 5 });
+  t.throws(() => tableRef({ projectId: 'p`; DROP', datasetId: 'ds' }, 'jobs'), { instanceOf: RangeError });
+});
+
+test('decode: malformed stored rows raise RowDecodeError, not undefined fields', (t) => {
+  const good = {
+    drawing_id: 'D1',
+    job_id: null,
+    added: '[]',
+    removed: '[]',
+    moved: '[]',
+    modified: '[]',
+    summary: 'No changes detected.',
+    processing_time_ms: 3,
+    created_at: { value: '2026-11-29T10:15:00.123456000Z' },
+  };
+  t.is(decodeChange(good).created_at, '2026-11-29T10:15:00.123Z');
+  t.throws(() => decodeChange({ ...good, added: '{"not":"array"}' }), { instanceOf: RowDecodeError });
+  t.throws(() => decodeChange({ ...good, created_at: 'yesterday' }), { instanceOf: RowDecodeError });
+  t.throws(() => decodeChange({ ...good, summary: 7 }), { instanceOf: RowDecodeError });
+});
+
+test('fake: QUALIFY is rewritten block by block for SQLite', (t) => {
+  t.is(
+    rewriteQualify('SELECT a FROM t WHERE b = @b QUALIFY ROW_NUMBER() OVER (PARTITION BY a ORDER BY c) = 1 ORDER BY a LIMIT 3'),
+    'SELECT a FROM (SELECT *, (ROW_NUMBER() OVER (PARTITION BY a ORDER BY c) = 1) AS __qualify FROM t WHERE b = @b) WHERE __qualify ORDER BY a LIMIT 3',
+  );
+});
+
+// ---------------------------------------------------------------- schema
+
+test('ensureSchema creates the dataset and five partitioned, clustered tables, once', async (t) => {
+  const { fake, writer } = await setup(t);
+  await writer.ensureSchema();
+  await writer.ensureSchema();
+
+  const creates = fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith(`/datasets/${DATASET}/tables`));
+  t.is(creates.length, 5, 'each table created once, the second call is remembered');
+  t.is(fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/datasets')).length, 1);
+  const byId = new Map(creates.map((r) => [(r.body as { tableReference: { tableId: string } }).tableReference.tableId, r.body]));
+  t.deepEqual([...byId.keys()].sort(), [...TABLE_IDS].sort());
+
+  const changeResults = byId.get('change_results') as Record<string, any>;
+  t.deepEqual(changeResults.timePartitioning, { type: 'DAY', field: 'created_at' });
+  t.deepEqual(changeResults.clustering, { fields: ['drawing_id'] });
+  t.deepEqual(
+    changeResults.schema.fields.map((f: any) => `${f.name}:${f.type}:${f.mode}`),
+    [
+      'task_key:STRING:REQUIRED',
+      'drawing_id:STRING:REQUIRED',
+      'job_id:STRING:NULLABLE',
+      'added:JSON:REQUIRED',
+      'removed:JSON:REQUIRED',
+      'moved:JSON:REQUIRED',
+      'modified:JSON:REQUIRED',
+      'summary:STRING:REQUIRED',
+      'processing_time_ms:FLOAT64:REQUIRED',
+      'end_to_end_ms:FLOAT64:REQUIRED',
+      'created_at:TIMESTAMP:REQUIRED',
+      'replica_id:STRING:REQUIRED',
+    ],
+  );
+  const metrics = byId.get('processing_metrics') as Record<string, any>;
+  t.deepEqual(
+    metrics.schema.fields.map((f: any) => f.name),
+    ['task_key', 'job_id', 'drawing_id', 'status', 'latency_ms', 'end_to_end_ms', 'added_count', 'removed_count', 'moved_count', 'modified_count', 'error_code', 'error_message', 'created_at', 'replica_id'],
+  );
+  t.is((byId.get('anomalies') as any).schema.fields.find((f: any) => f.name === 'details').type, 'JSON');
+  t.deepEqual((byId.get('hourly_rollups') as any).timePartitioning, { type: 'DAY', field: 'hour_start' });
+  t.deepEqual((byId.get('hourly_rollups') as any).clustering, { fields: ['replica_id'] });
+  t.deepEqual((byId.get('jobs') as any).clustering, { fields: ['job_id'] });
+  t.deepEqual((byId.get('jobs') as any).timePartitioning, { type: 'DAY', field: 'created_at' });
+});
+
+test('ensureSchema leaves existing tables alone and tolerates another replica creating them', async (t) => {
+  const { fake, writer } = await setup(t);
+  await writer.ensureSchema();
+  const before = fake.requests.length;
+  const second = new BigQueryWriter({ client: fake.client(), datasetId: DATASET, logger: silentLogger });
+  await second.ensureSchema();
+  t.false(fake.requests.slice(before).some((r) => r.method === 'POST'), 'no create requests for existing tables');
+});
+
+test('ensureSchema failure is a TransientError and is retried on the next call', async (t) => {
+  const { fake, writer } = await setup(t);
+  fake.failRequests({ pathIncludes: `/datasets/${DATASET}`, method: 'GET', status: 503 });
+  const err = await t.throwsAsync(writer.ensureSchema(), { instanceOf: TransientError });
+  t.is(err?.code, 'sink_unavailable');
+  await t.notThrowsAsync(writer.ensureSchema());
+  t.truthy(fake.table(DATASET, 'jobs'));
+});
+
+// ---------------------------------------------------------------- inserts
+
+test('insert sends raw rows with their insertIds, at most 500 per request', async (t) => {
+  const { fake, writer } = await setup(t);
+  const results = Array.from({ length: 1100 }, (_, i) => result(`task-${i}`));
+  await writer.insert({ change_results: results.map(changeResultRow), processing_metrics: results.map(resultMetricRow) });
+
+  const bodies = fake.insertRequests('change_results');
+  t.deepEqual(bodies.map((b) => b.rows.length).sort((a, b) => b - a), [500, 500, 100]);
+  t.deepEqual(bodies.flatMap(insertIds).sort(), results.map((r) => r.taskKey).sort());
+  t.is(fake.table(DATASET, 'change_results')!.rows.length, 1100);
+  t.is(fake.table(DATASET, 'processing_metrics')!.rows.length, 1100);
+  const first = bodies[0]!.rows[0]!;
+  t.is(typeof first.json.added, 'string');
+  t.false('skipInvalidRows' in bodies[0]! && (bodies[0] as any).skipInvalidRows === true, 'invalid rows are never silently skipped');
+});
+
+test('a partial failure resends only the failed rows, with the same insertIds, after a backoff', async (t) => {
+  const { fake, writer, delays } = await setup(t);
+  await writer.ensureSchema();
+  fake.failRows({ table: 'change_results', match: (row) => row.task_key === 'task-2' || row.task_key === 'task-4', times: 2 });
+  const rows = [1, 2, 3, 4, 5].map((i) => changeResultRow(result(`task-${i}`)));
+
+  await writer.insert({ change_results: rows });
+
+  const bodies = fake.insertRequests('change_results');
+  t.is(bodies.length, 2);
+  t.deepEqual(insertIds(bodies[0]!), ['task-1', 'task-2', 'task-3', 'task-4', 'task-5']);
+  t.deepEqual(insertIds(bodies[1]!), ['task-2', 'task-4'], 'only the failed rows are resent');
+  t.deepEqual(bodies[1]!.rows, bodies[0]!.rows.filter((r) => r.insertId === 'task-2' || r.insertId === 'task-4'), 'identical rows');
+  t.is(fake.table(DATASET, 'change_results')!.rows.length, 5);
+  t.is(delays.length, 1);
+  t.true(delays[0]! > 0);
+  t.deepEqual(writer.retainedStats(), { retained: 0, dropped: 0 });
+});
+
+test('rows that keep failing are kept, the batch rejects with TransientError, and a later insert resends them', async (t) => {
+  const { fake, writer, delays } = await setup(t, { attempts: 3 });
+  await writer.ensureSchema();
+  fake.failRows({ table: 'processing_metrics', match: (row) => row.task_key === 'task-2', times: 3 });
+  const rows = [1, 2, 3].map((i) => resultMetricRow(result(`task-${i}`)));
+
+  const err = await t.throwsAsync(writer.insert({ processing_metrics: rows }), { instanceOf: TransientError });
+  t.is(err?.code, 'sink_unavailable');
+  t.regex(err!.message, /1 processing_metrics row/);
+  t.is(fake.insertRequests('processing_metrics').length, 3, 'bounded attempts');
+  t.is(delays.length, 2);
+  t.true(delays[1]! >= delays[0]! / 2, 'backoff does not shrink');
+  t.deepEqual(writer.retainedStats(), { retained: 1, dropped: 0 });
+  t.deepEqual(fake.table(DATASET, 'processing_metrics')!.rows.map((r) => r.json.task_key).sort(), ['task-1', 'task-3']);
+
+  // when: the next batch arrives and BigQuery has recovered
+  await writer.insert({ processing_metrics: [resultMetricRow(result('task-4'))] });
+
+  // then: the kept row went with it, with its original insertId
+  const last = fake.insertRequests('processing_metrics').at(-1)!;
+  t.deepEqual(insertIds(last).sort(), ['completed:task-2', 'completed:task-4']);
+  t.deepEqual(fake.table(DATASET, 'processing_metrics')!.rows.map((r) => r.json.task_key).sort(), ['task-1', 'task-2', 'task-3', 'task-4']);
+  t.deepEqual(writer.retainedStats(), { retained: 0, dropped: 0 });
+});
+
+test('an invalid row stops the request; the others are retried without it and the batch still rejects', async (t) => {
+  const { fake, writer } = await setup(t);
+  await writer.ensureSchema();
+  const bad: InsertRow = { insertId: 'bad', json: { ...changeResultRow(result('bad')).json, created_at: 'not a time' } };
+  const rows = [changeResultRow(result('ok-1')), bad, changeResultRow(result('ok-2'))];
+
+  await t.throwsAsync(writer.insert({ change_results: rows }), { instanceOf: TransientError, message: /invalid/ });
+
+  const bodies = fake.insertRequests('change_results');
+  t.deepEqual(insertIds(bodies[1]!), ['ok-1', 'ok-2'], 'stopped rows retried, the invalid one not resent in the same call');
+  t.deepEqual(fake.table(DATASET, 'change_results')!.rows.map((r) => r.insertId), ['ok-1', 'ok-2']);
+  t.is(writer.retainedStats().retained, 1, 'the invalid row is kept, never dropped silently');
+});
+
+test('retained rows are bounded: the oldest are dropped past the limit and counted', async (t) => {
+  const { fake, writer } = await setup(t, { attempts: 1, maxRetainedRows: 2 });
+  await writer.ensureSchema();
+  fake.failRequests({ pathIncludes: '/insertAll', status: 503, times: 10 });
+  await t.throwsAsync(writer.insert({ jobs: [1, 2, 3].map((i) => jobRow({ jobId: `j${i}`, tasksCreated: 1, createdAt: new Date() })) }));
+  t.deepEqual(writer.retainedStats(), { retained: 2, dropped: 1 });
+});
+
+test('503 from insertAll is a TransientError and nothing is lost', async (t) => {
+  const { fake, writer } = await setup(t, { attempts: 2 });
+  await writer.ensureSchema();
+  fake.failRequests({ pathIncludes: '/insertAll', status: 503, times: 2 });
+  const err = await t.throwsAsync(writer.insert({ anomalies: [anomalyRow(anomaly('a-1'))] }), { instanceOf: TransientError });
+  t.regex(err!.message, /503/);
+  t.is(writer.retainedStats().retained, 1);
+  await writer.flush();
+  t.is(fake.table(DATASET, 'anomalies')!.rows.length, 1);
+  t.is(writer.retainedStats().retained, 0);
+});
+
+test('a connection refused is a TransientError', async (t) => {
+  const fake = await startFakeBigQuery();
+  const client = fake.client();
+  await fake.close();
+  const writer = new BigQueryWriter({ client, datasetId: DATASET, logger: silentLogger, sleep: async () => {} });
+  await t.throwsAsync(writer.insert({ jobs: [jobRow({ jobId: 'j', tasksCreated: 1, createdAt: new Date() })] }), {
+    instanceOf: TransientError,
+  });
+  await t.throwsAsync(writer.healthcheck(), { instanceOf: TransientError });
+});
+
+test('a table deleted under the writer is recreated on the next insert', async (t) => {
+  const { fake, writer } = await setup(t, { attempts: 1 });
+  await writer.ensureSchema();
+  fake.deleteTable(DATASET, 'jobs');
+  const row = jobRow({ jobId: 'j1', tasksCreated: 1, createdAt: new Date() });
+  await t.throwsAsync(writer.insert({ jobs: [row] }), { instanceOf: TransientError, message: /404/ });
+  t.is(fake.table(DATASET, 'jobs'), undefined);
+
+  await writer.flush(); // the kept row, after the schema is set up again
+  t.deepEqual(fake.table(DATASET, 'jobs')!.rows.map((r) => r.insertId), ['j1']);
+});
+
+test('healthcheck resolves when the dataset answers and rejects when it is missing', async (t) => {
+  const { writer } = await setup(t);
+  await t.throwsAsync(writer.healthcheck(), { instanceOf: TransientError, message: /buildtrace/ });
+  await writer.ensureSchema();
+  await t.notThrowsAsync(writer.healthcheck());
+});
+
+// ---------------------------------------------------------------- queries
+
+test('changes: newest first, limited, each task once even when BigQuery kept duplicates', async (t) => {
+  const { fake, writer, store } = await setup(t, { dedupeInsertIds: false });
+  const r1 = result('t1', { createdAt: new Date('2026-11-29T10:00:00Z') });
+  const r2 = result('t2', { createdAt: new Date('2026-11-29T11:00:00Z'), jobId: null });
+  const r3 = result('t3', { createdAt: new Date('2026-11-29T12:00:00Z') });
+  const other = result('t4', { drawingId: 'D2' });
+  await writer.insert({ change_results: [r1, r2, r3, other].map(changeResultRow) });
+  // a replay of t3 from another replica, later: BigQuery did not dedupe it
+  await writer.insert({ change_results: [changeResultRow({ ...r3, createdAt: new Date('2026-11-29T12:05:00Z'), replicaId: 'replica-b' })] });
+  t.is(fake.table(DATASET, 'change_results')!.rows.length, 5);
+
+  const changes = await store.changes('D1', 10);
+  t.deepEqual(changes.map((c) => c.created_at), ['2026-11-29T12:00:00.000Z', '2026-11-29T11:00:00.000Z', '2026-11-29T10:00:00.000Z']);
+  t.deepEqual(changes[0], {
+    drawing_id: 'D1',
+    job_id: 'job-1',
+    added: r3.changes.added,
+    removed: [],
+    moved: [],
+    modified: [],
+    summary: r3.changes.summary,
+    processing_time_ms: 12.5,
+    created_at: '2026-11-29T12:00:00.000Z',
+  });
+  t.is(changes[1]!.job_id, null);
+  t.deepEqual((await store.changes('D1', 1)).map((c) => c.created_at), ['2026-11-29T12:00:00.000Z']);
+  t.deepEqual(await store.changes('nope', 5), []);
+
+  const q = fake.queries.at(-1)!;
+  t.regex(q.sql, /QUALIFY ROW_NUMBER\(\) OVER \(PARTITION BY task_key ORDER BY created_at/);
+  t.false(q.sql.includes('nope'));
+  t.deepEqual(
+    q.parameters.map((p) => [p.name, p.parameterType?.type, String(p.parameterValue?.value)]),
+    [
+      ['drawing_id', 'STRING', 'nope'],
+      ['limit', 'INT64', '5'],
+    ],
+  );
+});
+
+test('job: counts each task once, a completed row beating a failed one; unknown job is null', async (t) => {
+  const { writer, store } = await setup(t, { dedupeInsertIds: false });
+  const created = new Date('2026-11-29T09:59:00Z');
+  await store.createJob({ jobId: 'job-1', tasksCreated: 5, createdAt: created });
+  const done = [result('a'), result('b'), result('a', { replicaId: 'replica-b' })];
+  await writer.insert({
+    processing_metrics: [
+      ...done.map(resultMetricRow),
+      failureMetricRow(failure('c', { kind: 'failed', code: 'storage_unavailable' })),
+      failureMetricRow(failure('b', { kind: 'failed' })),
+      resultMetricRow(result('x', { jobId: 'job-2' })),
+    ],
+  });
+
+  t.deepEqual(await store.job('job-1'), { job_id: 'job-1', tasks_created: 5, completed: 2, failed: 1, pending: 2 });
+  t.is(await store.job('job-404'), null);
+});
+
+test('rollups: the newest version per replica and hour, every replica, from since', async (t) => {
+  const { writer, store, fake } = await setup(t, { dedupeInsertIds: false });
+  const rows = [
+    rollup('replica-a', '2026-11-29T09:00:00Z', '2026-11-29T09:59:00Z', 1),
+    rollup('replica-a', '2026-11-29T10:00:00Z', '2026-11-29T10:10:00Z', 2),
+    rollup('replica-a', '2026-11-29T10:00:00Z', '2026-11-29T10:40:00Z', 5),
+    rollup('replica-b', '2026-11-29T10:00:00Z', '2026-11-29T10:20:00Z', 7),
+  ];
+  await writer.insert({ hourly_rollups: rows.map(rollupRow) });
+  await writer.insert({ hourly_rollups: [rollupRow(rows[2]!)] }); // a retried flush: same version
+
+  const got = await store.rollups(new Date('2026-11-29T10:00:00Z'));
+  t.deepEqual(
+    got.map((r) => [r.replicaId, r.hourStart.toISOString(), r.counts.pairs, r.updatedAt.toISOString()]),
+    [
+      ['replica-a', '2026-11-29T10:00:00.000Z', 5, '2026-11-29T10:40:00.000Z'],
+      ['replica-b', '2026-11-29T10:00:00.000Z', 7, '2026-11-29T10:20:00.000Z'],
+    ],
+  );
+  t.deepEqual(got[0], rows[2]);
+  t.is(fake.queries.at(-1)!.parameters[0]!.parameterType?.type, 'TIMESTAMP');
+});
+
+test('anomalies and data-quality issues: deduped by id, newest first, since', async (t) => {
+  const { writer, store } = await setup(t, { dedupeInsertIds: false });
+  const list = [
+    anomaly('malformed_input:t1', { timestamp: new Date('2026-11-29T10:00:00Z') }),
+    anomaly('missing_upload:D3', { type: 'missing_upload', drawingId: 'D3', severity: 'low', timestamp: new Date('2026-11-29T11:00:00Z') }),
+    anomaly('spike_detected:D1:t9', { type: 'spike_detected', drawingId: 'D1', severity: 'high', details: { factor: 12 }, timestamp: new Date('2026-11-29T12:00:00Z') }),
+    anomaly('malformed_input:old', { timestamp: new Date('2026-11-27T10:00:00Z') }),
+  ];
+  await writer.insert({ anomalies: list.map(anomalyRow) });
+  await writer.insert({ anomalies: [anomalyRow(list[0]!)] }); // duplicate kept by BigQuery
+
+  const since = new Date('2026-11-29T00:00:00Z');
+  const got = await store.anomalies(since, 10);
+  t.deepEqual(got.map((a) => a.id), ['spike_detected:D1:t9', 'missing_upload:D3', 'malformed_input:t1']);
+  t.deepEqual(got[0], list[2]);
+  t.deepEqual((await store.anomalies(since, 1)).map((a) => a.id), ['spike_detected:D1:t9']);
+  t.is(await store.dataQualityIssues(since), 2);
+  t.is(await store.dataQualityIssues(new Date('2026-11-30T00:00:00Z')), 0);
+});
+
+test('a failing query is a TransientError', async (t) => {
+  const { fake, writer, store } = await setup(t);
+  await writer.ensureSchema();
+  fake.failRequests({ pathIncludes: '/queries', status: 500 });
+  const err = await t.throwsAsync(store.changes('D1', 1), { instanceOf: TransientError });
+  t.is(err?.code, 'sink_unavailable');
+});
