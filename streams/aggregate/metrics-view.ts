@@ -62,8 +62,8 @@ function countOf(value: unknown): number {
 
 /**
  * Adds counts and histograms of windows and rollups; owns two histograms, so `dispose()` it.
- * Rollup histograms are decoded one at a time and freed at once: peak memory is three histograms
- * however many rollups are merged.
+ * Rollup histograms are decoded one at a time and freed at once: without a cache, peak memory is
+ * three histograms however many rollups are merged.
  */
 class Merger {
   private readonly processing: Histogram = newHistogram();
@@ -97,9 +97,8 @@ class Merger {
   }
 
   result(): MergedRollups {
-    const hours = [...this.hourly.keys()].sort((a, b) => a - b);
     return {
-      hourly: new Map(hours.map((h) => [h, this.hourly.get(h)!])),
+      hourly: new Map([...this.hourly.entries()].sort(([a], [b]) => a - b)),
       processing: summarize(this.processing),
       endToEnd: summarize(this.endToEnd),
       replicaIds: [...this.replicaIds].sort(),
@@ -191,6 +190,7 @@ export interface MetricsViewInput {
  * const body = buildMetricsView({
  *   now: Date.now(), retentionHours: config.retentionHours, replicaId: config.replicaId,
  *   own: windows, others: await store.rollups(since), dataQualityIssues: await store.dataQualityIssues(since),
+ *   cache, // one RollupHourCache per process
  * });
  */
 export function buildMetricsView(input: MetricsViewInput): MetricsView {
