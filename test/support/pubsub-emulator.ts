@@ -8,6 +8,8 @@ import { createServer } from 'node:net';
 import { request } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { PubSub, type Message } from '@google-cloud/pubsub';
 
 export interface RunningEmulator {
   /** `127.0.0.1:PORT`, the value for `PUBSUB_EMULATOR_HOST` or the client's `apiEndpoint`. */
@@ -215,4 +217,56 @@ function installExitHook(): void {
   process.on('exit', () => {
     for (const pid of liveGroups) signalGroup(pid, 'SIGKILL');
   });
+}
+
+/**
+ * A real client pointed at the emulator. The emulator needs no credentials; turning off the GCE
+ * metadata probe keeps the client from warning that it found no metadata server.
+ */
+export function emulatorClient(emulator: Pick<RunningEmulator, 'host' | 'projectId'>): PubSub {
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
+  return new PubSub({ projectId: emulator.projectId, apiEndpoint: emulator.host });
+}
+
+/** A Pub/Sub id no other test uses (ids need at least 3 characters and must start with a letter). */
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Receives and acks messages from a subscription until `count` have arrived, or rejects after
+ * `timeoutMs` naming how many did; `settleMs` then keeps listening to catch unexpected extras.
+ */
+export async function receiveMessages(
+  pubsub: PubSub,
+  subscription: string,
+  count: number,
+  { timeoutMs = 30_000, settleMs = 0 }: { timeoutMs?: number; settleMs?: number } = {},
+): Promise<Message[]> {
+  const received: Message[] = [];
+  const sub = pubsub.subscription(subscription);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`received ${received.length} of ${count} messages on ${subscription} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      sub.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      sub.on('message', (message: Message) => {
+        message.ack();
+        received.push(message);
+        if (received.length === count) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
+  } finally {
+    await sub.close();
+  }
+  return received;
 }
