@@ -174,7 +174,7 @@ test('a nacked message comes back with deliveryAttempt incremented and, after 5 
   const attempts: number[] = [];
   const subscription = source.deliveries().subscribe((delivery) => {
     attempts.push(delivery.deliveryAttempt);
-    t.is(delivery.id, id);
+    t.is(delivery.id, id!);
     delivery.nack();
   });
   t.teardown(() => subscription.unsubscribe());
@@ -279,7 +279,7 @@ test('a broken stream is counted, does not end the deliveries, and the watchdog 
   await pubsub.topic(names.topic).createSubscription(names.subscription, { ackDeadlineSeconds: 10 });
   const [id] = await publish(pubsub, names.topic, 1);
   await waitFor(() => seen.length === 1, 'a delivery after the reopen');
-  t.is(seen[0]!.id, id);
+  t.is(seen[0]!.id, id!);
   t.true(source.reopens >= 1);
   t.true(source.isReady());
   t.false(completed);
