@@ -1,0 +1,64 @@
+/**
+ * The two registration tables: which source and which sinks `SOURCE` and `SINKS` name. Each entry
+ * opens its components from the validated configuration; nothing registers itself by import.
+ */
+import { PubSub } from '@google-cloud/pubsub';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import type { SinkParts, SourceParts } from './service.js';
+import { openLocalQueue } from '../streams/sources/local-queue.js';
+import { PubSubSource, pubsubSourceOptions } from '../streams/sources/pubsub.js';
+import { PubSubPublisher } from '../streams/sources/pubsub-publisher.js';
+import { ensureTopology, shouldEnsureTopology, topologyOptions } from '../streams/sources/pubsub-topology.js';
+import { openLocalStore } from '../sinks/local-store/index.js';
+import { localInputStore } from '../streams/load/local-files.js';
+
+type Factory<T> = (config: Config, logger: Logger) => Promise<T>;
+
+export const sourceFactories: Record<Config['source'], Factory<SourceParts>> = {
+  async local(config, logger) {
+    const queue = openLocalQueue({
+      dataDir: config.dataDir,
+      maxOutstanding: config.pubsub.maxOutstandingMessages,
+      leaseSeconds: config.leaseSeconds,
+      maxDeliveryAttempts: config.maxDeliveryAttempts,
+      logger,
+    });
+    return { source: queue, publisher: queue, backlog: () => queue.depth(), close: () => queue.close() };
+  },
+
+  async pubsub(config, logger) {
+    // The client reads PUBSUB_EMULATOR_HOST itself; the project id is required by config.
+    const pubsub = new PubSub({ projectId: config.projectId ?? undefined });
+    if (shouldEnsureTopology(config)) {
+      const { created } = await ensureTopology(pubsub, topologyOptions(config));
+      if (created.length > 0) logger.info({ created }, 'created Pub/Sub topics and subscriptions');
+    }
+    const source = new PubSubSource(pubsub, pubsubSourceOptions(config, logger));
+    const publisher = new PubSubPublisher(pubsub, { topic: config.pubsub.topic });
+    return {
+      source,
+      publisher,
+      async close() {
+        await source.close();
+        await publisher.close();
+        await pubsub.close();
+      },
+    };
+  },
+};
+
+export const sinkFactories: Record<Config['sinks'], Factory<SinkParts>> = {
+  async local(config, logger) {
+    const store = openLocalStore({ dataDir: config.dataDir, replicaId: config.replicaId, logger });
+    return {
+      sink: store,
+      store,
+      input: localInputStore({ inputDir: config.inputDir, maxBytes: config.maxVersionBytes }),
+      close: () => store.close(),
+    };
+  },
+  async gcp() {
+    throw new Error('SINKS=gcp is being wired in; use SINKS=local');
+  },
+};

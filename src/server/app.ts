@@ -1,0 +1,55 @@
+/**
+ * The Koa application: error shaping, optional CORS, the routes, and 405 for a known path with
+ * the wrong method. Koa's core stays tiny; everything here is middleware.
+ */
+import Koa from 'koa';
+import Router from '@koa/router';
+import { errorMiddleware, HttpError, HTTP_CODES } from './errors.js';
+import { registerProcess } from './routes/process.js';
+import { registerQueries } from './routes/queries.js';
+import { registerHealth } from './routes/health.js';
+import type { ServerDeps } from './deps.js';
+
+export function createApp(deps: ServerDeps): Koa {
+  const app = new Koa();
+  app.proxy = true;
+  // Errors are logged by the error middleware; Koa's default handler would print stacks to stderr.
+  app.silent = true;
+
+  app.use(errorMiddleware(deps.logger));
+  if (deps.corsOrigins.length > 0) app.use(cors(deps.corsOrigins));
+
+  const router = new Router();
+  registerProcess(router, deps);
+  registerQueries(router, deps);
+  registerHealth(router, deps);
+  app.use(router.routes());
+  app.use(
+    router.allowedMethods({
+      throw: true,
+      methodNotAllowed: () => new HttpError(405, HTTP_CODES.methodNotAllowed, 'method not allowed on this route'),
+      notImplemented: () => new HttpError(405, HTTP_CODES.methodNotAllowed, 'method not allowed'),
+    }),
+  );
+  return app;
+}
+
+/** Allows the listed origins only, and never with credentials (the seed's `*` + credentials was a defect). */
+function cors(origins: readonly string[]): Koa.Middleware {
+  const allowed = new Set(origins);
+  return async (ctx, next) => {
+    const origin = ctx.get('origin');
+    if (origin && allowed.has(origin)) {
+      ctx.vary('Origin');
+      ctx.set('Access-Control-Allow-Origin', origin);
+      if (ctx.method === 'OPTIONS') {
+        ctx.set('Access-Control-Allow-Methods', 'GET, POST');
+        ctx.set('Access-Control-Allow-Headers', 'Content-Type');
+        ctx.set('Access-Control-Max-Age', '600');
+        ctx.status = 204;
+        return;
+      }
+    }
+    await next();
+  };
+}

@@ -1,0 +1,36 @@
+/**
+ * What the HTTP layer needs from the rest of the service, as narrow functions and contracts, so
+ * the routes are tested against a real listening server without a real pipeline behind them.
+ */
+import type { TaskPublisher } from '../../streams/sources/source.js';
+import type { InputStore } from '../../streams/load/input-store.js';
+import type { ResultStore } from '../../sinks/sink.js';
+import type { Anomaly } from '../domain/types.js';
+import type { Logger } from '../log.js';
+
+export interface Readiness {
+  readonly ready: boolean;
+  /** Why not ready, one line each. */
+  readonly reasons: readonly string[];
+}
+
+export interface ServerDeps {
+  readonly publisher: TaskPublisher;
+  readonly input: InputStore;
+  readonly store: ResultStore;
+  /** Durably records anomalies found while handling a request (missing uploads). */
+  readonly recordAnomalies: (anomalies: readonly Anomaly[]) => Promise<void>;
+  /** The `GET /metrics` document. */
+  readonly metrics: () => Promise<Record<string, unknown>>;
+  /** Warnings about the service itself (source down, sink failing, DLQ growing) for `/health`. */
+  readonly serviceWarnings: () => Promise<readonly string[]>;
+  readonly readiness: () => Promise<Readiness>;
+  readonly limits: {
+    readonly maxBodyBytes: number;
+    readonly maxPairsPerRequest: number;
+  };
+  readonly anomalyFreshMinutes: number;
+  readonly corsOrigins: readonly string[];
+  readonly clock: () => number;
+  readonly logger: Logger;
+}

@@ -1,0 +1,39 @@
+/**
+ * Health for people and probes: `/health` explains (anomalies, warnings), `/healthz` says the
+ * process answers, `/readyz` says it can do work (source connected, sinks writable).
+ */
+import type Router from '@koa/router';
+import { buildHealth } from '../../../streams/detect/health.js';
+import { HttpError, HTTP_CODES } from '../errors.js';
+import type { ServerDeps } from '../deps.js';
+
+const HEALTH_ANOMALY_LIMIT = 100;
+/** /health lists the last day of anomalies; only fresh ones turn it degraded. */
+const HEALTH_LOOKBACK_MS = 24 * 3600_000;
+
+export function registerHealth(router: Router, deps: ServerDeps): void {
+  router.get('/health', async (ctx) => {
+    const now = deps.clock();
+    const since = new Date(now - HEALTH_LOOKBACK_MS);
+    const [anomalies, warnings] = await Promise.all([
+      deps.store.anomalies(since, HEALTH_ANOMALY_LIMIT),
+      deps.serviceWarnings(),
+    ]);
+    const view = buildHealth({ anomalies, now, freshnessMs: deps.anomalyFreshMinutes * 60_000 });
+    ctx.body = {
+      ...view,
+      status: view.status === 'healthy' && warnings.length === 0 ? 'healthy' : 'degraded',
+      warnings: [...warnings, ...view.warnings],
+    };
+  });
+
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+
+  router.get('/readyz', async (ctx) => {
+    const readiness = await deps.readiness();
+    if (!readiness.ready) throw new HttpError(503, HTTP_CODES.notReady, `not ready: ${readiness.reasons.join('; ')}`);
+    ctx.body = { status: 'ready' };
+  });
+}

@@ -1,0 +1,168 @@
+/**
+ * The composition root: picks a source and sinks from the two registration tables, builds the
+ * pipeline, the aggregation and the HTTP server around them, and owns their order of shutdown.
+ */
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import type { TaskPublisher, TaskSource } from '../streams/sources/source.js';
+import type { InputStore } from '../streams/load/input-store.js';
+import type { ResultSink, ResultStore } from '../sinks/sink.js';
+import { Pipeline } from '../streams/pipeline.js';
+import { AnomalyOutbox } from '../streams/commit.js';
+import { DiffWorkerPool } from '../streams/diff/worker-pool.js';
+import { diffPair, estimatedObjects, type DiffRequest } from '../streams/diff/diff-pair.js';
+import { Aggregation } from '../streams/aggregate/aggregation.js';
+import { createApp } from './server/app.js';
+import type { ServerDeps } from './server/deps.js';
+import { sourceFactories, sinkFactories } from './registry.js';
+
+export interface Service {
+  readonly server: Server;
+  readonly url: string;
+  readonly pipeline: Pipeline;
+  /** Drains and closes everything; resolves when all is flushed. */
+  stop(): Promise<void>;
+}
+
+export interface SourceParts {
+  readonly source: TaskSource;
+  readonly publisher: TaskPublisher;
+  /** Tasks waiting, where the source can tell (the local queue can; Pub/Sub cannot cheaply). */
+  readonly backlog?: () => Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface SinkParts {
+  readonly sink: ResultSink;
+  readonly store: ResultStore;
+  readonly input: InputStore;
+  close(): Promise<void>;
+}
+
+/** Starts the whole service on `config`; `clock` is injectable for tests. */
+export async function startService(config: Config, logger: Logger, clock: () => number = Date.now): Promise<Service> {
+  const sinks = await sinkFactories[config.sinks](config, logger);
+  let sources: SourceParts;
+  try {
+    sources = await sourceFactories[config.source](config, logger);
+  } catch (err) {
+    await sinks.close();
+    throw err;
+  }
+
+  const outbox = new AnomalyOutbox();
+  const aggregation = new Aggregation(config, sinks, outbox, clock, logger);
+  await aggregation.restore();
+
+  const pool = new DiffWorkerPool(Math.max(1, Math.min(config.concurrency, 4)));
+  const diff = (request: DiffRequest) =>
+    estimatedObjects(request.pair) > config.workerThreshold
+      ? pool.run(request)
+      : new Promise<ReturnType<typeof diffPair>>((resolve) => resolve(diffPair(request)));
+
+  const pipeline = new Pipeline(
+    sources.source,
+    {
+      input: sinks.input,
+      diff,
+      tolerance: config.moveTolerance,
+      maxDeliveryAttempts: sources.source.maxDeliveryAttempts,
+      replicaId: config.replicaId,
+      clock,
+    },
+    {
+      sink: sinks.sink,
+      observer: aggregation,
+      outbox,
+      replicaId: config.replicaId,
+      clock,
+      logger,
+      maxWriteRetryMs: Math.max(5_000, config.shutdownGraceSeconds * 1000),
+    },
+    { concurrency: config.concurrency, batchSize: config.batchSize, batchMaxWaitMs: config.batchMaxWaitMs },
+    logger,
+  );
+  const running = pipeline.start();
+  running.catch((err) => logger.fatal({ err }, 'pipeline failed'));
+  aggregation.startTimers(sources.backlog);
+
+  let sinkHealthy: { ok: boolean; reason: string } = { ok: true, reason: '' };
+  const checkSink = async (): Promise<void> => {
+    try {
+      await sinks.sink.healthcheck();
+      sinkHealthy = { ok: true, reason: '' };
+    } catch (err) {
+      sinkHealthy = { ok: false, reason: `sink ${sinks.sink.name} is not writable: ${(err as Error).message}` };
+    }
+  };
+  await checkSink();
+
+  const deps: ServerDeps = {
+    publisher: sources.publisher,
+    input: sinks.input,
+    store: sinks.store,
+    recordAnomalies: async (anomalies) => {
+      await sinks.sink.writeBatch({ results: [], failures: [], anomalies });
+    },
+    metrics: () => aggregation.metricsView(),
+    serviceWarnings: async () => {
+      const warnings: string[] = [];
+      if (!sources.source.isReady()) warnings.push(`source ${sources.source.name} is not connected`);
+      await checkSink();
+      if (!sinkHealthy.ok) warnings.push(sinkHealthy.reason);
+      if (pipeline.stats.failedWrites > 0) warnings.push(`${pipeline.stats.failedWrites} batch write(s) failed and were retried`);
+      const backlog = await sources.backlog?.().catch(() => undefined);
+      if (backlog !== undefined && backlog > config.pubsub.maxOutstandingMessages * 10) {
+        warnings.push(`${backlog} tasks waiting in the queue`);
+      }
+      return warnings;
+    },
+    readiness: async () => {
+      await checkSink();
+      const reasons: string[] = [];
+      if (stopping) reasons.push('shutting down');
+      if (!sources.source.isReady()) reasons.push(`source ${sources.source.name} is not connected`);
+      if (!sinkHealthy.ok) reasons.push(sinkHealthy.reason);
+      return { ready: reasons.length === 0, reasons };
+    },
+    limits: { maxBodyBytes: config.maxBodyBytes, maxPairsPerRequest: config.maxPairsPerRequest },
+    anomalyFreshMinutes: config.anomalyFreshMinutes,
+    corsOrigins: config.corsOrigins,
+    clock,
+    logger,
+  };
+  const app = createApp(deps);
+  const server = createServer(app.callback());
+  server.keepAliveTimeout = 5_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 60_000;
+  server.listen(config.port, config.host);
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+  logger.info({ url, source: config.source, sinks: config.sinks, replicaId: config.replicaId }, 'BuildTrace is serving');
+
+  let stopping = false;
+  let stopped: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      stopping = true;
+      const closing = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await pipeline.stop();
+      aggregation.stopTimers();
+      await aggregation.flush();
+      await closing;
+      await pool.close();
+      await sources.close();
+      await sinks.close();
+      aggregation.close();
+      logger.info({ stats: pipeline.stats }, 'BuildTrace stopped');
+    })();
+    return stopped;
+  };
+  return { server, url, pipeline, stop };
+}

@@ -1,0 +1,134 @@
+/**
+ * The commit stage: writes one batch of outcomes to the sink, and only after the write is durable
+ * counts the fresh ones and settles every delivery. A failed write settles nothing but nacks, so
+ * no task is acked before its result exists.
+ */
+import type { Anomaly } from '../src/domain/types.js';
+import type { FailureRecord, ResultRecord, ResultSink, WriteReceipt } from '../sinks/sink.js';
+import type { Logger } from '../src/log.js';
+import { type Outcome, type PendingFailure, type PendingResult, toResultRecord } from './process.js';
+
+/** What the commit stage feeds after a durable write: the windows and the detectors. */
+export interface CommitObserver {
+  /** Anomalies a result raises (spikes, delays), written in the same batch. */
+  inspect(result: ResultRecord): readonly Anomaly[];
+  /** Called once per result or failure written for the first time. */
+  counted(outcome: { result: ResultRecord } | { failure: FailureRecord }): void;
+}
+
+export interface CommitDeps {
+  readonly sink: ResultSink;
+  readonly observer: CommitObserver;
+  /** Anomalies raised outside a batch (system-wide spikes, backlog) waiting to be written. */
+  readonly outbox: AnomalyOutbox;
+  readonly replicaId: string;
+  readonly clock: () => number;
+  readonly logger: Logger;
+  /** How long a failing sink write is retried in process (messages stay leased) before nacking. */
+  readonly maxWriteRetryMs: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export interface CommitStats {
+  written: number;
+  duplicates: number;
+  failedWrites: number;
+}
+
+/** Writes a batch, then acks (or nacks) each of its deliveries. Never rejects. */
+export async function commitBatch(batch: readonly Outcome[], deps: CommitDeps, stats: CommitStats): Promise<void> {
+  const pendingResults = batch.filter((o): o is PendingResult => o.kind === 'result');
+  const failures = batch.filter((o): o is PendingFailure => o.kind === 'failure');
+  if (pendingResults.length === 0 && failures.length === 0 && deps.outbox.size === 0) return;
+
+  const now = deps.clock();
+  const results = pendingResults.map((p) => toResultRecord(p, now, deps.replicaId));
+  const anomalies: Anomaly[] = failures.map((f) => f.anomaly);
+  for (const r of results) anomalies.push(...deps.observer.inspect(r));
+  const outboxed = deps.outbox.drain();
+  anomalies.push(...outboxed);
+
+  const receipt = await writeWithRetry(
+    deps,
+    { results, failures: failures.map((f) => f.record), anomalies },
+    batch.length,
+  );
+  if (!receipt) {
+    deps.outbox.putBack(outboxed);
+    stats.failedWrites += 1;
+    for (const o of pendingResults) o.delivery.nack();
+    for (const o of failures) o.delivery.nack();
+    return;
+  }
+
+  for (const r of results) {
+    if (receipt.fresh.has(r.taskKey)) {
+      stats.written += 1;
+      deps.observer.counted({ result: r });
+    } else {
+      stats.duplicates += 1;
+    }
+  }
+  for (const f of failures) if (receipt.fresh.has(f.record.taskKey)) deps.observer.counted({ failure: f.record });
+
+  for (const o of pendingResults) o.delivery.ack();
+  for (const o of failures) (o.settle === 'ack' ? o.delivery.ack() : o.delivery.nack());
+}
+
+async function writeWithRetry(
+  deps: CommitDeps,
+  batch: Parameters<ResultSink['writeBatch']>[0],
+  size: number,
+): Promise<WriteReceipt | null> {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const started = deps.clock();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await deps.sink.writeBatch(batch);
+    } catch (err) {
+      const elapsed = deps.clock() - started;
+      const delay = Math.min(5_000, 100 * 2 ** (attempt - 1));
+      if (elapsed + delay > deps.maxWriteRetryMs) {
+        deps.logger.error({ err, attempt, size }, 'sink write failed; nacking the batch');
+        return null;
+      }
+      deps.logger.warn({ err: (err as Error).message, attempt, size, retryInMs: delay }, 'sink write failed; retrying');
+      await sleep(delay);
+    }
+  }
+}
+
+/**
+ * A bounded queue of anomalies raised between batches. When full the oldest are dropped (and
+ * counted): anomalies are derived data, and memory must not grow with traffic.
+ */
+export class AnomalyOutbox {
+  private items: Anomaly[] = [];
+  dropped = 0;
+
+  constructor(private readonly capacity = 10_000) {}
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  push(...anomalies: readonly Anomaly[]): void {
+    this.items.push(...anomalies);
+    const excess = this.items.length - this.capacity;
+    if (excess > 0) {
+      this.items.splice(0, excess);
+      this.dropped += excess;
+    }
+  }
+
+  drain(): Anomaly[] {
+    const out = this.items;
+    this.items = [];
+    return out;
+  }
+
+  putBack(anomalies: readonly Anomaly[]): void {
+    this.items.unshift(...anomalies);
+    this.push();
+  }
+}

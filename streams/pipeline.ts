@@ -1,0 +1,98 @@
+/**
+ * The one observable from the source to the acks (design.md, Shape). Memory is bounded at the
+ * source (its flow control caps unsettled deliveries), concurrency by `mergeMap`, and the sink
+ * sees batches so that each write is one transaction or one request.
+ */
+import { bufferTime, concatMap, filter, from, mergeMap, type SchedulerLike, type Subscription, asyncScheduler } from 'rxjs';
+import type { Logger } from '../src/log.js';
+import type { TaskSource } from './sources/source.js';
+import { processDelivery, type Outcome, type ProcessDeps } from './process.js';
+import { commitBatch, type CommitDeps, type CommitStats } from './commit.js';
+
+export interface PipelineOptions {
+  readonly concurrency: number;
+  readonly batchSize: number;
+  readonly batchMaxWaitMs: number;
+}
+
+export interface PipelineStats extends CommitStats {
+  received: number;
+  retried: number;
+  malformed: number;
+  exhausted: number;
+  inFlight: number;
+  lastError: { readonly at: string; readonly message: string } | null;
+}
+
+export class Pipeline {
+  readonly stats: PipelineStats = {
+    received: 0,
+    retried: 0,
+    malformed: 0,
+    exhausted: 0,
+    inFlight: 0,
+    written: 0,
+    duplicates: 0,
+    failedWrites: 0,
+    lastError: null,
+  };
+  private subscription: Subscription | null = null;
+  private done: Promise<void> | null = null;
+
+  constructor(
+    private readonly source: TaskSource,
+    private readonly processDeps: Omit<ProcessDeps, 'onError'>,
+    private readonly commitDeps: CommitDeps,
+    private readonly options: PipelineOptions,
+    private readonly logger: Logger,
+    private readonly scheduler: SchedulerLike = asyncScheduler,
+  ) {}
+
+  /** Starts consuming; the promise resolves when the stream has drained after `stop()`. */
+  start(): Promise<void> {
+    if (this.done) return this.done;
+    const stats = this.stats;
+    const processDeps: ProcessDeps = {
+      ...this.processDeps,
+      onError: (err, delivery, task) => {
+        const message = err instanceof Error ? err.message : String(err);
+        stats.lastError = { at: new Date().toISOString(), message };
+        this.logger.warn(
+          { err: message, code: (err as { code?: string }).code, messageId: delivery.id, drawingId: task?.drawingId, attempt: delivery.deliveryAttempt },
+          'task failed',
+        );
+      },
+    };
+    this.done = new Promise<void>((resolve, reject) => {
+      this.subscription = this.source
+        .deliveries()
+        .pipe(
+          mergeMap((delivery) => {
+            stats.received += 1;
+            stats.inFlight += 1;
+            return from(processDelivery(delivery, processDeps).finally(() => (stats.inFlight -= 1)));
+          }, this.options.concurrency),
+          filter((o: Outcome) => {
+            if (o.kind === 'retried') stats.retried += 1;
+            else if (o.kind === 'failure') o.settle === 'ack' ? (stats.malformed += 1) : (stats.exhausted += 1);
+            return o.kind !== 'retried';
+          }),
+          bufferTime(this.options.batchMaxWaitMs, null, this.options.batchSize, this.scheduler),
+          concatMap((batch) => from(commitBatch(batch, this.commitDeps, stats))),
+        )
+        .subscribe({ complete: resolve, error: reject });
+    });
+    return this.done;
+  }
+
+  /** Stops pulling and waits for in-flight pairs to be written and settled. */
+  async stop(): Promise<void> {
+    await this.source.stop();
+    await this.done;
+  }
+
+  /** Abandons the stream (after the grace period): unsettled deliveries are left to the source. */
+  abort(): void {
+    this.subscription?.unsubscribe();
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * One delivery through decode → load → diff, ending in an Outcome the commit stage can write.
+ * Every error is classified here, so nothing thrown by one task can end the stream: bad input
+ * becomes a dead-lettered failure, anything else a retry.
+ */
+import { decodeTask } from '../src/domain/task.js';
+import { countChanges } from '../src/domain/diff.js';
+import { ERROR_CODES, MalformedInputError, TransientError } from '../src/domain/errors.js';
+import type { Anomaly, ChangeSet, Task } from '../src/domain/types.js';
+import type { FailureRecord, ResultRecord } from '../sinks/sink.js';
+import type { Delivery } from './sources/source.js';
+import type { InputStore } from './load/input-store.js';
+import { loadVersions } from './load/load-versions.js';
+import type { DiffRequest } from './diff/diff-pair.js';
+import { malformedInputAnomaly, processingErrorAnomaly } from './detect/anomalies.js';
+
+/** A result waiting for the sink. `processingTimeMs` is filled in just before the write. */
+export interface PendingResult {
+  readonly kind: 'result';
+  readonly delivery: Delivery;
+  readonly task: Task;
+  readonly changes: ChangeSet;
+}
+
+/** A task that ends without a result: recorded, then acked (malformed) or nacked (retries exhausted). */
+export interface PendingFailure {
+  readonly kind: 'failure';
+  readonly delivery: Delivery;
+  readonly record: FailureRecord;
+  readonly anomaly: Anomaly;
+  /** Malformed input was dead-lettered by us and is acked; exhausted retries are nacked to the broker's DLQ. */
+  readonly settle: 'ack' | 'nack';
+}
+
+/** Transient failure with attempts left: already nacked, nothing to write. */
+export interface Retried {
+  readonly kind: 'retried';
+  readonly delivery: Delivery;
+}
+
+export type Outcome = PendingResult | PendingFailure | Retried;
+
+export interface ProcessDeps {
+  readonly input: InputStore;
+  readonly diff: (request: DiffRequest) => Promise<ChangeSet>;
+  readonly tolerance: number;
+  readonly maxDeliveryAttempts: number;
+  readonly replicaId: string;
+  readonly clock: () => number;
+  readonly onError: (err: unknown, delivery: Delivery, task: Task | null) => void;
+}
+
+/** Decodes, loads and diffs one delivery. Never rejects. */
+export async function processDelivery(delivery: Delivery, deps: ProcessDeps): Promise<Outcome> {
+  let task: Task | null = null;
+  try {
+    const decoded: Task = decodeTask(delivery.data, delivery.attributes);
+    task = decoded;
+    const pair = await loadVersions(decoded, deps.input);
+    const changes = await deps.diff({ drawingId: decoded.drawingId, pair, tolerance: deps.tolerance });
+    return { kind: 'result', delivery, task: decoded, changes };
+  } catch (err) {
+    deps.onError(err, delivery, task);
+    if (err instanceof MalformedInputError) return deadLetterMalformed(delivery, task, err, deps);
+    return retryOrGiveUp(delivery, task, err, deps);
+  }
+}
+
+/** The ResultRecord for a pending result, stamped at the moment of the write. */
+export function toResultRecord(pending: PendingResult, now: number, replicaId: string): ResultRecord {
+  const { task, delivery, changes } = pending;
+  const origin = task.uploadedAt?.getTime() ?? delivery.publishedAt.getTime();
+  return {
+    taskKey: task.taskKey,
+    jobId: task.jobId,
+    drawingId: task.drawingId,
+    changes,
+    counts: countChanges(changes),
+    processingTimeMs: Math.max(0, now - delivery.receivedAt),
+    endToEndMs: Math.max(0, now - origin),
+    createdAt: new Date(now),
+    replicaId,
+  };
+}
+
+function identity(delivery: Delivery, task: Task | null, drawingIdHint: string | null) {
+  return {
+    taskKey: task?.taskKey ?? delivery.attributes.task_id ?? `message:${delivery.id}`,
+    jobId: task?.jobId ?? delivery.attributes.job_id ?? null,
+    drawingId: task?.drawingId ?? drawingIdHint ?? delivery.attributes.drawing_id ?? null,
+  };
+}
+
+async function deadLetterMalformed(
+  delivery: Delivery,
+  task: Task | null,
+  err: MalformedInputError,
+  deps: ProcessDeps,
+): Promise<Outcome> {
+  const who = identity(delivery, task, err.drawingId);
+  try {
+    await delivery.deadLetter({ code: err.code, message: err.message, drawingId: who.drawingId });
+  } catch (dlqErr) {
+    // The dead-letter store is down: the message must not be acked, so it is retried later.
+    deps.onError(dlqErr, delivery, task);
+    return retryOrGiveUp(delivery, task, dlqErr, deps);
+  }
+  const at = new Date(deps.clock());
+  const record: FailureRecord = {
+    ...who,
+    kind: 'malformed',
+    code: err.code,
+    message: err.message,
+    createdAt: at,
+    replicaId: deps.replicaId,
+  };
+  const anomaly = malformedInputAnomaly({ ...who, code: err.code, message: err.message, now: at, location: err.location });
+  // A version file that never arrived is a missing upload, not bad data: same record, its own type.
+  if (err.code === ERROR_CODES.missingUpload) {
+    return { kind: 'failure', delivery, record, anomaly: { ...anomaly, id: `missing_upload:${who.taskKey}`, type: 'missing_upload' }, settle: 'ack' };
+  }
+  return { kind: 'failure', delivery, record, anomaly, settle: 'ack' };
+}
+
+function retryOrGiveUp(delivery: Delivery, task: Task | null, err: unknown, deps: ProcessDeps): Outcome {
+  if (delivery.deliveryAttempt < deps.maxDeliveryAttempts) {
+    delivery.nack();
+    return { kind: 'retried', delivery };
+  }
+  const who = identity(delivery, task, null);
+  const at = new Date(deps.clock());
+  const code = err instanceof TransientError ? err.code : ERROR_CODES.internal;
+  const message = err instanceof Error ? err.message : String(err);
+  const record: FailureRecord = { ...who, kind: 'failed', code, message, createdAt: at, replicaId: deps.replicaId };
+  const anomaly = processingErrorAnomaly({ ...who, code, message, attempts: delivery.deliveryAttempt, now: at });
+  return { kind: 'failure', delivery, record, anomaly, settle: 'nack' };
+}
