@@ -57,6 +57,8 @@ export interface Config {
   readonly retentionHours: number;
   readonly maxBodyBytes: number;
   readonly maxPairsPerRequest: number;
+  /** `POST /process` with `storage_path`: pairs one folder may hold. */
+  readonly maxPairsPerPrefix: number;
   readonly maxVersionBytes: number;
   /** Pairs with more objects than this (A + B) are diffed on a worker thread. */
   readonly workerThreshold: number;
@@ -177,11 +179,12 @@ export function loadConfig(env: Env = process.env): Config {
     maxDeliveryAttempts: read('MAX_DELIVERY_ATTEMPTS', intIn(1, 100), 5),
     leaseSeconds: read('LEASE_SECONDS', intIn(1, 86_400), 60),
     batchSize: read('BATCH_SIZE', intIn(1, 10_000), 500),
-    batchMaxWaitMs: read('BATCH_MAX_WAIT_MS', intIn(0, 60_000), 20),
+    batchMaxWaitMs: read('BATCH_MAX_WAIT_MS', intIn(1, 60_000), 20),
     rollupFlushSeconds: read('ROLLUP_FLUSH_SECONDS', intIn(1, 3600), 30),
     retentionHours: read('RETENTION_HOURS', intIn(1, 24 * 31), 24),
     maxBodyBytes: read('MAX_BODY_BYTES', intIn(1024, 1024 ** 3), 10 * 1024 * 1024),
     maxPairsPerRequest: read('MAX_PAIRS_PER_REQUEST', intIn(1, 1_000_000), 1000),
+    maxPairsPerPrefix: read('MAX_PAIRS_PER_PREFIX', intIn(1, 10_000_000), 100_000),
     maxVersionBytes: read('MAX_VERSION_BYTES', intIn(1024, 1024 ** 3), 64 * 1024 * 1024),
     workerThreshold: read('WORKER_THRESHOLD_OBJECTS', intIn(0, 100_000_000), 20_000),
     delayedUploadSeconds: read('DELAYED_UPLOAD_SECONDS', intIn(1, 7 * 86_400), 3600),

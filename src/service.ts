@@ -127,7 +127,7 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       if (!sinkHealthy.ok) reasons.push(sinkHealthy.reason);
       return { ready: reasons.length === 0, reasons };
     },
-    limits: { maxBodyBytes: config.maxBodyBytes, maxPairsPerRequest: config.maxPairsPerRequest },
+    limits: { maxBodyBytes: config.maxBodyBytes, maxPairsPerRequest: config.maxPairsPerRequest, maxPairsPerPrefix: config.maxPairsPerPrefix },
     anomalyFreshMinutes: config.anomalyFreshMinutes,
     corsOrigins: config.corsOrigins,
     clock,

@@ -28,6 +28,7 @@ export interface ServerDeps {
   readonly limits: {
     readonly maxBodyBytes: number;
     readonly maxPairsPerRequest: number;
+    readonly maxPairsPerPrefix: number;
   };
   readonly anomalyFreshMinutes: number;
   readonly corsOrigins: readonly string[];

@@ -37,11 +37,11 @@ export function registerProcess(router: Router, deps: ServerDeps): void {
         throw badRequest('"storage_path" must be a non-empty string such as "gs://bucket/prefix/" or a folder under the input directory');
       }
       const listing = await deps.input.listPairs(request.storage_path);
-      if (listing.pairs.length > deps.limits.maxPairsPerRequest) {
+      if (listing.pairs.length > deps.limits.maxPairsPerPrefix) {
         throw new HttpError(
           413,
           HTTP_CODES.tooLarge,
-          `"storage_path" holds ${listing.pairs.length} pairs, more than the limit of ${deps.limits.maxPairsPerRequest} per request; use a narrower prefix`,
+          `"storage_path" holds ${listing.pairs.length} pairs, more than the limit of ${deps.limits.maxPairsPerPrefix} per request; use a narrower prefix`,
         );
       }
       tasks = listing.pairs.map((pair, index) =>
