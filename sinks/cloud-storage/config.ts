@@ -1,0 +1,21 @@
+/**
+ * How the Cloud Storage client is built from the validated configuration, and the sink's knobs.
+ */
+import { Storage } from '@google-cloud/storage';
+import type { Config } from '../../src/config.js';
+
+/** Object creates in flight at once for one batch (each is a small request). */
+export const DEFAULT_WRITE_CONCURRENCY = 16;
+
+/**
+ * A Storage client: Application Default Credentials and `STORAGE_API_ENDPOINT` when set. The
+ * client skips authentication for a custom endpoint unless told otherwise; an https endpoint is a
+ * private Google endpoint that needs credentials, an http one a local fake that does not.
+ */
+export function createStorageClient(config: Config): Storage {
+  const endpoint = config.gcp.storageEndpoint;
+  return new Storage({
+    ...(config.projectId ? { projectId: config.projectId } : {}),
+    ...(endpoint ? { apiEndpoint: endpoint, useAuthWithCustomEndpoint: endpoint.startsWith('https://') } : {}),
+  });
+}
