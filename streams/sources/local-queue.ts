@@ -190,6 +190,7 @@ export class LocalQueue implements TaskSource, TaskPublisher {
   private readonly host = hostname();
   private readonly stream: Observable<Delivery>;
   private readonly inFlight = new Map<string, InFlight>();
+  private pendingSettles: Array<{ readonly state: InFlight; readonly how: 'ack' | 'nack' }> = [];
   private subscriber: Subscriber<Delivery> | null = null;
   private stopped = false;
   private closed = false;
@@ -295,6 +296,7 @@ export class LocalQueue implements TaskSource, TaskPublisher {
     this.closed = true;
     clearInterval(this.leaseTimer);
     liveOwners.delete(this.owner);
+    this.flushSettles();
     for (const state of this.inFlight.values()) state.settled = true;
     const unsettled = this.inFlight.size;
     this.inFlight.clear();
@@ -314,12 +316,14 @@ export class LocalQueue implements TaskSource, TaskPublisher {
 
   /** Rows not yet acked or dead-lettered: visible, leased, or waiting out a nack's backoff. */
   async depth(): Promise<number> {
+    this.flushSettles();
     return this.guard('depth', () => this.s.depth.get() ?? 0);
   }
 
   /** Newest first. */
   async deadLetters(limit: number): Promise<DeadLetterRecord[]> {
     if (limit <= 0) return [];
+    this.flushSettles();
     return this.guard('dead-letter read', () =>
       this.s.deadLetters.all(limit).map((r) => ({
         messageId: r.message_id,
@@ -414,32 +418,48 @@ export class LocalQueue implements TaskSource, TaskPublisher {
   }
 
   /**
-   * Acks or nacks once. A failure to record the outcome is logged, not thrown: the lease is no
-   * longer extended, so the row is redelivered after expiry and the idempotent sink absorbs it.
+   * Acks or nacks once. Settles made in one synchronous run (a sink batch acking its deliveries)
+   * are recorded together in one transaction at the end of it, as Pub/Sub batches acks; a crash
+   * before that commit only means a redelivery, which the idempotent sink absorbs.
    */
   private settle(state: InFlight, how: 'ack' | 'nack'): void {
     if (state.settled) return;
     state.settled = true;
-    const id = state.row.message_id;
-    this.inFlight.delete(id);
-    if (this.closed || !this.db.open) return;
+    this.inFlight.delete(state.row.message_id);
+    if (this.closed) return;
+    this.pendingSettles.push({ state, how });
+    if (this.pendingSettles.length === 1) queueMicrotask(() => this.flushSettles());
+  }
+
+  /**
+   * Records pending settles. A failure is logged, not thrown: those leases are no longer
+   * extended, so the rows are redelivered after expiry.
+   */
+  private flushSettles(): void {
+    if (this.pendingSettles.length === 0) return;
+    const settles = this.pendingSettles;
+    this.pendingSettles = [];
+    if (!this.db.open) return;
+    const now = Date.now();
     try {
-      if (how === 'ack') {
-        if (this.s.ack.run(id, this.owner).changes === 0) {
-          this.logger.info({ messageId: id }, 'local queue ack after the lease was lost; another delivery owns it');
+      this.db.transaction(() => {
+        for (const { state, how } of settles) {
+          const id = state.row.message_id;
+          if (how === 'ack') {
+            if (this.s.ack.run(id, this.owner).changes === 0) {
+              this.logger.info({ messageId: id }, 'local queue ack after the lease was lost; another delivery owns it');
+            }
+          } else if (state.attempts >= this.maxDeliveryAttempts) {
+            const message = `nacked on each of ${state.attempts} delivery attempts`;
+            this.s.deadLetterLeased.run({ id, owner: this.owner, code: MAX_ATTEMPTS_REASON, message, now });
+            this.s.ack.run(id, this.owner);
+          } else {
+            this.s.nack.run({ id, owner: this.owner, visibleAt: now + this.backoffMs(state.attempts) });
+          }
         }
-      } else if (state.attempts >= this.maxDeliveryAttempts) {
-        const now = Date.now();
-        this.db.transaction(() => {
-          const message = `nacked on each of ${state.attempts} delivery attempts`;
-          this.s.deadLetterLeased.run({ id, owner: this.owner, code: MAX_ATTEMPTS_REASON, message, now });
-          this.s.ack.run(id, this.owner);
-        }).immediate();
-      } else {
-        this.s.nack.run({ id, owner: this.owner, visibleAt: Date.now() + this.backoffMs(state.attempts) });
-      }
+      }).immediate();
     } catch (err) {
-      this.logger.warn({ err, messageId: id, how }, 'local queue could not record a settle; the message will be redelivered');
+      this.logger.warn({ err, settles: settles.length }, 'local queue could not record settles; the messages will be redelivered');
     }
     this.wake();
   }

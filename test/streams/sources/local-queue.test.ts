@@ -236,6 +236,7 @@ test('nack makes the message visible again after a backoff, as attempt 2', async
 
   const nackedAt = Date.now();
   first!.nack();
+  await Promise.resolve(); // settles are recorded together at the end of the synchronous run
   const row = rawDb(t, dataDir).prepare(`SELECT visible_at, lease_owner, attempts FROM queue`).get() as {
     visible_at: number;
     lease_owner: string | null;
@@ -366,7 +367,8 @@ test('a restart after SIGKILL resumes the unacked rows at once', async (t) => {
     queue.deliveries().subscribe((d) => {
       seen += 1;
       if (seen <= 2) d.ack();
-      if (seen === 5) { process.stdout.write('leased', () => process.kill(process.pid, 'SIGKILL')); }
+      // acks are committed at the end of the synchronous run; die on a later turn of the loop
+      if (seen === 5) setImmediate(() => process.stdout.write('leased', () => process.kill(process.pid, 'SIGKILL')));
     });
   `);
   t.is(signal, 'SIGKILL');
