@@ -5,6 +5,7 @@
 import { Duration, type Message, type PubSub, type Subscription, type SubscriberOptions, type Topic } from '@google-cloud/pubsub';
 import { Observable, Subject } from 'rxjs';
 import type { Config } from '../../src/config.js';
+import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { DeadLetterReason, Delivery, TaskSource } from './source.js';
 
@@ -236,6 +237,11 @@ export class PubSubSource implements TaskSource {
     const { maxMessages, maxBytes, maxLeaseSeconds } = this.options;
     return {
       flowControl: { maxMessages, maxBytes, allowExcessMessages: false },
+      // Pub/Sub applies its flow control per stream and the client would open up to five, so
+      // five times the limit could sit leased in memory beyond what is emitted; one stream keeps
+      // what the process holds within the configured bound (one stream carries thousands of
+      // small tasks a second, far more than diffing consumes).
+      streamingOptions: { maxStreams: 1 },
       minAckDeadline: Duration.from({ seconds: MIN_ACK_DEADLINE_SECONDS }),
       maxAckDeadline: Duration.from({ seconds: Math.min(MAX_ACK_DEADLINE_SECONDS, maxLeaseSeconds) }),
       maxExtensionTime: Duration.from({ seconds: maxLeaseSeconds }),
@@ -289,6 +295,7 @@ export class PubSubSource implements TaskSource {
     };
   }
 
+  /** @throws {TransientError} when the dead letter is not confirmed: the caller nacks instead of acking. */
   private async publishDeadLetter(message: Message, reason: DeadLetterReason): Promise<void> {
     this.dlq ??= this.client.topic(this.options.dlqTopic);
     const attributes = deadLetterAttributes(message.attributes, reason, {
@@ -296,7 +303,15 @@ export class PubSubSource implements TaskSource {
       messageId: message.id,
       deliveryAttempt: message.deliveryAttempt > 0 ? message.deliveryAttempt : 1,
     });
-    await this.dlq.publishMessage({ data: message.data, attributes });
+    try {
+      await this.dlq.publishMessage({ data: message.data, attributes });
+    } catch (err) {
+      throw new TransientError(
+        ERROR_CODES.sinkUnavailable,
+        `could not publish message ${message.id} to dead-letter topic ${this.options.dlqTopic}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
   }
 
   private checkWatchdog(): void {

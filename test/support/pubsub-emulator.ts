@@ -42,7 +42,13 @@ let exitHookInstalled = false;
 export async function startEmulator(): Promise<RunningEmulator> {
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'buildtrace-pubsub-'));
-  const command = emulatorCommand(port, dataDir);
+  let command: Command;
+  try {
+    command = emulatorCommand(port, dataDir);
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
 
   installExitHook();
   // detached: the emulator is a java process (under gcloud, a grandchild) that outlives its

@@ -6,6 +6,7 @@ import anyTest, { type TestFn } from 'ava';
 import type { PubSub } from '@google-cloud/pubsub';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import type { Delivery } from '../../../streams/sources/source.js';
+import { TransientError } from '../../../src/domain/errors.js';
 import {
   PubSubSource,
   PubSubSourceConfigError,
@@ -313,6 +314,22 @@ test('without a dead-letter policy the first delivery counts as attempt 1 and th
   t.is(delivery.deliveryAttempt, 1);
   await source.start();
   t.is(source.maxDeliveryAttempts, 7);
+});
+
+test('deadLetter() rejects with a transient error when the dead-letter topic cannot take it', async (t) => {
+  const { pubsub } = t.context;
+  const names = await topology(pubsub);
+  const missingDlq = uniqueId('gone-dlq');
+  const source = sourceFor(pubsub, { ...names, dlqTopic: missingDlq });
+  t.teardown(() => source.close());
+  await publish(pubsub, names.topic, 1);
+  const delivery = await firstValueFrom(source.deliveries());
+  const err = await t.throwsAsync(delivery.deadLetter({ code: 'malformed_task', message: 'bad', drawingId: null }), {
+    instanceOf: TransientError,
+  });
+  t.is(err?.code, 'sink_unavailable');
+  t.true(err!.message.includes(missingDlq));
+  delivery.nack();
 });
 
 test('the dead-letter policy on the subscription sets maxDeliveryAttempts', async (t) => {
