@@ -54,6 +54,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  watchLauncher(() => shutdown('SIGTERM'));
+}
+
+/**
+ * Under `npm start`, npm is the parent. If npm is killed outright (SIGKILL), no signal reaches
+ * this process, which would keep serving as an orphan and hold the port against a restart; so an
+ * orphaned process drains and exits as if it had been sent SIGTERM.
+ */
+function watchLauncher(onOrphaned: () => void): void {
+  if (!process.env.npm_lifecycle_event) return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      onOrphaned();
+    }
+  }, 250);
+  timer.unref();
 }
 
 void main();
