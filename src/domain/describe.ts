@@ -50,33 +50,45 @@ export function describeModified(id: string, from: Shape, to: Shape, fields: rea
   return `${id} modified: ${clauses.join(', ')}`;
 }
 
-const EXAMPLES = 3;
+/** A change description, or an item carrying one. */
+export type Described = string | { readonly description: string };
 
-function describeKind(parts: string[], items: readonly string[], verb: string): void {
-  if (items.length === 0) return;
-  parts.push(`${items.length} object(s) ${verb}: ${items.slice(0, EXAMPLES).join(', ')}`);
-  // The seed makes "and N more" a sentence of its own, so it reads ". and N more"; kept as is.
-  if (items.length > EXAMPLES) parts.push(`and ${items.length - EXAMPLES} more`);
+const text = (d: Described): string => (typeof d === 'string' ? d : d.description);
+
+/**
+ * One kind's sentence with up to three examples. The seed makes "and N more" a part of its own,
+ * joined with ". ", so it reads ". and N more"; kept as is. Built by concatenation because it
+ * runs for every pair.
+ */
+function kindSentence(items: readonly Described[], verb: string): string {
+  const n = items.length;
+  let s = `${n} object(s) ${verb}: ${text(items[0] as Described)}`;
+  if (n > 1) s += `, ${text(items[1] as Described)}`;
+  if (n > 2) s += `, ${text(items[2] as Described)}`;
+  if (n > 3) s += `. and ${n - 3} more`;
+  return s;
+}
+
+function append(summary: string, items: readonly Described[], verb: string): string {
+  if (items.length === 0) return summary;
+  return summary === '' ? kindSentence(items, verb) : `${summary}. ${kindSentence(items, verb)}`;
 }
 
 /**
  * The seed's `generate_summary(added, removed, moved)` exactly (order moved, added, removed, up to
- * three examples each), with modified objects appended in the same style.
+ * three examples each), with modified objects appended in the same style. Takes the descriptions,
+ * or the items that carry them.
  *
  * @example
  * summarize([], [], ['D1 moved 2.0 units east'], []);
  * // '1 object(s) moved: D1 moved 2.0 units east.'
  */
 export function summarize(
-  added: readonly string[],
-  removed: readonly string[],
-  moved: readonly string[],
-  modified: readonly string[] = [],
+  added: readonly Described[],
+  removed: readonly Described[],
+  moved: readonly Described[],
+  modified: readonly Described[] = [],
 ): string {
-  const parts: string[] = [];
-  describeKind(parts, moved, 'moved');
-  describeKind(parts, added, 'added');
-  describeKind(parts, removed, 'removed');
-  describeKind(parts, modified, 'modified');
-  return parts.length === 0 ? 'No changes detected.' : `${parts.join('. ')}.`;
+  const summary = append(append(append(append('', moved, 'moved'), added, 'added'), removed, 'removed'), modified, 'modified');
+  return summary === '' ? 'No changes detected.' : `${summary}.`;
 }

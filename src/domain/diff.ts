@@ -3,7 +3,7 @@
  * with maps by id, and in the seed's order so results compare equal to the seed's.
  */
 import { describeAdded, describeModified, describeMoved, describeRemoved, summarize } from './describe.js';
-import { indexVersion } from './drawing.js';
+import { duplicateId, indexVersion, validateObject, versionArray } from './drawing.js';
 import type {
   AddedItem,
   ChangeCounts,
@@ -37,14 +37,19 @@ export interface DiffOptions {
  * diffVersions(a, b).moved[0]?.description; // 'D1 moved 2.0 units east'
  */
 export function diffVersions(a: DrawingVersion, b: DrawingVersion, options: DiffOptions = {}): ChangeSet {
-  return diffIndexed(a, byId(a), b, byId(b), toleranceOf(options));
+  const tol = toleranceOf(options);
+  const indexById = new Map<string, number>();
+  for (let i = 0; i < a.length; i++) indexById.set((a[i] as DrawingObject).id, i);
+  return diffAgainst(a, indexById, b, false, '', tol);
 }
 
 /**
- * Validates both raw versions and diffs them, building each id map once (the validator's
- * duplicate check and the diff share it). The fast path for the pipeline.
+ * Validates both raw versions and diffs them in the same pass: version A is validated and indexed
+ * by id, then each object of B is validated and matched against A as it is read, so one map
+ * serves the duplicate checks and the matching. The fast path for the pipeline.
  *
- * @throws MalformedInputError (`malformed_version`) naming the drawing, version, object and field.
+ * @throws MalformedInputError (`malformed_version`) naming the drawing, version, object and field;
+ *   RangeError for a bad `tolerance`.
  *
  * @example
  * validateAndDiff(JSON.parse(a), JSON.parse(b), 'D7', { tolerance: 0.1 });
@@ -52,8 +57,7 @@ export function diffVersions(a: DrawingVersion, b: DrawingVersion, options: Diff
 export function validateAndDiff(rawA: unknown, rawB: unknown, drawingId: string, options: DiffOptions = {}): ChangeSet {
   const tol = toleranceOf(options);
   const a = indexVersion(rawA, drawingId, 'a');
-  const b = indexVersion(rawB, drawingId, 'b');
-  return diffIndexed(a.objects, a.byId, b.objects, b.byId, tol);
+  return diffAgainst(a.objects, a.indexById, versionArray(rawB, drawingId, 'b'), true, drawingId, tol);
 }
 
 /**
@@ -74,37 +78,51 @@ function toleranceOf(options: DiffOptions): number {
   return tol;
 }
 
-function byId(version: DrawingVersion): Map<string, DrawingObject> {
-  const map = new Map<string, DrawingObject>();
-  for (const o of version) map.set(o.id, o);
-  return map;
-}
-
-function diffIndexed(
-  a: DrawingVersion,
-  aById: ReadonlyMap<string, DrawingObject>,
-  b: DrawingVersion,
-  bById: ReadonlyMap<string, DrawingObject>,
+/**
+ * Reads B once against A's index: each B object is either A's partner (matched by id) or added.
+ * A partner seen twice, or an added id seen twice, is a duplicate in B. `validate` says whether
+ * B's objects still need checking (raw JSON) or are already validated.
+ */
+function diffAgainst(
+  a: readonly DrawingObject[],
+  aIndexById: ReadonlyMap<string, number>,
+  b: readonly unknown[],
+  validate: boolean,
+  drawingId: string,
   tol: number,
 ): ChangeSet {
   const added: AddedItem[] = [];
   const removed: RemovedItem[] = [];
   const moved: MovedItem[] = [];
   const modified: ModifiedItem[] = [];
+  const partner: (DrawingObject | undefined)[] = new Array<DrawingObject | undefined>(a.length).fill(undefined);
+  let addedIndexById: Map<string, number> | undefined;
 
-  for (const o of b) {
-    if (!aById.has(o.id)) {
+  const nB = b.length;
+  for (let j = 0; j < nB; j++) {
+    const o = validate ? validateObject(b[j], drawingId, 'b', j) : (b[j] as DrawingObject);
+    const i = aIndexById.get(o.id);
+    if (i === undefined) {
+      addedIndexById ??= new Map();
+      const first = addedIndexById.get(o.id);
+      if (first !== undefined) throw duplicateId(drawingId, 'b', j, o.id, first);
+      addedIndexById.set(o.id, j);
       added.push({
         id: o.id,
         type: o.type,
         to: { x: o.x, y: o.y, width: o.width, height: o.height },
         description: describeAdded(o.id, o.type, o.x, o.y),
       });
+    } else {
+      if (partner[i] !== undefined) throw duplicateId(drawingId, 'b', j, o.id, firstIndexOf(b, o.id));
+      partner[i] = o;
     }
   }
 
-  for (const from of a) {
-    const to = bById.get(from.id);
+  const nA = a.length;
+  for (let i = 0; i < nA; i++) {
+    const from = a[i] as DrawingObject;
+    const to = partner[i];
     if (to === undefined) {
       removed.push({
         id: from.id,
@@ -122,13 +140,12 @@ function diffIndexed(
     }
   }
 
-  const summary = summarize(
-    added.map((i) => i.description),
-    removed.map((i) => i.description),
-    moved.map((i) => i.description),
-    modified.map((i) => i.description),
-  );
-  return { added, removed, moved, modified, summary };
+  return { added, removed, moved, modified, summary: summarize(added, removed, moved, modified) };
+}
+
+/** Where an id first appears in B: only needed for the error message, so found by a scan. */
+function firstIndexOf(b: readonly unknown[], id: string): number {
+  return b.findIndex((o) => (o as { id?: unknown } | null)?.id === id);
 }
 
 function movedItem(from: DrawingObject, to: DrawingObject, dx: number, dy: number): MovedItem {

@@ -7,13 +7,11 @@ import type { DrawingObject } from './types.js';
 
 export type VersionName = 'a' | 'b';
 
-/** A validated version and its objects by id, which the diff reuses instead of building again. */
+/** A validated version and the index of each id in it, which the diff reuses. */
 export interface IndexedVersion {
   readonly objects: DrawingObject[];
-  readonly byId: Map<string, DrawingObject>;
+  readonly indexById: Map<string, number>;
 }
-
-const NUMERIC_FIELDS = ['x', 'y', 'width', 'height'] as const;
 
 /**
  * What Python's `float()` accepts, less what we refuse anyway: surrounding whitespace (the set
@@ -50,66 +48,75 @@ export function validateVersion(value: unknown, drawingId: string, which: Versio
 }
 
 /**
- * {@link validateVersion}, also returning the objects by id (the duplicate check builds that map
+ * {@link validateVersion}, also returning where each id is (the duplicate check builds that map
  * anyway, and the diff needs it).
  */
 export function indexVersion(value: unknown, drawingId: string, which: VersionName): IndexedVersion {
-  if (!Array.isArray(value)) {
-    throw new MalformedInputError(
-      ERROR_CODES.malformedVersion,
-      `drawing ${drawingId}, version_${which}: must be a JSON array of objects, got ${describeValue(value)}`,
-      drawingId,
-      { version: which },
-    );
-  }
-  const n = value.length;
+  const list = versionArray(value, drawingId, which);
+  const n = list.length;
   const objects: DrawingObject[] = [];
-  const byId = new Map<string, DrawingObject>();
+  const indexById = new Map<string, number>();
   for (let i = 0; i < n; i++) {
-    const raw: unknown = value[i];
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      throw malformed(drawingId, which, i, undefined, `must be an object, got ${describeValue(raw)}`);
-    }
-    const o = raw as Record<string, unknown>;
-    const { id, type, x, y, width, height } = o;
-    if (typeof id !== 'string' || id.length === 0) throw badString(drawingId, which, i, 'id', id);
-    if (typeof type !== 'string' || type.length === 0) throw badString(drawingId, which, i, 'type', type);
-
-    let obj: DrawingObject;
-    // The common case: four finite numbers, so the parsed object itself is the result.
-    if (
-      typeof x === 'number' && Number.isFinite(x) &&
-      typeof y === 'number' && Number.isFinite(y) &&
-      typeof width === 'number' && Number.isFinite(width) &&
-      typeof height === 'number' && Number.isFinite(height)
-    ) {
-      obj = o as unknown as DrawingObject;
-    } else {
-      obj = {
-        ...o,
-        id,
-        type,
-        x: toFinite(drawingId, which, i, 'x', x),
-        y: toFinite(drawingId, which, i, 'y', y),
-        width: toFinite(drawingId, which, i, 'width', width),
-        height: toFinite(drawingId, which, i, 'height', height),
-      };
-    }
-
-    const first = byId.get(id);
-    if (first !== undefined) {
-      throw malformed(
-        drawingId,
-        which,
-        i,
-        'id',
-        `duplicate id ${JSON.stringify(id)} (first at object ${objects.indexOf(first)})`,
-      );
-    }
-    byId.set(id, obj);
+    const obj = validateObject(list[i], drawingId, which, i);
+    const first = indexById.get(obj.id);
+    if (first !== undefined) throw duplicateId(drawingId, which, i, obj.id, first);
+    indexById.set(obj.id, i);
     objects.push(obj);
   }
-  return { objects, byId };
+  return { objects, indexById };
+}
+
+/**
+ * The version itself must be an array.
+ *
+ * @throws MalformedInputError naming the drawing and the version.
+ */
+export function versionArray(value: unknown, drawingId: string, which: VersionName): readonly unknown[] {
+  if (Array.isArray(value)) return value;
+  throw new MalformedInputError(
+    ERROR_CODES.malformedVersion,
+    `drawing ${drawingId}, version_${which}: must be a JSON array of objects, got ${describeValue(value)}`,
+    drawingId,
+    { version: which },
+  );
+}
+
+/**
+ * Validates object `index` of a version (everything but the uniqueness of its id).
+ *
+ * @throws MalformedInputError naming the drawing, the version, the index and the field.
+ */
+export function validateObject(raw: unknown, drawingId: string, which: VersionName, index: number): DrawingObject {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw malformed(drawingId, which, index, undefined, `must be an object, got ${describeValue(raw)}`);
+  }
+  const o = raw as Record<string, unknown>;
+  const { id, type, x, y, width, height } = o;
+  if (typeof id !== 'string' || id.length === 0) throw badString(drawingId, which, index, 'id', id);
+  if (typeof type !== 'string' || type.length === 0) throw badString(drawingId, which, index, 'type', type);
+  // The common case: four finite numbers, so the parsed object itself is the result.
+  if (
+    typeof x === 'number' && Number.isFinite(x) &&
+    typeof y === 'number' && Number.isFinite(y) &&
+    typeof width === 'number' && Number.isFinite(width) &&
+    typeof height === 'number' && Number.isFinite(height)
+  ) {
+    return o as unknown as DrawingObject;
+  }
+  return {
+    ...o,
+    id,
+    type,
+    x: toFinite(drawingId, which, index, 'x', x),
+    y: toFinite(drawingId, which, index, 'y', y),
+    width: toFinite(drawingId, which, index, 'width', width),
+    height: toFinite(drawingId, which, index, 'height', height),
+  };
+}
+
+/** The error for an id seen before in the same version. */
+export function duplicateId(drawingId: string, which: VersionName, index: number, id: string, first: number): MalformedInputError {
+  return malformed(drawingId, which, index, 'id', `duplicate id ${JSON.stringify(id)} (first at object ${first})`);
 }
 
 /**

@@ -20,10 +20,17 @@ export function pyRepr(n: number): string {
   if (n === -Infinity) return '-inf';
   if (n === 0) return Object.is(n, -0) ? '-0.0' : '0.0';
 
+  const abs = Math.abs(n);
+  // Between 1e-4 and 1e16 both languages print the same shortest digits in fixed notation;
+  // Python only adds `.0` to whole numbers. This is the common case, so it skips the slicing.
+  if (abs >= 1e-4 && abs < 1e16) {
+    const s = String(n);
+    return Number.isInteger(n) ? `${s}.0` : s;
+  }
   const sign = n < 0 ? '-' : '';
   // toExponential() without an argument gives the same shortest round-trip digits Python uses;
   // only the layout differs, so we take the digits and the exponent and lay them out as Python does.
-  const exp = Math.abs(n).toExponential();
+  const exp = abs.toExponential();
   const e = exp.indexOf('e');
   const mantissa = exp.slice(0, e);
   const exponent = Number(exp.slice(e + 1));
@@ -55,8 +62,8 @@ export function pyFixed1(n: number): string {
   if (n === Infinity) return 'inf';
   if (n === -Infinity) return '-inf';
 
-  const sign = n < 0 || Object.is(n, -0) ? '-' : '';
   const abs = Math.abs(n);
+  const sign = n < 0 || Object.is(n, -0) ? '-' : '';
   // Every double from 2^53 up is a whole number, so its exact decimal digits are its BigInt's.
   if (abs >= 1e21) return `${sign}${BigInt(abs).toString()}.0`;
 
@@ -67,5 +74,6 @@ export function pyFixed1(n: number): string {
     const whole = Math.floor(abs);
     return `${sign}${whole}.${abs - whole === 0.25 ? 2 : 8}`;
   }
-  return `${sign}${abs.toFixed(1)}`;
+  // toFixed writes the sign of negatives itself (even those that round to -0.0), but not of -0.
+  return n === 0 ? `${sign}0.0` : n.toFixed(1);
 }

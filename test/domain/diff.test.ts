@@ -131,3 +131,16 @@ test('validateAndDiff reports the malformed version by name', (t) => {
   t.is(errB?.message, 'drawing D9, version_b, object 1: duplicate id "A" (first at object 0)');
   t.deepEqual(errB?.location, { version: 'b', index: 1, field: 'id' });
 });
+
+test('validateAndDiff finds duplicates in B among new ids and among matched ids alike', (t) => {
+  const a = [o('A'), o('B')];
+  const newTwice = t.throws(() => validateAndDiff(a, [o('N'), o('B'), o('X'), o('N', 1, 1)], 'D9'), { instanceOf: MalformedInputError });
+  t.is(newTwice?.message, 'drawing D9, version_b, object 3: duplicate id "N" (first at object 0)');
+  const oldTwice = t.throws(() => validateAndDiff(a, [o('N'), o('B'), o('X'), o('B', 1, 1)], 'D9'), { instanceOf: MalformedInputError });
+  t.is(oldTwice?.message, 'drawing D9, version_b, object 3: duplicate id "B" (first at object 1)');
+  // a problem earlier in B is reported first, even when a duplicate comes later
+  const earlier = t.throws(() => validateAndDiff(a, [o('B'), { id: 'C', type: 'door' }, o('B')], 'D9'), { instanceOf: MalformedInputError });
+  t.is(earlier?.message, 'drawing D9, version_b, object 1: field "x" is missing');
+  const notArray = t.throws(() => validateAndDiff(a, { B: o('B') }, 'D9'), { instanceOf: MalformedInputError });
+  t.is(notArray?.message, 'drawing D9, version_b: must be a JSON array of objects, got an object');
+});
