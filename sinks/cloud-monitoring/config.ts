@@ -1,0 +1,48 @@
+/**
+ * The Cloud Monitoring sink's fixed choices: metric names, the latency bucket layout every
+ * replica shares (so Monitoring can add distributions across replicas and compute percentiles),
+ * API limits, and how the client is built from the validated configuration.
+ */
+import { MetricServiceClient } from '@google-cloud/monitoring';
+import type { Config } from '../../src/config.js';
+
+export const METRIC_PREFIX = 'custom.googleapis.com/buildtrace/';
+
+export const METRICS = {
+  pairsProcessed: `${METRIC_PREFIX}pairs_processed`,
+  changes: `${METRIC_PREFIX}changes`,
+  anomalies: `${METRIC_PREFIX}anomalies`,
+  deadLettered: `${METRIC_PREFIX}dead_lettered`,
+  processingLatency: `${METRIC_PREFIX}processing_latency`,
+  endToEndLatency: `${METRIC_PREFIX}end_to_end_latency`,
+} as const;
+
+/**
+ * Latency buckets in ms, identical on every replica and never to be changed in place (a new
+ * layout needs a new metric name): bucket 0 is < 1 ms, bucket i covers [1.4^(i−1), 1.4^i) ms,
+ * the last finite one ends near 11.7 minutes, then the overflow bucket.
+ */
+export const LATENCY_BUCKETS = {
+  numFiniteBuckets: 40,
+  growthFactor: 1.4,
+  scale: 1,
+} as const;
+
+/** CreateTimeSeries accepts at most 200 time series per request (API limit). */
+export const MAX_SERIES_PER_REQUEST = 200;
+
+/** Cloud Monitoring accepts at most one point per time series every 5 seconds (API limit). */
+export const MIN_POINT_SPACING_MS = 5_000;
+
+/**
+ * A MetricServiceClient (gRPC) with Application Default Credentials, and
+ * `MONITORING_API_ENDPOINT` (host:port, TLS) when set, e.g. a private endpoint.
+ */
+export function createMonitoringClient(config: Config): MetricServiceClient {
+  const endpoint = config.gcp.monitoringEndpoint;
+  const at = endpoint ? endpoint.lastIndexOf(':') : -1;
+  return new MetricServiceClient({
+    ...(config.projectId ? { projectId: config.projectId } : {}),
+    ...(endpoint ? { apiEndpoint: endpoint.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(endpoint.slice(at + 1)) } : {}),
+  });
+}
