@@ -135,35 +135,42 @@ test('every published message is delivered and, once acked, never redelivered', 
   t.is(source.errors, 0);
 });
 
-test('flow control: never more than maxMessages deliveries unsettled at once', async (t) => {
-  const { pubsub } = t.context;
-  const names = await topology(pubsub);
-  await publish(pubsub, names.topic, 50);
-  const source = sourceFor(pubsub, names, { maxMessages: 5 });
-  t.teardown(() => source.close());
+const flowControl = test.macro({
+  exec: async (t, maxStreams: number) => {
+    const { pubsub } = t.context;
+    const names = await topology(pubsub);
+    await publish(pubsub, names.topic, 50);
+    const source = sourceFor(pubsub, names, { maxMessages: 5, maxStreams });
+    t.teardown(() => source.close());
 
-  let unsettled = 0;
-  let maxUnsettled = 0;
-  let maxInFlight = 0;
-  const ids = new Set<string>();
-  const subscription = source.deliveries().subscribe((delivery) => {
-    unsettled += 1;
-    ids.add(delivery.id);
-    maxUnsettled = Math.max(maxUnsettled, unsettled);
-    maxInFlight = Math.max(maxInFlight, source.inFlight);
-    // hold each one briefly so deliveries pile up against the limit
-    setTimeout(() => {
-      unsettled -= 1;
-      delivery.ack();
-    }, 30);
-  });
-  t.teardown(() => subscription.unsubscribe());
+    let unsettled = 0;
+    let maxUnsettled = 0;
+    let maxInFlight = 0;
+    const ids = new Set<string>();
+    const subscription = source.deliveries().subscribe((delivery) => {
+      unsettled += 1;
+      ids.add(delivery.id);
+      maxUnsettled = Math.max(maxUnsettled, unsettled);
+      maxInFlight = Math.max(maxInFlight, source.inFlight);
+      // hold each one briefly so deliveries pile up against the limit
+      setTimeout(() => {
+        unsettled -= 1;
+        delivery.ack();
+      }, 30);
+    });
+    t.teardown(() => subscription.unsubscribe());
 
-  await waitFor(() => ids.size === 50 && unsettled === 0, 'all 50 settled', 30_000);
-  t.true(maxUnsettled <= 5, `at most 5 unsettled, saw ${maxUnsettled}`);
-  t.true(maxInFlight <= 5, `source held at most 5, saw ${maxInFlight}`);
-  t.is(maxUnsettled, 5, 'the limit was reached, so the bound was really exercised');
+    await waitFor(() => ids.size === 50 && unsettled === 0, 'all 50 settled', 30_000);
+    t.true(maxUnsettled <= 5, `at most 5 unsettled, saw ${maxUnsettled}`);
+    t.true(maxInFlight <= 5, `source held at most 5, saw ${maxInFlight}`);
+    t.is(maxUnsettled, 5, 'the limit was reached, so the bound was really exercised');
+  },
+  title: (_, maxStreams: number) =>
+    `flow control: never more than maxMessages deliveries unsettled at once (${maxStreams} stream${maxStreams > 1 ? 's' : ''})`,
 });
+
+test(flowControl, 1);
+test(flowControl, 3);
 
 test('a nacked message comes back with deliveryAttempt incremented and, after 5 attempts, lands on the dead-letter topic', async (t) => {
   const { pubsub } = t.context;
@@ -406,12 +413,12 @@ test('bad source options are refused with every problem named', (t) => {
     () =>
       new PubSubSource(
         { subscription: () => t.fail(), topic: () => t.fail() } as never,
-        { subscription: '', dlqTopic: 'dlq', maxMessages: 0, maxBytes: 1.5, maxLeaseSeconds: 60, watchdogSeconds: 0 },
+        { subscription: '', dlqTopic: 'dlq', maxMessages: 0, maxBytes: 1.5, maxLeaseSeconds: 60, watchdogSeconds: 0, maxStreams: 0 },
       ),
     { instanceOf: PubSubSourceConfigError },
   );
   t.is(err?.code, 'invalid_pubsub_source_options');
-  for (const name of ['subscription', 'maxMessages', 'maxBytes', 'watchdogSeconds']) t.true(err!.message.includes(name));
+  for (const name of ['subscription', 'maxMessages', 'maxBytes', 'watchdogSeconds', 'maxStreams']) t.true(err!.message.includes(name));
 });
 
 test('truncateUtf8 cuts on a character boundary within the byte limit', (t) => {
