@@ -22,8 +22,12 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 250, maxDelayMs: 4_000 };
 
-/** Rows kept in memory after their retries ran out (oldest dropped beyond this; the nack keeps them safe). */
+/**
+ * Rows kept in memory after their retries ran out, by count and by bytes (oldest dropped beyond
+ * either; their tasks were nacked, so a redelivery rebuilds them).
+ */
 export const DEFAULT_MAX_RETAINED_ROWS = 10_000;
+export const DEFAULT_MAX_RETAINED_BYTES = 64 * 1024 * 1024;
 
 /** Insert requests in flight at once for one batch. */
 export const INSERT_CONCURRENCY = 4;

@@ -7,8 +7,8 @@
 import type { BigQuery } from '@google-cloud/bigquery';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import type { Logger } from '../../src/log.js';
-import { DEFAULT_MAX_RETAINED_ROWS, DEFAULT_RETRY, INSERT_CONCURRENCY, INSERT_LIMITS, type RetryPolicy } from './config.js';
-import { chunkRows, uniqueRows, type InsertRow } from './encode.js';
+import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_ROWS, DEFAULT_RETRY, INSERT_CONCURRENCY, INSERT_LIMITS, type RetryPolicy } from './config.js';
+import { chunkRows, rowBytes, uniqueRows, type InsertRow } from './encode.js';
 import { TABLE_IDS, TABLES, tableMetadata, type TableId } from './schema.js';
 
 /** The slice of the BigQuery client the writer uses; tests hand in the real client at a local endpoint. */
@@ -24,6 +24,7 @@ export interface BigQueryWriterOptions {
   readonly logger: Logger;
   readonly retry?: RetryPolicy;
   readonly maxRetainedRows?: number;
+  readonly maxRetainedBytes?: number;
   /** Injected for tests; waits between retry rounds. */
   readonly sleep?: (ms: number) => Promise<void>;
 }
@@ -49,15 +50,18 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 export class BigQueryWriter {
   private readonly retry: RetryPolicy;
   private readonly maxRetained: number;
+  private readonly maxRetainedBytes: number;
+  private retainedBytes = 0;
   private readonly sleep: (ms: number) => Promise<void>;
   /** Rows whose retries ran out, by `table \0 insertId`, oldest first; re-sent with the next insert. */
-  private readonly retained = new Map<string, { readonly table: TableId; readonly row: InsertRow }>();
+  private readonly retained = new Map<string, { readonly table: TableId; readonly row: InsertRow; readonly bytes: number }>();
   private schemaReady: Promise<void> | null = null;
   private droppedRetained = 0;
 
   constructor(private readonly options: BigQueryWriterOptions) {
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.maxRetained = options.maxRetainedRows ?? DEFAULT_MAX_RETAINED_ROWS;
+    this.maxRetainedBytes = options.maxRetainedBytes ?? DEFAULT_MAX_RETAINED_BYTES;
     this.sleep = options.sleep ?? defaultSleep;
   }
 
@@ -123,9 +127,9 @@ export class BigQueryWriter {
     if (this.retained.size > 0) await this.insert({});
   }
 
-  /** Rows currently kept after failing (bounded by maxRetainedRows), and how many were dropped past the bound. */
-  retainedStats(): { readonly retained: number; readonly dropped: number } {
-    return { retained: this.retained.size, dropped: this.droppedRetained };
+  /** Rows currently kept after failing (bounded), their size, and how many were dropped past the bound. */
+  retainedStats(): { readonly retained: number; readonly bytes: number; readonly dropped: number } {
+    return { retained: this.retained.size, bytes: this.retainedBytes, dropped: this.droppedRetained };
   }
 
   /** Resolves when the dataset answers (readiness). */
@@ -169,7 +173,7 @@ export class BigQueryWriter {
     for (const row of rows) {
       const key = `${table}\u0000${row.insertId}`;
       if (failedIds.has(row.insertId)) this.retain(key, table, row);
-      else this.retained.delete(key);
+      else this.release(key);
     }
     return failed;
   }
@@ -213,14 +217,22 @@ export class BigQueryWriter {
   }
 
   private retain(key: string, table: TableId, row: InsertRow): void {
-    this.retained.delete(key);
-    this.retained.set(key, { table, row });
-    while (this.retained.size > this.maxRetained) {
-      const oldest = this.retained.keys().next().value as string;
-      this.retained.delete(oldest);
+    this.release(key);
+    const bytes = rowBytes(row);
+    this.retained.set(key, { table, row, bytes });
+    this.retainedBytes += bytes;
+    while (this.retained.size > this.maxRetained || (this.retainedBytes > this.maxRetainedBytes && this.retained.size > 1)) {
+      this.release(this.retained.keys().next().value as string);
       this.droppedRetained++;
       this.options.logger.error({ table, dropped: this.droppedRetained }, 'BigQuery retained rows over limit: oldest dropped (its task stays unacked)');
     }
+  }
+
+  private release(key: string): void {
+    const entry = this.retained.get(key);
+    if (!entry) return;
+    this.retained.delete(key);
+    this.retainedBytes -= entry.bytes;
   }
 
   private backoff(retry: number): number {

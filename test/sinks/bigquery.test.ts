@@ -10,6 +10,7 @@ import {
   jobRow,
   resultMetricRow,
   rollupRow,
+  rowBytes,
   uniqueRows,
   type InsertRow,
 } from '../../sinks/bigquery/encode.js';
@@ -25,7 +26,7 @@ const DATASET = 'buildtrace';
 
 async function setup(
   t: { teardown(fn: () => unknown): void },
-  options: { dedupeInsertIds?: boolean; attempts?: number; maxRetainedRows?: number } = {},
+  options: { dedupeInsertIds?: boolean; attempts?: number; maxRetainedRows?: number; maxRetainedBytes?: number } = {},
 ) {
   const fake = await startFakeBigQuery({ dedupeInsertIds: options.dedupeInsertIds ?? true });
   t.teardown(() => fake.close());
@@ -37,6 +38,7 @@ async function setup(
     logger: silentLogger,
     retry: { attempts: options.attempts ?? 3, baseDelayMs: 100, maxDelayMs: 1000 },
     ...(options.maxRetainedRows !== undefined ? { maxRetainedRows: options.maxRetainedRows } : {}),
+    ...(options.maxRetainedBytes !== undefined ? { maxRetainedBytes: options.maxRetainedBytes } : {}),
     sleep: async (ms) => void delays.push(ms),
   });
   const store = new BigQueryStore({ client, writer, projectId: fake.projectId, datasetId: DATASET });
@@ -227,7 +229,7 @@ test('a partial failure resends only the failed rows, with the same insertIds, a
   t.is(fake.table(DATASET, 'change_results')!.rows.length, 5);
   t.is(delays.length, 1);
   t.true(delays[0]! > 0);
-  t.deepEqual(writer.retainedStats(), { retained: 0, dropped: 0 });
+  t.like(writer.retainedStats(), { retained: 0, bytes: 0, dropped: 0 });
 });
 
 test('rows that keep failing are kept, the batch rejects with TransientError, and a later insert resends them', async (t) => {
@@ -242,7 +244,8 @@ test('rows that keep failing are kept, the batch rejects with TransientError, an
   t.is(fake.insertRequests('processing_metrics').length, 3, 'bounded attempts');
   t.is(delays.length, 2);
   t.true(delays[1]! >= delays[0]! / 2, 'backoff does not shrink');
-  t.deepEqual(writer.retainedStats(), { retained: 1, dropped: 0 });
+  t.like(writer.retainedStats(), { retained: 1, dropped: 0 });
+  t.true(writer.retainedStats().bytes > 0);
   t.deepEqual(fake.table(DATASET, 'processing_metrics')!.rows.map((r) => r.json.task_key).sort(), ['task-1', 'task-3']);
 
   // when: the next batch arrives and BigQuery has recovered
@@ -252,7 +255,7 @@ test('rows that keep failing are kept, the batch rejects with TransientError, an
   const last = fake.insertRequests('processing_metrics').at(-1)!;
   t.deepEqual(insertIds(last).sort(), ['completed:task-2', 'completed:task-4']);
   t.deepEqual(fake.table(DATASET, 'processing_metrics')!.rows.map((r) => r.json.task_key).sort(), ['task-1', 'task-2', 'task-3', 'task-4']);
-  t.deepEqual(writer.retainedStats(), { retained: 0, dropped: 0 });
+  t.like(writer.retainedStats(), { retained: 0, bytes: 0, dropped: 0 });
 });
 
 test('an invalid row stops the request; the others are retried without it and the batch still rejects', async (t) => {
@@ -274,7 +277,17 @@ test('retained rows are bounded: the oldest are dropped past the limit and count
   await writer.ensureSchema();
   fake.failRequests({ pathIncludes: '/insertAll', status: 503, times: 10 });
   await t.throwsAsync(writer.insert({ jobs: [1, 2, 3].map((i) => jobRow({ jobId: `j${i}`, tasksCreated: 1, createdAt: new Date() })) }));
-  t.deepEqual(writer.retainedStats(), { retained: 2, dropped: 1 });
+  t.like(writer.retainedStats(), { retained: 2, dropped: 1 });
+});
+
+test('retained rows are bounded by bytes too', async (t) => {
+  const rows = [1, 2, 3].map((i) => changeResultRow(result(`task-${i}`)));
+  const { fake, writer } = await setup(t, { attempts: 1, maxRetainedBytes: Math.floor(rowBytes(rows[0]!) * 2.5) });
+  await writer.ensureSchema();
+  fake.failRequests({ pathIncludes: '/insertAll', status: 503 });
+  await t.throwsAsync(writer.insert({ change_results: rows }));
+  t.like(writer.retainedStats(), { retained: 2, dropped: 1 });
+  t.true(writer.retainedStats().bytes <= rowBytes(rows[0]!) * 2.5);
 });
 
 test('503 from insertAll is a TransientError and nothing is lost', async (t) => {
