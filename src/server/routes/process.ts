@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type Router from '@koa/router';
-import { decodeTask } from '../../domain/task.js';
+import { encodeTask, parseTaskInput } from '../../domain/task.js';
 import { MalformedInputError } from '../../domain/errors.js';
 import type { OutgoingTask } from '../../../streams/sources/source.js';
 import { missingUploadAnomaly } from '../../../streams/detect/anomalies.js';
@@ -86,16 +86,12 @@ function tasksFromPairs(value: unknown, jobId: string, max: number): OutgoingTas
   });
 }
 
-/** Stamps the task with its job and idempotency key, and validates it as a consumer will. */
+/** Validates one task as a consumer will, and stamps it with its job and idempotency key. */
 function encode(fields: Record<string, unknown>, jobId: string, index: number): OutgoingTask {
-  const taskId = `${jobId}:${index}`;
-  const message = { ...fields, job_id: jobId, task_id: taskId };
-  const data = Buffer.from(JSON.stringify(message));
   try {
-    const task = decodeTask(data, {});
-    return { data, attributes: { job_id: jobId, task_id: taskId, drawing_id: task.drawingId } };
+    return encodeTask({ ...parseTaskInput(fields, index), jobId, taskId: `${jobId}:${index}` });
   } catch (err) {
-    if (err instanceof MalformedInputError) throw badRequest(`version_pairs[${index}]: ${err.message}`, err.code);
+    if (err instanceof MalformedInputError) throw badRequest(err.message, err.code);
     throw err;
   }
 }
