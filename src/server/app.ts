@@ -23,15 +23,30 @@ export function createApp(deps: ServerDeps): Koa {
   registerProcess(router, deps);
   registerQueries(router, deps);
   registerHealth(router, deps);
+  app.use(methodNotAllowed());
   app.use(router.routes());
-  app.use(
-    router.allowedMethods({
-      throw: true,
-      methodNotAllowed: () => new HttpError(405, HTTP_CODES.methodNotAllowed, 'method not allowed on this route'),
-      notImplemented: () => new HttpError(405, HTTP_CODES.methodNotAllowed, 'method not allowed'),
-    }),
-  );
+  // Not thrown: only the non-throwing path sets the Allow header a 405 must carry (RFC 9110 §15.5.6).
+  app.use(router.allowedMethods({ throw: false }));
   return app;
+}
+
+/**
+ * Turns the router's bare 405 (or 501 for a method it does not know) into the error shape,
+ * keeping the Allow header it set.
+ */
+function methodNotAllowed(): Koa.Middleware {
+  return async (ctx, next) => {
+    await next();
+    if ((ctx.status === 405 || ctx.status === 501) && ctx.body == null) {
+      const allow = ctx.response.get('Allow');
+      throw new HttpError(
+        405,
+        HTTP_CODES.methodNotAllowed,
+        `${ctx.method} is not allowed on ${ctx.path}${allow ? `; use ${allow}` : ''}`,
+        allow ? { Allow: allow } : {},
+      );
+    }
+  };
 }
 
 /** Allows the listed origins only, and never with credentials (the seed's `*` + credentials was a defect). */
