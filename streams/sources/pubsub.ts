@@ -69,8 +69,8 @@ export function pubsubSourceOptions(config: Config, logger?: Logger): PubSubSour
 /**
  * Reads tasks from a Pub/Sub subscription by streaming pull.
  *
- * Pulling starts when `deliveries()` is first subscribed to (or `start()` is called), so no
- * message is leased before someone can settle it.
+ * Pulling starts when `deliveries()` is first subscribed to, so no message is leased (or handed
+ * back, spending a delivery attempt) before someone can settle it.
  *
  * Watchdog heuristic (the emulator cannot report backlog, so "messages are waiting" is inferred):
  * the stream is closed and reopened when (1) the stream has closed on its own (a non-retryable
@@ -99,6 +99,7 @@ export class PubSubSource implements TaskSource {
   private current: Subscription | null = null;
   private dlq: Topic | null = null;
   private started: Promise<void> | null = null;
+  private pulling = false;
   private stopping = false;
   private closed: Promise<void> | null = null;
   private watchdog: NodeJS.Timeout | null = null;
@@ -117,8 +118,14 @@ export class PubSubSource implements TaskSource {
     this.#maxDeliveryAttempts = this.options.maxDeliveryAttempts;
     this.stream = new Observable<Delivery>((subscriber) => {
       const inner = this.subject.subscribe(subscriber);
+      this.pull();
       void this.start();
-      return () => inner.unsubscribe();
+      return () => {
+        inner.unsubscribe();
+        // With nobody left to settle them, messages would be nacked and come straight back,
+        // spending delivery attempts until Pub/Sub dead-letters them unprocessed: pause instead.
+        if (!this.subject.observed) this.pause();
+      };
     });
   }
 
@@ -148,11 +155,12 @@ export class PubSubSource implements TaskSource {
   }
 
   /**
-   * Opens the stream and reads the subscription's dead-letter policy; idempotent. Never rejects:
-   * a missing subscription shows as `isReady() === false` and is retried by the watchdog.
+   * Reads the subscription's dead-letter policy into `maxDeliveryAttempts`; idempotent, and run
+   * by the first subscription to `deliveries()` too. Never rejects: without the policy the
+   * configured maximum stands.
    */
   start(): Promise<void> {
-    this.started ??= this.begin();
+    this.started ??= this.readPolicy();
     return this.started;
   }
 
@@ -190,12 +198,13 @@ export class PubSubSource implements TaskSource {
     return !this.stopping && this.current !== null && this.current.isOpen;
   }
 
-  private async begin(): Promise<void> {
-    if (this.stopping) return;
+  /** Opens the stream once; a missing subscription shows as `isReady() === false` and is retried by the watchdog. */
+  private pull(): void {
+    if (this.pulling || this.stopping) return;
+    this.pulling = true;
     this.open();
     this.watchdog = setInterval(() => this.checkWatchdog(), Math.max(250, (this.options.watchdogSeconds * 1000) / 4));
     this.watchdog.unref();
-    await this.readPolicy();
   }
 
   /** The dead-letter policy decides when Pub/Sub gives up; the pipeline should agree with it. */
@@ -330,6 +339,17 @@ export class PubSubSource implements TaskSource {
     this.log.warn({ reopens: this.#reopens, open: subscription.isOpen }, 'subscription stream silent after trouble; reopening');
     this.retire(subscription);
     this.open();
+  }
+
+  /** Stops pulling until the next subscriber; emitted deliveries can still be settled. */
+  private pause(): void {
+    if (!this.pulling || this.stopping) return;
+    this.pulling = false;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
+    const subscription = this.current;
+    this.current = null;
+    if (subscription) this.retire(subscription);
   }
 
   /** Closes a stream in the background; `close()` waits for all of them. */

@@ -339,6 +339,32 @@ test('deadLetter() rejects with a transient error when the dead-letter topic can
   delivery.nack();
 });
 
+test('when the last subscriber leaves, pulling pauses instead of bouncing messages, and resumes for the next', async (t) => {
+  const { pubsub } = t.context;
+  const names = await topology(pubsub);
+  const source = sourceFor(pubsub, names);
+  t.teardown(() => source.close());
+  const published = await publish(pubsub, names.topic, 3);
+
+  // given: a subscriber that takes one delivery and leaves
+  const first = await firstValueFrom(source.deliveries());
+  first.ack();
+  await waitFor(() => !source.isReady(), 'pulling to pause');
+  await sleep(1_500);
+
+  // then: the other two were not bounced round the subscription while nobody listened
+  const rest: Delivery[] = [];
+  const subscription = source.deliveries().subscribe((delivery) => {
+    rest.push(delivery);
+    delivery.ack();
+  });
+  t.teardown(() => subscription.unsubscribe());
+  await waitFor(() => rest.length >= 2, 'the other two messages');
+  t.true(source.isReady());
+  t.deepEqual(rest.map((d) => d.id).sort(), published.filter((id) => id !== first.id).sort());
+  t.true(rest.every((d) => d.deliveryAttempt <= 2), `attempts ${rest.map((d) => d.deliveryAttempt).join(',')}`);
+});
+
 test('the dead-letter policy on the subscription sets maxDeliveryAttempts', async (t) => {
   const { pubsub } = t.context;
   const names = await topology(pubsub, { maxDeliveryAttempts: 9 });
@@ -346,7 +372,8 @@ test('the dead-letter policy on the subscription sets maxDeliveryAttempts', asyn
   t.teardown(() => source.close());
   await source.start();
   t.is(source.maxDeliveryAttempts, 9);
-  t.true(source.isReady());
+  // reading the policy does not start pulling: nothing is leased before someone subscribes
+  t.false(source.isReady());
 });
 
 test('a missing subscription leaves the source not ready instead of crashing it', async (t) => {
