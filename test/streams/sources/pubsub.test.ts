@@ -11,10 +11,18 @@ import {
   PubSubSource,
   PubSubSourceConfigError,
   deadLetterAttributes,
+  pubsubSourceOptions,
   truncateUtf8,
   type PubSubSourceOptions,
 } from '../../../streams/sources/pubsub.js';
-import { ensureTopology, TopologyError, type TopologyOptions } from '../../../streams/sources/pubsub-topology.js';
+import {
+  ensureTopology,
+  shouldEnsureTopology,
+  topologyOptions,
+  TopologyError,
+  type TopologyOptions,
+} from '../../../streams/sources/pubsub-topology.js';
+import { loadConfig } from '../../../src/config.js';
 import {
   emulatorClient,
   receiveMessages,
@@ -475,4 +483,30 @@ test('dead-letter attributes keep the originals, let ours win a clash, and respe
   t.is(Object.keys(capped).length, 100);
   t.is(capped.drawing_id, 'D1');
   t.is(capped.error_code, 'malformed_task');
+});
+
+test('configuration maps onto the source and topology options', (t) => {
+  const env = {
+    GOOGLE_CLOUD_PROJECT: 'my-project',
+    PUBSUB_SUBSCRIPTION: 'workers-a',
+    PUBSUB_DLQ_TOPIC: 'dead-a',
+    MAX_OUTSTANDING_MESSAGES: '7',
+    MAX_LEASE_SECONDS: '900',
+    WATCHDOG_SECONDS: '45',
+    MAX_DELIVERY_ATTEMPTS: '2',
+  };
+  const config = loadConfig(env);
+  t.like(pubsubSourceOptions(config), {
+    subscription: 'workers-a',
+    dlqTopic: 'dead-a',
+    maxMessages: 7,
+    maxLeaseSeconds: 900,
+    watchdogSeconds: 45,
+    maxDeliveryAttempts: 2,
+  });
+  // Pub/Sub refuses a dead-letter policy under 5 attempts
+  t.like(topologyOptions(config), { topic: 'drawing-processing-tasks', subscription: 'workers-a', dlqTopic: 'dead-a', maxDeliveryAttempts: 5 });
+  t.false(shouldEnsureTopology(config, {}));
+  t.true(shouldEnsureTopology(config, { PUBSUB_CREATE_TOPOLOGY: 'true' }));
+  t.true(shouldEnsureTopology(loadConfig({ ...env, PUBSUB_EMULATOR_HOST: '127.0.0.1:8085' }), {}));
 });
