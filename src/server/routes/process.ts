@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type Router from '@koa/router';
-import { encodeTask, parseTaskInput } from '../../domain/task.js';
-import { MalformedInputError } from '../../domain/errors.js';
+import { encodeTask, parseTaskInput, type TaskInput } from '../../domain/task.js';
+import { ERROR_CODES, MalformedInputError } from '../../domain/errors.js';
 import type { OutgoingTask } from '../../../streams/sources/source.js';
 import { missingUploadAnomaly } from '../../../streams/detect/anomalies.js';
 import { readJsonBody } from '../body.js';
@@ -88,10 +88,34 @@ function tasksFromPairs(value: unknown, jobId: string, max: number): OutgoingTas
 
 /** Validates one task as a consumer will, and stamps it with its job and idempotency key. */
 function encode(fields: Record<string, unknown>, jobId: string, index: number): OutgoingTask {
+  let input: TaskInput;
   try {
-    return encodeTask({ ...parseTaskInput(fields, index), jobId, taskId: `${jobId}:${index}` });
+    input = parseTaskInput(fields, index);
   } catch (err) {
     if (err instanceof MalformedInputError) throw badRequest(err.message, err.code);
     throw err;
   }
+  const v = input.versions;
+  const refs: Array<readonly [string, string]> =
+    v.kind === 'uri' ? [['version_a_uri', v.a], ['version_b_uri', v.b]] : v.kind === 'folder' ? [['storage_path', v.path]] : [];
+  for (const [field, ref] of refs) {
+    const problem = escapingReference(ref);
+    if (problem) {
+      throw badRequest(`version_pairs[${index}]: field "${field}" ${problem}, got ${JSON.stringify(ref.slice(0, 200))}`, ERROR_CODES.forbiddenPath);
+    }
+  }
+  return encodeTask({ ...input, jobId, taskId: `${jobId}:${index}` });
+}
+
+/**
+ * A reference no input store will read, found without knowing which store is configured: a URL
+ * scheme other than gs://, an absolute file path, or a `..` segment. The consumer would refuse it
+ * too, but only after the 202; the client should hear it now. (A top-level `storage_path` needs
+ * no such check: it is listed, and so confined by the store itself, before the answer.)
+ */
+function escapingReference(ref: string): string | null {
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(ref) && !/^gs:\/\//i.test(ref)) return 'must be a gs:// URI or a path relative to the input directory';
+  if (/^[\\/]/.test(ref)) return 'must be a path relative to the input directory, not an absolute path';
+  if (ref.split(/[\\/]/).includes('..')) return 'must not contain ".." segments';
+  return null;
 }
