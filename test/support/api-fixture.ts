@@ -97,13 +97,15 @@ export function postJson(url: string, body: unknown, headers: Record<string, str
   });
 }
 
-/** Frames and source locations that would betray a stack trace or the server's file layout. */
+/**
+ * Frames and source locations that would betray a stack trace or the server's code layout (a
+ * message may echo the client's own input, so a path the client sent is not a leak).
+ */
 const LEAKS = [
   /\n\s*at /,
   /\bat [\w.<>]+ \(/,
   /node_modules/,
   /\.[cm]?[jt]s:\d+/,
-  /file:\/\//,
   new RegExp(REPO_ROOT.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')),
 ];
 
