@@ -12,6 +12,8 @@ import { PubSubPublisher } from '../streams/sources/pubsub-publisher.js';
 import { ensureTopology, shouldEnsureTopology, topologyOptions } from '../streams/sources/pubsub-topology.js';
 import { openLocalStore } from '../sinks/local-store/index.js';
 import { localInputStore } from '../streams/load/local-files.js';
+import { createGcpSink } from '../sinks/gcp.js';
+import { openCloudStorageInput } from '../streams/load/cloud-storage.js';
 
 type Factory<T> = (config: Config, logger: Logger) => Promise<T>;
 
@@ -58,7 +60,8 @@ export const sinkFactories: Record<Config['sinks'], Factory<SinkParts>> = {
       close: () => store.close(),
     };
   },
-  async gcp() {
-    throw new Error('SINKS=gcp is being wired in; use SINKS=local');
+  async gcp(config, logger) {
+    const sink = createGcpSink(config, logger);
+    return { sink, store: sink, input: openCloudStorageInput(config), close: () => sink.close() };
   },
 };
