@@ -51,6 +51,8 @@ export interface Config {
   readonly maxDeliveryAttempts: number;
   /** Local source: a leased task not settled by then is redelivered. */
   readonly leaseSeconds: number;
+  /** A failing sink write is retried in process this long (messages stay leased) before nacking. */
+  readonly sinkRetrySeconds: number;
   readonly batchSize: number;
   readonly batchMaxWaitMs: number;
   readonly rollupFlushSeconds: number;
@@ -178,6 +180,7 @@ export function loadConfig(env: Env = process.env): Config {
     concurrency: read('CONCURRENCY', intIn(1, 1024), cpus),
     maxDeliveryAttempts: read('MAX_DELIVERY_ATTEMPTS', intIn(1, 100), 5),
     leaseSeconds: read('LEASE_SECONDS', intIn(1, 86_400), 60),
+    sinkRetrySeconds: read('SINK_RETRY_SECONDS', intIn(0, 3600), 60),
     batchSize: read('BATCH_SIZE', intIn(1, 10_000), 500),
     batchMaxWaitMs: read('BATCH_MAX_WAIT_MS', intIn(1, 60_000), 20),
     rollupFlushSeconds: read('ROLLUP_FLUSH_SECONDS', intIn(1, 3600), 30),

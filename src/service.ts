@@ -18,6 +18,9 @@ import { createApp } from './server/app.js';
 import type { ServerDeps } from './server/deps.js';
 import { sourceFactories, sinkFactories } from './registry.js';
 
+/** Time kept back from the grace period for flushing and closing after the drain. */
+const SHUTDOWN_MARGIN_MS = 3_000;
+
 export interface Service {
   readonly server: Server;
   readonly url: string;
@@ -53,6 +56,8 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   }
 
   const outbox = new AnomalyOutbox();
+  /** Infinity until shutdown; then failing writes stop retrying in time to nack and exit 0. */
+  let retryDeadline = Number.POSITIVE_INFINITY;
   const aggregation = new Aggregation(config, sinks, outbox, clock, logger);
   await aggregation.restore();
 
@@ -79,7 +84,8 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       replicaId: config.replicaId,
       clock,
       logger,
-      maxWriteRetryMs: Math.max(5_000, config.shutdownGraceSeconds * 1000),
+      maxWriteRetryMs: config.sinkRetrySeconds * 1000,
+      retryDeadline: () => retryDeadline,
     },
     { concurrency: config.concurrency, batchSize: config.batchSize, batchMaxWaitMs: config.batchMaxWaitMs },
     logger,
@@ -150,6 +156,7 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       stopping = true;
+      retryDeadline = clock() + Math.max(0, config.shutdownGraceSeconds * 1000 - SHUTDOWN_MARGIN_MS);
       const closing = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await pipeline.stop();

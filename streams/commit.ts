@@ -26,6 +26,11 @@ export interface CommitDeps {
   readonly logger: Logger;
   /** How long a failing sink write is retried in process (messages stay leased) before nacking. */
   readonly maxWriteRetryMs: number;
+  /**
+   * A time (ms, same clock) after which a failing write is not retried at all: set when shutdown
+   * begins, so a sink outage cannot hold the process past its grace period.
+   */
+  readonly retryDeadline?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
@@ -86,9 +91,10 @@ async function writeWithRetry(
     try {
       return await deps.sink.writeBatch(batch);
     } catch (err) {
-      const elapsed = deps.clock() - started;
+      const now = deps.clock();
       const delay = Math.min(5_000, 100 * 2 ** (attempt - 1));
-      if (elapsed + delay > deps.maxWriteRetryMs) {
+      const deadline = Math.min(started + deps.maxWriteRetryMs, deps.retryDeadline?.() ?? Infinity);
+      if (now + delay > deadline) {
         deps.logger.error({ err, attempt, size }, 'sink write failed; nacking the batch');
         return null;
       }
