@@ -30,6 +30,8 @@ const STOP_GRACE_MS = 5_000;
 
 /** Process groups we started and have not yet reaped, killed on exit if a test run crashes. */
 const liveGroups = new Set<number>();
+/** Data dirs not yet removed, removed on exit for the same reason. */
+const liveDirs = new Set<string>();
 let exitHookInstalled = false;
 
 /**
@@ -41,16 +43,17 @@ let exitHookInstalled = false;
  */
 export async function startEmulator(): Promise<RunningEmulator> {
   const port = await freePort();
+  installExitHook();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'buildtrace-pubsub-'));
+  liveDirs.add(dataDir);
   let command: Command;
   try {
     command = emulatorCommand(port, dataDir);
   } catch (err) {
-    rmSync(dataDir, { recursive: true, force: true });
+    removeDir(dataDir);
     throw err;
   }
 
-  installExitHook();
   // detached: the emulator is a java process (under gcloud, a grandchild) that outlives its
   // parent; its own process group lets stop() signal the whole tree at once.
   const child = spawn(command.file, command.args, {
@@ -61,7 +64,7 @@ export async function startEmulator(): Promise<RunningEmulator> {
   });
   const pid = child.pid;
   if (pid === undefined) {
-    rmSync(dataDir, { recursive: true, force: true });
+    removeDir(dataDir);
     throw new EmulatorUnavailableError(`could not spawn ${command.file}`);
   }
   liveGroups.add(pid);
@@ -70,7 +73,7 @@ export async function startEmulator(): Promise<RunningEmulator> {
   const host = `127.0.0.1:${port}`;
   let stopped: Promise<void> | null = null;
   const stop = (): Promise<void> => {
-    stopped ??= stopGroup(pid, child).finally(() => rmSync(dataDir, { recursive: true, force: true }));
+    stopped ??= stopGroup(pid, child).finally(() => removeDir(dataDir));
     return stopped;
   };
 
@@ -222,7 +225,13 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const pid of liveGroups) signalGroup(pid, 'SIGKILL');
+    for (const dir of liveDirs) removeDir(dir);
   });
+}
+
+function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  liveDirs.delete(dir);
 }
 
 /**
