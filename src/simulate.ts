@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+/**
+ * `npm run simulate -- …`: the data simulator's entry point (the logic lives in `src/simulate/`),
+ * so load and fault tests can drive the service with repeatable traffic and known ground truth.
+ */
+import { runSimulateCli } from './simulate/cli.js';
+
+runSimulateCli(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`simulate: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
