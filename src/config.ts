@@ -47,7 +47,7 @@ export interface Config {
   };
   readonly moveTolerance: number;
   readonly concurrency: number;
-  /** Local source: deliveries held at once (its flow control). */
+  /** Attempts before a transiently failing task is dead-lettered (local queue; Pub/Sub reads its policy). */
   readonly maxDeliveryAttempts: number;
   /** Local source: a leased task not settled by then is redelivered. */
   readonly leaseSeconds: number;
