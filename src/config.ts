@@ -87,14 +87,15 @@ const intIn = (min: number, max: number) =>
     .string()
     .regex(/^\s*\d+\s*$/, `must be a whole number from ${min} to ${max}`)
     .transform(Number)
-    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+    // Enough digits overflow to Infinity, which z.number() refuses with a message of its own.
+    .pipe(z.number({ error: `must be a whole number from ${min} to ${max}` }).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
 const numberIn = (min: number, max: number) =>
   z
     .string()
     .regex(/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/, `must be a number from ${min} to ${max}`)
     .transform(Number)
-    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+    .pipe(z.number({ error: `must be a number from ${min} to ${max}` }).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
 /** Pub/Sub resource ids: 3–255 chars, start with a letter, no `goog` prefix. */
 const pubsubName = z
@@ -109,7 +110,8 @@ const bucketName = z
 const datasetName = z.string().regex(/^[A-Za-z0-9_]{1,1024}$/, 'must be letters, digits and underscores');
 const projectName = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z][a-z0-9-]*:[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a valid project id');
+  // Domain-scoped ids (`example.com:my-project`) carry a domain name, dots included.
+  .regex(/^([a-z0-9][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a valid project id');
 const endpoint = z
   .string()
   .regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'must be an http(s) URL such as http://127.0.0.1:9050');
@@ -144,7 +146,8 @@ export function loadConfig(env: Env = process.env): Config {
   const source = read('SOURCE', oneOf(['local', 'pubsub'] as const), subscriptionSet ? 'pubsub' : 'local');
   const sinks = read('SINKS', oneOf(['local', 'gcp'] as const), projectId && !emulatorHost ? 'gcp' : 'local');
 
-  if ((source === 'pubsub' || sinks === 'gcp') && !projectId) {
+  // A project that was given but is bad is already reported; one message per variable.
+  if ((source === 'pubsub' || sinks === 'gcp') && !projectId && !env.GOOGLE_CLOUD_PROJECT) {
     problems.push(`GOOGLE_CLOUD_PROJECT is required when SOURCE=pubsub or SINKS=gcp`);
   }
 
@@ -211,6 +214,10 @@ export function loadConfig(env: Env = process.env): Config {
   };
 
   if (problems.length > 0) throw new ConfigError(problems);
+  // Frozen all the way down: a nested object left writable is one a component could change for all.
+  Object.freeze(config.pubsub);
+  Object.freeze(config.gcp);
+  Object.freeze(config.corsOrigins);
   return Object.freeze(config);
 }
 
