@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -138,6 +139,7 @@ const BAD: Array<[name: string, bad: string[], good: string, base?: Env]> = [
   ['CONCURRENCY', ['0', '1025', 'all', '2.5'], '1024'],
   ['MAX_DELIVERY_ATTEMPTS', ['0', '101'], '100'],
   ['LEASE_SECONDS', ['0', '86401'], '1'],
+  ['SINK_RETRY_SECONDS', ['-1', '3601', 'soon'], '0'],
   ['BATCH_SIZE', ['0', '10001'], '10000'],
   ['BATCH_MAX_WAIT_MS', ['0', '60001'], '1'],
   ['ROLLUP_FLUSH_SECONDS', ['0', '3601'], '3600'],
@@ -155,6 +157,16 @@ const BAD: Array<[name: string, bad: string[], good: string, base?: Env]> = [
   ['REPLICA_ID', ['has space', 'r'.repeat(129), 'a/b'], 'replica-1.a_b'],
   ['LOG_LEVEL', ['verbose', 'INFO'], 'debug'],
 ];
+
+test('every variable config.ts reads has bad values in this table (a new variable needs its cases)', (t) => {
+  const source = readFileSync(path.join(REPO_ROOT, 'src/config.ts'), 'utf8');
+  const read = new Set([...source.matchAll(/\b(?:read|opt)(?:<[^>]*>)?\('([A-Z_]+)'/g)].map((m) => m[1]));
+  // Any string is a usable directory name; there is no bad value to refuse.
+  read.delete('DATA_DIR');
+  read.delete('INPUT_DIR');
+  t.true(read.size > 30, `found ${read.size} variables`);
+  t.deepEqual([...read].filter((name) => !BAD.some(([n]) => n === name)), []);
+});
 
 test('every bad value is refused with one message naming the variable and the value', (t) => {
   for (const [name, bads, good, base = {}] of BAD) {
