@@ -5,6 +5,14 @@
  */
 import { runSimulateCli } from './simulate/cli.js';
 
+// google-gax rejects a second, unobserved promise when credentials are missing, after the
+// failure has been reported; only a rejection nobody has explained yet is an internal error.
+process.on('unhandledRejection', (reason) => {
+  if (process.exitCode !== undefined && process.exitCode !== 0) return;
+  process.stderr.write(`simulate: internal error: ${reason instanceof Error ? reason.message : String(reason)}\n`);
+  process.exitCode = 1;
+});
+
 runSimulateCli(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -155,8 +155,10 @@ export async function runSimulateCli(
         target = gcsTarget({ location: t.location, storage: clients.storage ?? storageFromEnv(env), revisions, concurrency, onWritten });
         break;
       case 'pubsub': {
-        if (env.PUBSUB_EMULATOR_HOST) process.env.METADATA_SERVER_DETECTION ??= 'none';
-        const client = clients.pubsub ?? (ownPubSub = new PubSub({ projectId: t.projectId }));
+        const emulator = env.PUBSUB_EMULATOR_HOST;
+        // The emulator needs no credentials; without a metadata probe the client does not warn.
+        if (emulator) process.env.METADATA_SERVER_DETECTION ??= 'none';
+        const client = clients.pubsub ?? (ownPubSub = new PubSub({ projectId: t.projectId, ...(emulator ? { apiEndpoint: emulator } : {}) }));
         target = await pubsubTarget({ client, topic: t.topic, runId: t.runId, concurrency, onWritten });
         break;
       }
@@ -243,8 +245,13 @@ export function parseSimulateArgs(argv: readonly string[], env: Env = process.en
       },
     });
   } catch (err) {
+    const message = (err as Error).message;
+    const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(message);
+    if (ambiguous) {
+      throw new SimulateUsageError(`${ambiguous[1]} needs a value; write one that starts with a dash as ${ambiguous[1]}=VALUE (see --help)`);
+    }
     // parseArgs explains at length; its first sentence is the one line we want.
-    throw new SimulateUsageError(`${((err as Error).message.split('. ')[0] ?? 'bad arguments').replace(/\.$/, '')} (see --help)`);
+    throw new SimulateUsageError(`${(message.split(/\.\s/)[0] ?? 'bad arguments').replace(/\.$/, '')} (see --help)`);
   }
   const v = parsed.values;
   if (v.help) return 'help';
