@@ -2,7 +2,7 @@
  * The BigQuery sink's knobs in one commented place: API limits for streaming inserts, the retry
  * policy for rows that fail, and how a client is built from the validated configuration.
  */
-import { BigQuery } from '@google-cloud/bigquery';
+import { BigQuery, type BigQueryOptions } from '@google-cloud/bigquery';
 import type { Config } from '../../src/config.js';
 
 export const INSERT_LIMITS = {
@@ -33,12 +33,49 @@ export const DEFAULT_MAX_RETAINED_BYTES = 64 * 1024 * 1024;
 export const INSERT_CONCURRENCY = 4;
 
 /**
+ * The bearer token sent to a plaintext loopback endpoint (a local fake or test proxy): such an
+ * endpoint has no Google identity to check, and looking up real credentials for it would only
+ * fail on a machine without them, or leak them to a local process.
+ */
+export const LOOPBACK_ACCESS_TOKEN = 'buildtrace-loopback';
+
+/** `http://` to 127.0.0.0/8, ::1 or localhost: a local fake, never a Google endpoint. */
+export function isPlaintextLoopback(endpoint: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return false;
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return url.protocol === 'http:' && (host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host));
+}
+
+/**
+ * An auth client that signs every request with LOOPBACK_ACCESS_TOKEN. The client library asks an
+ * `AuthClient` only for request headers, so this is all it needs; Application Default
+ * Credentials are then never looked up.
+ */
+function loopbackAuthClient(): NonNullable<BigQueryOptions['authClient']> {
+  const client = {
+    getRequestHeaders: async () => new Headers({ authorization: `Bearer ${LOOPBACK_ACCESS_TOKEN}` }),
+  };
+  return client as unknown as NonNullable<BigQueryOptions['authClient']>;
+}
+
+/**
  * A BigQuery client from the configuration: Application Default Credentials, and
- * `BIGQUERY_API_ENDPOINT` when set (private endpoints, local fakes).
+ * `BIGQUERY_API_ENDPOINT` when set (private endpoints, local fakes). A plaintext loopback endpoint
+ * gets the fixed LOOPBACK_ACCESS_TOKEN instead of credentials; https keeps ADC.
+ *
+ * @example
+ * const bigquery = createBigQueryClient(loadConfig({ GOOGLE_CLOUD_PROJECT: 'p', BIGQUERY_API_ENDPOINT: 'http://127.0.0.1:9050' }));
  */
 export function createBigQueryClient(config: Config): BigQuery {
+  const endpoint = config.gcp.bigqueryEndpoint;
   return new BigQuery({
     ...(config.projectId ? { projectId: config.projectId } : {}),
-    ...(config.gcp.bigqueryEndpoint ? { apiEndpoint: config.gcp.bigqueryEndpoint } : {}),
+    ...(endpoint ? { apiEndpoint: endpoint } : {}),
+    ...(endpoint && isPlaintextLoopback(endpoint) ? { authClient: loopbackAuthClient() } : {}),
   });
 }
