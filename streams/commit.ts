@@ -49,7 +49,7 @@ export async function commitBatch(batch: readonly Outcome[], deps: CommitDeps, s
   const now = deps.clock();
   const results = pendingResults.map((p) => toResultRecord(p, now, deps.replicaId));
   const anomalies: Anomaly[] = failures.map((f) => f.anomaly);
-  for (const r of results) anomalies.push(...deps.observer.inspect(r));
+  for (const r of results) anomalies.push(...observe(deps, 'inspect', () => deps.observer.inspect(r), []));
   const outboxed = deps.outbox.drain();
   anomalies.push(...outboxed);
 
@@ -66,18 +66,39 @@ export async function commitBatch(batch: readonly Outcome[], deps: CommitDeps, s
     return;
   }
 
+  // A key is fresh once per write, however many copies of the task the batch held.
+  const counted = new Set<string>();
   for (const r of results) {
-    if (receipt.fresh.has(r.taskKey)) {
+    if (receipt.fresh.has(r.taskKey) && !counted.has(r.taskKey)) {
+      counted.add(r.taskKey);
       stats.written += 1;
-      deps.observer.counted({ result: r });
+      observe(deps, 'counted', () => deps.observer.counted({ result: r }), undefined);
     } else {
       stats.duplicates += 1;
     }
   }
-  for (const f of failures) if (receipt.fresh.has(f.record.taskKey)) deps.observer.counted({ failure: f.record });
+  for (const f of failures) {
+    if (receipt.fresh.has(f.record.taskKey) && !counted.has(f.record.taskKey)) {
+      counted.add(f.record.taskKey);
+      observe(deps, 'counted', () => deps.observer.counted({ failure: f.record }), undefined);
+    }
+  }
 
   for (const o of pendingResults) o.delivery.ack();
   for (const o of failures) (o.settle === 'ack' ? o.delivery.ack() : o.delivery.nack());
+}
+
+/**
+ * Runs an observer call so that a bug in aggregation or detection costs a count or an anomaly,
+ * never the stream: a throw here would end the pipeline with every delivery unsettled.
+ */
+function observe<T>(deps: CommitDeps, what: string, call: () => T, fallback: T): T {
+  try {
+    return call();
+  } catch (err) {
+    deps.logger.error({ err }, `commit observer ${what} failed; continuing`);
+    return fallback;
+  }
 }
 
 async function writeWithRetry(
