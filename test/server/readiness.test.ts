@@ -1,68 +1,13 @@
 /**
- * Readiness (`/readyz`) and liveness (`/healthz`): 503 with the reasons when the source has
- * stopped, when the store cannot be written, or when the app is told it is not ready; 200 again
- * once the cause is gone; liveness answers throughout.
+ * Readiness (`/readyz`) and liveness (`/healthz`) of the real running service: 503 with the
+ * reason when its source has stopped or its database cannot be written, 200 again once the cause
+ * is gone, and liveness throughout. (`createApp` with a failing readiness: app.test.ts.)
  */
-import { createServer } from 'node:http';
-import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import Database from 'better-sqlite3';
-import { silentLogger } from '../../src/log.js';
-import { createApp } from '../../src/server/app.js';
-import type { Readiness } from '../../src/server/deps.js';
-import { DATABASE_FILE, openLocalStore } from '../../sinks/local-store/index.js';
-import { openLocalQueue } from '../../streams/sources/local-queue.js';
-import { localInputStore } from '../../streams/load/local-files.js';
+import { DATABASE_FILE } from '../../sinks/local-store/index.js';
 import { assertError, call, startApi } from '../support/api-fixture.js';
-
-test('createApp answers 503 not_ready with every reason while readiness fails, and 200 once it passes', async (t) => {
-  // given the app over real components, with a readiness the test controls
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'buildtrace-ready-'));
-  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
-  const store = openLocalStore({ dataDir });
-  const queue = openLocalQueue({ dataDir, maxOutstanding: 10, leaseSeconds: 60 });
-  t.teardown(async () => {
-    await queue.close();
-    await store.close();
-  });
-  let readiness: Readiness = { ready: false, reasons: ['shutting down', 'source local is not connected'] };
-  const app = createApp({
-    publisher: queue,
-    input: localInputStore({ inputDir: path.join(dataDir, 'input'), maxBytes: 1024 }),
-    store,
-    recordAnomalies: async (anomalies) => {
-      await store.writeBatch({ results: [], failures: [], anomalies });
-    },
-    metrics: async () => ({}),
-    serviceWarnings: async () => [],
-    readiness: async () => readiness,
-    limits: { maxBodyBytes: 1024, maxPairsPerRequest: 10, maxPairsPerPrefix: 10 },
-    anomalyFreshMinutes: 60,
-    corsOrigins: [],
-    clock: Date.now,
-    logger: silentLogger,
-  });
-  const server = createServer(app.callback()).listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const address = server.address();
-  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-
-  // when it is not ready
-  const notReady = await call(`${url}/readyz`);
-
-  // then 503 names every reason, and liveness is unaffected
-  assertError(t, notReady, 503, 'not_ready', /not ready: shutting down; source local is not connected/);
-  t.deepEqual((await call(`${url}/healthz`)).body, { status: 'ok' });
-
-  readiness = { ready: true, reasons: [] };
-  const ready = await call(`${url}/readyz`);
-  t.is(ready.status, 200);
-  t.deepEqual(ready.body, { status: 'ready' });
-});
 
 test('the real service is not ready once its source has stopped, and /health says why', async (t) => {
   // given a running service

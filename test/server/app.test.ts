@@ -1,0 +1,103 @@
+/**
+ * The Koa app on its own (`createApp` over real local components, served on a real socket), for
+ * the answers the running service cannot be pushed into on demand: readiness that fails, a store
+ * that is down (503), and an unexpected bug (500) — all in the error shape, without a stack.
+ */
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { silentLogger } from '../../src/log.js';
+import { createApp } from '../../src/server/app.js';
+import type { Readiness, ServerDeps } from '../../src/server/deps.js';
+import { openLocalStore, type LocalStore } from '../../sinks/local-store/index.js';
+import { openLocalQueue } from '../../streams/sources/local-queue.js';
+import { localInputStore } from '../../streams/load/local-files.js';
+import { assertError, call, postJson } from '../support/api-fixture.js';
+
+interface Served {
+  readonly url: string;
+  readonly store: LocalStore;
+}
+
+/** Serves `createApp` over a real local store, queue and input directory; `overrides` replace deps. */
+async function serve(t: ExecutionContext, overrides: (store: LocalStore) => Partial<ServerDeps> = () => ({})): Promise<Served> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'buildtrace-app-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const store = openLocalStore({ dataDir });
+  const queue = openLocalQueue({ dataDir, maxOutstanding: 10, leaseSeconds: 60 });
+  t.teardown(async () => {
+    await queue.close();
+    await store.close();
+  });
+  const app = createApp({
+    publisher: queue,
+    input: localInputStore({ inputDir: path.join(dataDir, 'input'), maxBytes: 1024 }),
+    store,
+    recordAnomalies: async (anomalies) => {
+      await store.writeBatch({ results: [], failures: [], anomalies });
+    },
+    metrics: async () => ({}),
+    serviceWarnings: async () => [],
+    readiness: async () => ({ ready: true, reasons: [] }),
+    limits: { maxBodyBytes: 1024, maxPairsPerRequest: 10, maxPairsPerPrefix: 10 },
+    anomalyFreshMinutes: 60,
+    corsOrigins: [],
+    clock: Date.now,
+    logger: silentLogger,
+    ...overrides(store),
+  });
+  const server = createServer(app.callback()).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const address = server.address();
+  return { url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, store };
+}
+
+test('503 not_ready with every reason while readiness fails, 200 once it passes; liveness throughout', async (t) => {
+  let readiness: Readiness = { ready: false, reasons: ['shutting down', 'source local is not connected'] };
+  const { url } = await serve(t, () => ({ readiness: async () => readiness }));
+
+  assertError(t, await call(`${url}/readyz`), 503, 'not_ready', /^not ready: shutting down; source local is not connected$/);
+  t.deepEqual((await call(`${url}/healthz`)).body, { status: 'ok' });
+
+  readiness = { ready: true, reasons: [] };
+  const ready = await call(`${url}/readyz`);
+  t.is(ready.status, 200);
+  t.deepEqual(ready.body, { status: 'ready' });
+});
+
+test('a store that is down answers 503 with its code and a hint to retry, for reads and for POST /process', async (t) => {
+  // given the real store, closed under the app (what an unavailable database looks like to it)
+  const { url, store } = await serve(t);
+  await store.close();
+
+  // then reads and writes are 503 with the store's error code, not 500 and not a stack
+  assertError(t, await call(`${url}/changes?drawing_id=D1`), 503, 'sink_unavailable', /try again later/);
+  assertError(t, await call(`${url}/jobs/abc`), 503, 'sink_unavailable', /try again later/);
+  assertError(
+    t,
+    await postJson(`${url}/process`, { version_pairs: [{ drawing_id: 'D1', version_a: [], version_b: [] }] }),
+    503,
+    'sink_unavailable',
+  );
+});
+
+test('an unexpected error is a bare 500 internal_error: no message, stack or path from the error reaches the client', async (t) => {
+  const secret = new Error('connection string postgres://admin:hunter2@10.0.0.5 at /srv/app/src/db.ts:42');
+  const { url } = await serve(t, () => ({
+    metrics: async () => {
+      throw secret;
+    },
+    serviceWarnings: async () => {
+      throw new TypeError("Cannot read properties of undefined (reading 'length')");
+    },
+  }));
+  for (const route of ['/metrics', '/health']) {
+    const res = await call(`${url}${route}`);
+    assertError(t, res, 500, 'internal_error', /^internal error$/);
+    t.notRegex(res.text, /hunter2|db\.ts|Cannot read/);
+  }
+});
