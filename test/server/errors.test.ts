@@ -4,20 +4,27 @@
  * bodies, bad tasks, bad query parameters, unknown things, wrong methods, oversized requests,
  * non-JSON bodies and references that try to leave the input directory.
  */
+import { rmSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
 import test from 'ava';
 import Database from 'better-sqlite3';
 import { DATABASE_FILE } from '../../sinks/local-store/database.js';
-import { assertError, call, launchApi, obj, postJson, writePair, type ApiResponse, type ApiService } from '../support/api-fixture.js';
+import { assertError, call, launchApi, obj, postJson, startApi, writePair, type ApiResponse, type ApiService } from '../support/api-fixture.js';
 
 const MAX_BODY_BYTES = 2048;
 const MAX_PAIRS = 3;
+const MAX_PAIRS_PER_PREFIX = 2;
 
 let api: ApiService & { close(): Promise<void> };
 test.before(async () => {
-  api = await launchApi({ MAX_BODY_BYTES: String(MAX_BODY_BYTES), MAX_PAIRS_PER_REQUEST: String(MAX_PAIRS) });
+  api = await launchApi({
+    MAX_BODY_BYTES: String(MAX_BODY_BYTES),
+    MAX_PAIRS_PER_REQUEST: String(MAX_PAIRS),
+    MAX_PAIRS_PER_PREFIX: String(MAX_PAIRS_PER_PREFIX),
+  });
   writePair(api.inputDir, 'batch', 'D1', [obj('X', 'door', 0, 0)], [obj('X', 'door', 1, 0)]);
+  for (const id of ['M1', 'M2', 'M3']) writePair(api.inputDir, 'many', id, [], []);
 });
 test.after.always(async () => {
   await api?.close();
@@ -183,6 +190,9 @@ test('413 for a body over MAX_BODY_BYTES, declared or streamed, and for too many
   assertError(t, await pairs(...Array.from({ length: MAX_PAIRS + 1 }, () => task)), 413, 'payload_too_large', /4 tasks, more than the limit of 3/);
   const atLimit = await pairs(...Array.from({ length: MAX_PAIRS }, () => task));
   t.is(atLimit.status, 202, atLimit.text);
+
+  // a storage_path folder has its own pair limit
+  assertError(t, await postProcess({ storage_path: 'many' }), 413, 'payload_too_large', /holds 3 pairs, more than the limit of 2.*narrower prefix/);
 });
 
 test('415 for a body that is not declared as JSON', async (t) => {
@@ -209,4 +219,13 @@ test('400 for references that leave the input directory, in storage_path and in 
   t.is((await pairs({ drawing_id: 'D1', storage_path: 'batch/D1' })).status, 202);
   t.is((await pairs({ drawing_id: 'D1', version_a_uri: 'batch/D1/version_a.json', version_b_uri: './batch/D1/version_b.json' })).status, 202);
   t.is((await postProcess({ storage_path: api.inputDir })).status, 202);
+});
+
+test.failing('known defect: a missing INPUT_DIR is reported with the server\'s absolute path (streams/load/local-files.ts)', async (t) => {
+  // Remove `.failing` once the message stops naming the directory: the client learns the server's layout.
+  const own = await startApi(t);
+  rmSync(own.inputDir, { recursive: true });
+  const res = await postJson(`${own.url}/process`, { storage_path: 'batch' });
+  assertError(t, res, 404, 'not_found');
+  t.false(res.text.includes(own.dataDir), res.text);
 });

@@ -115,3 +115,20 @@ test('a by-reference task whose file never arrived fails as a missing upload, no
   );
   t.is((await call(`${api.url}/metrics`)).body.data_quality_issues, 1);
 });
+
+test('a gs:// reference on the embedded default is accepted, then refused by the local input store as forbidden_path', async (t) => {
+  // The API cannot tell which input store is configured; gs:// is valid input for the cloud one.
+  const api = await startApi(t);
+  const res = await postJson(`${api.url}/process`, {
+    version_pairs: [{ drawing_id: 'GS-1', version_a_uri: 'gs://bucket/a.json', version_b_uri: 'gs://bucket/b.json' }],
+  });
+  t.is(res.status, 202, res.text);
+  t.like(await waitForJob(api.url, res.body.job_id), { completed: 0, failed: 1 });
+  t.deepEqual(
+    deadLetters(api.dataDir).map((l) => [l.drawing_id, l.reason_code]),
+    [['GS-1', 'forbidden_path']],
+  );
+  const anomaly = ((await call(`${api.url}/health`)).body.anomalies as HealthAnomaly[]).find((a) => a.drawing_id === 'GS-1');
+  t.is(anomaly?.type, 'malformed_input');
+  t.regex(anomaly?.details.message ?? '', /Cloud Storage reference.*local files/);
+});
