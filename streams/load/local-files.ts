@@ -157,9 +157,10 @@ export class LocalInputStore implements InputStore {
       return this.realRootCache;
     } catch (err) {
       if (isMissing(err)) {
-        throw new MalformedInputError(ERROR_CODES.missingUpload, `the input directory ${this.root} does not exist`);
+        // The message reaches API clients: name the setting, not the server's file layout.
+        throw new MalformedInputError(ERROR_CODES.missingUpload, 'the input directory (INPUT_DIR) does not exist');
       }
-      throw fsError(err, this.root);
+      throw fsError(err, 'INPUT_DIR');
     }
   }
 

@@ -221,8 +221,7 @@ test('400 for references that leave the input directory, in storage_path and in 
   t.is((await postProcess({ storage_path: api.inputDir })).status, 202);
 });
 
-test.failing('known defect: a missing INPUT_DIR is reported with the server\'s absolute path (streams/load/local-files.ts)', async (t) => {
-  // Remove `.failing` once the message stops naming the directory: the client learns the server's layout.
+test('a missing INPUT_DIR is a 404 that does not reveal the server\'s file layout', async (t) => {
   const own = await startApi(t);
   rmSync(own.inputDir, { recursive: true });
   const res = await postJson(`${own.url}/process`, { storage_path: 'batch' });
