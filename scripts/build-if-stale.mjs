@@ -1,0 +1,32 @@
+// `prestart`: compile only when a source file is newer than the last build, so `npm start` right
+// after `npm ci` (which already compiled, via `prepare`) starts at once.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+// tsc leaves its .tsbuildinfo untouched when nothing changed, so we keep a stamp of our own.
+const stamp = path.join(root, 'dist', '.build-stamp');
+
+function newest(dir) {
+  let latest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) latest = Math.max(latest, newest(full));
+    else if (entry.name.endsWith('.ts')) latest = Math.max(latest, statSync(full).mtimeMs);
+  }
+  return latest;
+}
+
+const sources = Math.max(
+  ...['src', 'streams', 'sinks', 'test'].map((d) => newest(path.join(root, d))),
+  statSync(path.join(root, 'tsconfig.json')).mtimeMs,
+);
+const built = existsSync(stamp) && existsSync(path.join(root, 'dist', 'src', 'main.js')) ? statSync(stamp).mtimeMs : 0;
+if (sources > built) {
+  console.error('buildtrace: compiling TypeScript…');
+  execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], {
+    stdio: 'inherit',
+  });
+  writeFileSync(stamp, new Date().toISOString());
+}
