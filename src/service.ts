@@ -20,6 +20,7 @@ import { sourceFactories, sinkFactories } from './registry.js';
 
 /** Time kept back from the grace period for flushing and closing after the drain. */
 const SHUTDOWN_MARGIN_MS = 3_000;
+const SINK_CHECK_INTERVAL_MS = 1_000;
 
 export interface Service {
   readonly server: Server;
@@ -94,14 +95,25 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   running.catch((err) => logger.fatal({ err }, 'pipeline failed'));
   aggregation.startTimers(sources.backlog);
 
+  // Probes and /health share one health check at most every second: taking the store's write
+  // lock on every request would make the probes themselves a load.
   let sinkHealthy: { ok: boolean; reason: string } = { ok: true, reason: '' };
-  const checkSink = async (): Promise<void> => {
-    try {
-      await sinks.sink.healthcheck();
-      sinkHealthy = { ok: true, reason: '' };
-    } catch (err) {
-      sinkHealthy = { ok: false, reason: `sink ${sinks.sink.name} is not writable: ${(err as Error).message}` };
-    }
+  let lastCheck = 0;
+  let checking: Promise<void> | null = null;
+  const checkSink = (): Promise<void> => {
+    if (checking) return checking;
+    if (clock() - lastCheck < SINK_CHECK_INTERVAL_MS) return Promise.resolve();
+    checking = sinks.sink
+      .healthcheck()
+      .then(
+        () => void (sinkHealthy = { ok: true, reason: '' }),
+        (err: unknown) => void (sinkHealthy = { ok: false, reason: `sink ${sinks.sink.name} is not writable: ${(err as Error).message}` }),
+      )
+      .finally(() => {
+        lastCheck = clock();
+        checking = null;
+      });
+    return checking;
   };
   await checkSink();
 
