@@ -1,8 +1,8 @@
 /**
  * The API-under-load row: the built service runs as its own process (as `npm start` does) while
  * the pipeline is kept busy by a steady feed of pairs through `POST /process`, and autocannon
- * sends `GET /metrics` and then `GET /changes` at a fixed rate from this process; the row is
- * each route's p99 latency.
+ * sends `GET /metrics`, `GET /changes` and (as the floor) `GET /healthz` at a fixed rate from this
+ * process, all three at once; the row is each route's p99 latency.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -30,11 +30,15 @@ export const P99_TARGET_MS = 5;
 const CONNECTIONS = 4;
 const DRAWINGS = 200;
 
-/** The service as `npm start` runs it: the build's main.js, or main.ts through tsx. */
+/**
+ * The service as `npm start` runs it: the build's main.js, or main.ts through tsx. With
+ * BENCH_PROFILE_DIR set, the service writes a V8 CPU profile there when it stops.
+ */
 function mainScript(): string[] {
   const ts = import.meta.url.endsWith('.ts');
   const file = fileURLToPath(new URL(`../../src/main.${ts ? 'ts' : 'js'}`, import.meta.url));
-  return ts ? ['--import', 'tsx', file] : [file];
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  return [...profile, ...(ts ? ['--import', 'tsx'] : []), file];
 }
 
 async function freePort(): Promise<number> {
@@ -143,33 +147,42 @@ export async function httpRows(options: HttpRowOptions): Promise<BenchLine[]> {
     const deadline = Date.now() + 60_000;
     while ((await processed(service.url)) < DRAWINGS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 
-    for (const route of ['/metrics', '/changes?drawing_id=drawing_0007'] as const) {
-      options.log?.(`http: GET ${route} at ${options.rate}/s for ${options.seconds} s while feeding ${options.pairsPerSecond} pairs/s`);
-      const before = await processed(service.url);
-      const feeder = feed(service.url, options.pairsPerSecond, items);
-      let result;
-      try {
-        result = await autocannon({ url: `${service.url}${route}`, connections: CONNECTIONS, duration: options.seconds, overallRate: options.rate, timeout: 10 });
-      } finally {
-        await feeder.stop();
-      }
-      const during = (await processed(service.url)) - before;
+    // All three routes are loaded at once, side by side: /healthz does no work, so its p99 under
+    // the very same load is the floor the machine and the pipeline set.
+    const routes = ['/metrics', '/changes?drawing_id=drawing_0007', '/healthz'] as const;
+    options.log?.(`http: ${routes.join(', ')} at ${options.rate}/s each for ${options.seconds} s while feeding ${options.pairsPerSecond} pairs/s`);
+    const before = await processed(service.url);
+    const feeder = feed(service.url, options.pairsPerSecond, items);
+    let results;
+    try {
+      results = await Promise.all(
+        routes.map((route) =>
+          autocannon({ url: `${service.url}${route}`, connections: CONNECTIONS, duration: options.seconds, overallRate: options.rate, timeout: 10 }),
+        ),
+      );
+    } finally {
+      await feeder.stop();
+    }
+    const during = (await processed(service.url)) - before;
+    routes.forEach((route, i) => {
+      const result = results[i]!;
+      const floor = route === '/healthz';
       const bad = result.errors + result.timeouts + result.non2xx;
       const p99 = result.latency.p99;
       lines.push({
         group: 'http',
-        what: `GET ${route.split('?')[0]} p99 under load`,
+        what: floor ? 'GET /healthz p99, same load, same time (the floor: a route that does no work)' : `GET ${route.split('?')[0]} p99 under load`,
         measured:
-          `autocannon on 127.0.0.1, ${options.rate} req/s fixed rate, ${CONNECTIONS} connections, ${options.seconds} s; ` +
-          `${result.requests.total} requests (p50 ${result.latency.p50} ms, max ${result.latency.max} ms, ${bad} failed); ` +
+          `autocannon on 127.0.0.1, ${options.rate} req/s fixed rate, ${CONNECTIONS} connections, ${options.seconds} s, the three routes at once; ` +
+          `${result.requests.total} requests (p50 ${result.latency.p50} ms, p90 ${result.latency.p90} ms, max ${result.latency.max} ms, ${bad} failed); ` +
           `the pipeline stored ${during} pairs meanwhile`,
         value: p99,
         shown: `${p99} ms`,
-        target: `< ${P99_TARGET_MS} ms`,
-        met: bad === 0 && p99 < P99_TARGET_MS,
+        target: floor ? '—' : `< ${P99_TARGET_MS} ms`,
+        met: floor ? null : bad === 0 && p99 < P99_TARGET_MS,
         details: { route, latency: result.latency, requests: result.requests.total, errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx, pipelinePairs: during },
       });
-    }
+    });
   } finally {
     await stopChild(service);
     rmSync(dataDir, { recursive: true, force: true });

@@ -23,9 +23,10 @@ export const STALL_TARGET_MS = 50;
 /** Longest event-loop delay (ms) while `work` runs, sampled every ms. */
 export async function longestStall(work: () => Promise<unknown>): Promise<{ maxMs: number; elapsedMs: number }> {
   const h = monitorEventLoopDelay({ resolution: 1 });
-  // Let the sampler's timer start before the work does.
-  await new Promise((r) => setTimeout(r, 20));
   h.enable();
+  // The sampler records the gap between two of its ticks: it must have ticked before the work
+  // starts, or a stall right at the start goes unseen (and reset() would forget that tick).
+  await new Promise((r) => setTimeout(r, 20));
   const start = nowMs();
   await work();
   const elapsedMs = nowMs() - start;
