@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { ChangeCounts } from '../../src/domain/types.js';
 import { scenarioItems, type ScenarioOptions } from '../../src/simulate/scenario.js';
-import type { TruthFile } from '../../src/simulate/truth.js';
+import { Tally, type TruthFile } from '../../src/simulate/truth.js';
 
 /** The counts `/metrics` should add up to over `hourly_stats`. */
 export interface ExpectedTotals extends ChangeCounts {
@@ -16,6 +16,19 @@ export interface ExpectedTotals extends ChangeCounts {
 /** What `/metrics` must show for a run whose good pairs all produced a result. */
 export function expectedTotals(truth: TruthFile): ExpectedTotals {
   return { pairs: truth.expected.results, ...truth.changes };
+}
+
+/**
+ * The simulator's ground truth for a run delivered as inline tasks (a queue or a topic, not the
+ * API): good pairs give results, malformed pairs and half pairs are dead-lettered as malformed.
+ *
+ * @example
+ * t.deepEqual(hourlyTotals(metrics), { ...inlineTruth(scenario).totals, failed: 0, malformed: 0 });
+ */
+export function inlineTruth(scenario: ScenarioOptions): { totals: ExpectedTotals; malformed: number } {
+  const tally = new Tally();
+  for (const item of scenarioItems(scenario)) tally.add(item, item.kind === 'good' ? 'result' : 'malformed');
+  return { totals: { pairs: tally.fates.result, ...tally.changes }, malformed: tally.fates.malformed };
 }
 
 /** Sums `hourly_stats` of a `/metrics` body, for the keys of ExpectedTotals plus failed and malformed. */
