@@ -8,6 +8,10 @@ import { readFileSync } from 'node:fs';
 export interface MemoryReading {
   /** Resident set size now, in MiB. */
   readonly rssMb: number;
+  /** Of which anonymous memory (heaps, buffers): what the process itself holds, in MiB. */
+  readonly anonMb: number;
+  /** Of which file-backed pages (code, mapped files): shared and reclaimable, in MiB. */
+  readonly fileMb: number;
   /** Peak resident set size since the process started, in MiB. */
   readonly peakMb: number;
 }
@@ -36,13 +40,14 @@ export function readMemory(pid: number): MemoryReading {
     if (!m) throw new ProcessGoneError(`/proc/${pid}/status has no ${field} (a zombie?)`);
     return Number(m[1]);
   };
-  return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+  return { rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, fileMb: kb('RssFile') / 1024, peakMb: kb('VmHWM') / 1024 };
 }
 
 export interface RssSample {
   /** ms since sampling started. */
   readonly atMs: number;
   readonly rssMb: number;
+  readonly anonMb: number;
   /** What the test was doing then ('outage', 'recovery', …). */
   readonly phase: string;
 }
@@ -55,6 +60,8 @@ export interface RssSummary {
   readonly lastMb: number;
   /** VmHWM at the last reading: the true peak, including between samples. */
   readonly peakMb: number;
+  /** Largest anonymous RSS sampled. */
+  readonly maxAnonMb: number;
 }
 
 /**
@@ -77,7 +84,9 @@ export class RssSampler {
   constructor(
     readonly pid: number,
     intervalMs = 250,
+    phase = 'start',
   ) {
+    this.phase = phase;
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.timer.unref();
@@ -86,9 +95,9 @@ export class RssSampler {
   /** Takes one sample now (also useful just before a phase changes). */
   sample(): RssSample | null {
     try {
-      const { rssMb, peakMb } = readMemory(this.pid);
+      const { rssMb, anonMb, peakMb } = readMemory(this.pid);
       this.lastPeakMb = peakMb;
-      const sample = { atMs: Date.now() - this.started, rssMb, phase: this.phase };
+      const sample = { atMs: Date.now() - this.started, rssMb, anonMb, phase: this.phase };
       this.samples.push(sample);
       return sample;
     } catch (err) {
@@ -116,6 +125,7 @@ export class RssSampler {
       maxMb: Math.max(...values),
       lastMb: values.at(-1)!,
       peakMb: this.lastPeakMb,
+      maxAnonMb: Math.max(...chosen.map((s) => s.anonMb)),
     };
   }
 
@@ -124,7 +134,7 @@ export class RssSampler {
     const phases = [...new Set(this.samples.map((s) => s.phase))];
     const lines = phases.map((p) => {
       const s = this.summary(p);
-      return `  ${p.padEnd(10)} ${String(s.samples).padStart(4)} samples, RSS min ${mb(s.minMb)} max ${mb(s.maxMb)} last ${mb(s.lastMb)}`;
+      return `  ${p.padEnd(10)} ${String(s.samples).padStart(4)} samples, RSS min ${mb(s.minMb)} max ${mb(s.maxMb)} last ${mb(s.lastMb)}, anonymous max ${mb(s.maxAnonMb)}`;
     });
     const step = Math.max(1, Math.ceil(this.samples.length / points));
     const series = this.samples
