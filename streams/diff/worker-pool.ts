@@ -7,11 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { MalformedInputError, TransientError, ERROR_CODES, type ErrorCode } from '../../src/domain/errors.js';
 import type { ChangeSet } from '../../src/domain/types.js';
 import type { DiffRequest } from './diff-pair.js';
-import type { WorkerReply } from './diff-worker.js';
+import type { ChangeList, WorkerReply, WorkerRequest } from './diff-worker.js';
 
 interface Pending {
   readonly resolve: (c: ChangeSet) => void;
   readonly reject: (e: Error) => void;
+  /** The change set's lists, filled slice by slice. */
+  readonly lists: Record<ChangeList, unknown[]>;
 }
 
 interface Slot {
@@ -19,10 +21,20 @@ interface Slot {
   readonly pending: Map<number, Pending>;
 }
 
-/** Under tsx the sources are `.ts`; in the build they are `.js`. */
-const WORKER_FILE = fileURLToPath(
-  new URL(import.meta.url.endsWith('.ts') ? './diff-worker.ts' : './diff-worker.js', import.meta.url),
-);
+/** Under tsx (tests) the sources are `.ts`; in the build they are `.js`. */
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './diff-worker.ts' : './diff-worker.js', import.meta.url);
+
+/**
+ * Node 20 does not carry `--import tsx`'s loader into worker threads, so from the TypeScript
+ * sources a tiny ESM bootstrap registers tsx in the worker before importing the real entry.
+ */
+function workerEntry(): URL | string {
+  if (!FROM_SOURCE) return fileURLToPath(WORKER_URL);
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const bootstrap = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(WORKER_URL.href)});`;
+  return new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`);
+}
 
 export class DiffWorkerPool {
   private slots: Slot[] = [];
@@ -40,8 +52,8 @@ export class DiffWorkerPool {
     const slot = this.slot();
     const id = this.nextId++;
     return new Promise<ChangeSet>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, request });
+      slot.pending.set(id, { resolve, reject, lists: { added: [], removed: [], moved: [], modified: [] } });
+      slot.worker.postMessage({ type: 'run', id, request } satisfies WorkerRequest);
     });
   }
 
@@ -66,13 +78,19 @@ export class DiffWorkerPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_FILE);
+    const worker = new Worker(workerEntry());
     const slot: Slot = { worker, pending: new Map() };
     worker.on('message', (reply: WorkerReply) => {
       const p = slot.pending.get(reply.id);
       if (!p) return;
+      if (reply.ok && !reply.done) {
+        // Ask for the next slice only now: each slice is cloned in its own turn of the event loop.
+        for (const item of reply.items) p.lists[reply.list].push(item);
+        slot.worker.postMessage({ type: 'next', id: reply.id } satisfies WorkerRequest);
+        return;
+      }
       slot.pending.delete(reply.id);
-      if (reply.ok) p.resolve(reply.changes as ChangeSet);
+      if (reply.ok) p.resolve({ ...(p.lists as unknown as Omit<ChangeSet, 'summary'>), summary: reply.summary });
       else if (reply.malformed) p.reject(new MalformedInputError(reply.code as ErrorCode, reply.message, reply.drawingId, reply.location));
       else p.reject(new Error(reply.message));
     });
@@ -89,3 +107,4 @@ export class DiffWorkerPool {
     return slot;
   }
 }
+
