@@ -25,7 +25,7 @@ import { CloudStorageMarkers, type BucketClient } from './cloud-storage/sink.js'
 import { createMonitoringClient } from './cloud-monitoring/config.js';
 import { detectResource } from './cloud-monitoring/resource.js';
 import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats } from './cloud-monitoring/sink.js';
-import type { JobRecord, JobStatus, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
+import type { JobRecord, JobStatus, MetricSample, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
 
 /** The three clients, narrowed to what the sinks call; tests pass real clients at local fakes. */
 export interface GcpClients {
@@ -164,6 +164,10 @@ export class GcpSink implements ResultSink, ResultStore {
 
   job(jobId: string): Promise<JobStatus | null> {
     return this.store.job(jobId);
+  }
+
+  samples(since: Date, replicaId: string): AsyncIterable<MetricSample> {
+    return this.store.samples(since, replicaId);
   }
 
   rollups(since: Date): Promise<Rollup[]> {

@@ -107,7 +107,7 @@ export interface ResultSink {
 }
 
 /** One stored outcome as the aggregator records it; used to rebuild windows after a restart. */
-export type MetricSample =
+export type MetricSample = (
   | {
       readonly kind: 'result';
       readonly at: Date;
@@ -115,7 +115,11 @@ export type MetricSample =
       readonly endToEndMs: number;
       readonly counts: ChangeCounts;
     }
-  | { readonly kind: 'failure'; readonly at: Date; readonly malformed: boolean };
+  | { readonly kind: 'failure'; readonly at: Date; readonly malformed: boolean }
+) & {
+  /** The task it belongs to, where the store keeps it: a replay after the restore is not counted again. */
+  readonly taskKey?: string;
+};
 
 /** The read side, shared by every replica. */
 export interface ResultStore {

@@ -74,6 +74,9 @@ function loopbackAuthClient(): NonNullable<BigQueryOptions['authClient']> {
 export function createBigQueryClient(config: Config): BigQuery {
   const endpoint = config.gcp.bigqueryEndpoint;
   return new BigQuery({
+    // The writer retries failed rows itself, with bounded backoff; the client's own retries inside
+    // each attempt would stretch one failing write to a minute and outlast a shutdown's grace.
+    autoRetry: false,
     ...(config.projectId ? { projectId: config.projectId } : {}),
     ...(endpoint ? { apiEndpoint: endpoint } : {}),
     ...(endpoint && isPlaintextLoopback(endpoint) ? { authClient: loopbackAuthClient() } : {}),

@@ -3,7 +3,7 @@
  * API serves, tolerant of the client's representations (BigQueryTimestamp objects, JSON as text).
  */
 import { ANOMALY_TYPES, type Anomaly, type AnomalyType, type Severity } from '../../src/domain/types.js';
-import type { JobStatus, Rollup, StoredChange } from '../sink.js';
+import type { JobStatus, MetricSample, Rollup, StoredChange } from '../sink.js';
 
 export type Row = Readonly<Record<string, unknown>>;
 
@@ -129,5 +129,26 @@ export function decodeJobStatus(jobRow: Row, countsRow: Row | undefined): JobSta
     completed,
     failed,
     pending: Math.max(0, tasksCreated - completed - failed),
+  };
+}
+
+/** A processing_metrics row as the windows record it. */
+export function decodeSample(row: Row): MetricSample {
+  const at = toDate(row, 'created_at');
+  const taskKey = toText(row, 'task_key');
+  const status = toText(row, 'status');
+  if (status !== 'completed') return { kind: 'failure', at, malformed: status === 'malformed', taskKey };
+  return {
+    kind: 'result',
+    taskKey,
+    at,
+    processingTimeMs: toNumber(row, 'latency_ms'),
+    endToEndMs: toNumber(row, 'end_to_end_ms'),
+    counts: {
+      added: toNumber(row, 'added_count'),
+      removed: toNumber(row, 'removed_count'),
+      moved: toNumber(row, 'moved_count'),
+      modified: toNumber(row, 'modified_count'),
+    },
   };
 }

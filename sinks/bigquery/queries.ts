@@ -112,3 +112,19 @@ WHERE created_at >= @since AND anomaly_type IN ('malformed_input', 'missing_uplo
     types: { since: 'TIMESTAMP' },
   };
 }
+
+/**
+ * One replica's results and failures since, oldest first, each task once (a completed row beats a
+ * failed one): what a restarted replica with the same REPLICA_ID rebuilds its windows from.
+ */
+export function samplesQuery(names: TableNames, since: Date, replicaId: string): QuerySpec {
+  return {
+    query: `SELECT task_key, status, latency_ms, end_to_end_ms, added_count, removed_count, moved_count, modified_count, created_at
+FROM ${tableRef(names, 'processing_metrics')}
+WHERE replica_id = @replica_id AND created_at >= @since
+QUALIFY ROW_NUMBER() OVER (PARTITION BY task_key ORDER BY CASE WHEN status = 'completed' THEN 0 ELSE 1 END, created_at) = 1
+ORDER BY created_at, task_key`,
+    params: { replica_id: replicaId, since },
+    types: { replica_id: 'STRING', since: 'TIMESTAMP' },
+  };
+}

@@ -4,8 +4,8 @@
  */
 import type { Anomaly } from '../../src/domain/types.js';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
-import type { JobRecord, JobStatus, ResultStore, Rollup, StoredChange } from '../sink.js';
-import { decodeAnomaly, decodeChange, decodeJobStatus, decodeRollup, toDate, toNumber, type Row } from './decode.js';
+import type { JobRecord, JobStatus, MetricSample, ResultStore, Rollup, StoredChange } from '../sink.js';
+import { decodeAnomaly, decodeChange, decodeJobStatus, decodeRollup, decodeSample, toDate, toNumber, type Row } from './decode.js';
 import { jobRow } from './encode.js';
 import {
   anomaliesQuery,
@@ -14,6 +14,7 @@ import {
   jobCountsQuery,
   jobQuery,
   rollupsQuery,
+  samplesQuery,
   type QuerySpec,
   type TableNames,
 } from './queries.js';
@@ -55,6 +56,11 @@ export class BigQueryStore implements ResultStore {
 
   async anomalies(since: Date, limit: number): Promise<Anomaly[]> {
     return (await this.run(anomaliesQuery(this.options, since, limit))).map(decodeAnomaly);
+  }
+
+  /** Rows of one replica since; used after a restart with the same REPLICA_ID (a pod name). */
+  async *samples(since: Date, replicaId: string): AsyncIterable<MetricSample> {
+    for (const row of await this.run(samplesQuery(this.options, since, replicaId))) yield decodeSample(row);
   }
 
   async dataQualityIssues(since: Date): Promise<number> {

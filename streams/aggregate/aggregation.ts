@@ -6,13 +6,17 @@
 import type { Config } from '../../src/config.js';
 import type { Logger } from '../../src/log.js';
 import type { Anomaly } from '../../src/domain/types.js';
-import type { FailureRecord, ResultRecord, ResultSink, ResultStore, Rollup } from '../../sinks/sink.js';
+import type { FailureRecord, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup } from '../../sinks/sink.js';
 import type { AnomalyOutbox, CommitObserver } from '../commit.js';
 import { HourlyWindows, HOUR_MS } from './hourly-windows.js';
 import { buildMetricsView, RollupHourCache } from './metrics-view.js';
 import { SpikeDetector } from '../detect/spike.js';
 import { DelayDetector } from '../detect/delay.js';
 
+/** How long to wait before trying a failed restore again. */
+const RESTORE_RETRY_MS = 5_000;
+/** Bound on rememberRecent's set: memory stays bounded whatever the traffic before a crash. */
+const MAX_REMEMBERED_KEYS = 200_000;
 /** How often the queue depth is sampled for the backlog detector. */
 const BACKLOG_SAMPLE_MS = 30_000;
 
@@ -24,6 +28,11 @@ export class Aggregation implements CommitObserver {
   /** Rollups whose write failed, retried on the next flush (newer copies replace them). */
   private unflushed = new Map<number, Rollup>();
   private timers: NodeJS.Timeout[] = [];
+  /** Until the previous run's state is restored, rollups are not flushed (they would overwrite it). */
+  private restored = false;
+  private readonly startedAt: number;
+  /** Task keys restored from rows stored just before this start (see rememberRecent). */
+  private readonly restoredRecently = new Set<string>();
 
   constructor(
     private readonly config: Config,
@@ -35,14 +44,32 @@ export class Aggregation implements CommitObserver {
     this.windows = new HourlyWindows({ retentionHours: config.retentionHours, clock });
     this.spikes = new SpikeDetector({ clock, factor: config.spikeFactor });
     this.delays = new DelayDetector({ clock, thresholdSeconds: config.delayedUploadSeconds });
+    this.startedAt = clock();
   }
 
-  /** Rebuilds this replica's windows from what was stored before a restart. */
+  /**
+   * Rebuilds this replica's windows from what was stored before a restart. A store that cannot
+   * answer yet (a fresh BigQuery dataset, an outage) must not stop the service from starting: the
+   * restore is retried in the background, and rollups are not flushed until it has succeeded, so
+   * the previous run's rollups are never overwritten by partial windows.
+   */
   async restore(): Promise<void> {
-    const since = new Date(this.clock() - (this.config.retentionHours + 1) * HOUR_MS);
+    try {
+      await this.restoreOnce();
+      this.restored = true;
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'windows could not be restored yet; retrying in the background');
+      const retry = setTimeout(() => void this.restore(), RESTORE_RETRY_MS);
+      retry.unref();
+      this.timers.push(retry);
+    }
+  }
+
+  private async restoreOnce(): Promise<void> {
+    const since = new Date(this.startedAt - (this.config.retentionHours + 1) * HOUR_MS);
     const { store } = this.parts;
     if (store.samples) {
-      const counted = await this.windows.restore(store.samples(since, this.config.replicaId));
+      const counted = await this.windows.restore(this.rememberRecent(store.samples(since, this.config.replicaId)), this.startedAt);
       this.logger.info({ counted }, 'windows rebuilt from stored results');
     } else {
       const own = (await store.rollups(since)).filter((r) => r.replicaId === this.config.replicaId);
@@ -51,11 +78,32 @@ export class Aggregation implements CommitObserver {
     }
   }
 
+  /**
+   * Notes the task keys of samples stored shortly before this start. A task in flight at a crash
+   * may have its rows stored but not be acked; where the store decides freshness by something
+   * else than those rows (the GCP sink's Cloud Storage markers), its redelivery would count it a
+   * second time on top of the restore.
+   */
+  private async *rememberRecent(samples: AsyncIterable<MetricSample>): AsyncIterable<MetricSample> {
+    const recentFrom = this.startedAt - (this.config.pubsub.maxLeaseSeconds + this.config.leaseSeconds) * 1000;
+    for await (const sample of samples) {
+      if (sample.taskKey !== undefined && sample.at.getTime() >= recentFrom) {
+        this.restoredRecently.add(sample.taskKey);
+        if (this.restoredRecently.size > MAX_REMEMBERED_KEYS) {
+          this.restoredRecently.delete(this.restoredRecently.values().next().value as string);
+        }
+      }
+      yield sample;
+    }
+  }
+
   inspect(result: ResultRecord): readonly Anomaly[] {
     return this.delays.observeResult({ drawingId: result.drawingId, taskKey: result.taskKey, endToEndMs: result.endToEndMs });
   }
 
   counted(outcome: { result: ResultRecord } | { failure: FailureRecord }): void {
+    const key = 'result' in outcome ? outcome.result.taskKey : outcome.failure.taskKey;
+    if (this.restoredRecently.delete(key)) return;
     if ('result' in outcome) {
       const r = outcome.result;
       this.windows.recordResult({ at: r.createdAt, processingTimeMs: r.processingTimeMs, endToEndMs: r.endToEndMs, counts: r.counts });
@@ -86,7 +134,7 @@ export class Aggregation implements CommitObserver {
   }
 
   stopTimers(): void {
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) clearTimeout(t);
     this.timers = [];
   }
 
@@ -100,6 +148,7 @@ export class Aggregation implements CommitObserver {
   /** Writes the rollups changed since the last flush, and anomalies still waiting in the outbox. */
   async flush(): Promise<void> {
     this.windows.rotate();
+    if (!this.restored) return;
     for (const r of this.windows.dirtyRollups(this.config.replicaId)) this.unflushed.set(r.hourStart.getTime(), r);
     const rollups = [...this.unflushed.values()];
     try {

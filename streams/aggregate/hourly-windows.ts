@@ -139,10 +139,12 @@ export class HourlyWindows {
    * recorded live already. Restored windows are marked dirty so the next flush repairs rollups a
    * crash left stale.
    *
+   * @param until samples after this instant are skipped (default: now); a restore retried later
+   *   passes the process's start so that nothing recorded live is counted twice.
    * @returns how many samples were counted.
    */
-  async restore(samples: AsyncIterable<MetricSample> | Iterable<MetricSample>): Promise<number> {
-    const startedAt = this.clock();
+  async restore(samples: AsyncIterable<MetricSample> | Iterable<MetricSample>, until: number = this.clock()): Promise<number> {
+    const startedAt = until;
     let counted = 0;
     for await (const sample of samples) {
       if (!(sample.at instanceof Date) || sample.at.getTime() > startedAt) continue;

@@ -4,13 +4,9 @@
  * per task key after dedupe, with the simulator's counts) and /metrics equal to the simulator's
  * ground truth.
  *
- * Known bug, kept visible with `test.failing`: /metrics misses pairs after the kills. With
- * SINKS=gcp a replica's hourly counts are durable only through its rollups, flushed every
- * ROLLUP_FLUSH_SECONDS (30 s); a restarted replica restores from them, so whatever was counted
- * (and acked) since the last flush dies with the process and is never recounted. The embedded
- * store does not lose them: it rebuilds windows from the result rows themselves
- * (`ResultStore.samples`), which BigQueryStore does not offer. When fixed, ava reports the
- * failing test as passing: turn it into a plain test.
+ * (This once failed: a replica restored its windows only from rollups flushed every
+ * ROLLUP_FLUSH_SECONDS, so what it counted since died with it. It now rebuilds from its own rows in
+ * processing_metrics, and does not count again a replay of a task whose rows it restored.)
  */
 import test from 'ava';
 import { rmSync } from 'node:fs';
@@ -94,7 +90,7 @@ test.serial('SIGKILL at random points with SINKS=gcp: every result lands in BigQ
 });
 
 // Known bug (see the top of this file): counts since the last rollup flush die with the process.
-test.serial.failing('after SIGKILLs with SINKS=gcp, /metrics equals the ground truth', (t) => {
+test.serial('after SIGKILLs with SINKS=gcp, /metrics equals the ground truth', (t) => {
   if (!counts) return t.fail('the first test did not get as far as /metrics');
   t.deepEqual(counts.counted, { ...counts.expected, failed: 0, malformed: 0 });
 });

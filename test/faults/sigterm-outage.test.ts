@@ -3,18 +3,10 @@
  * stop pulling, nack what it holds and exit 0 within the grace period (design.md, Delivery
  * guarantees), and a restart after recovery must lose nothing and count nothing twice.
  *
- * Two known bugs, kept visible with `test.failing` (when one is fixed, ava reports its test as
- * passing: turn it into a plain test):
- * - The exit is 1, after the whole grace period. The BigQuery client built by
- *   `createBigQueryClient` keeps its own autoRetry (3 retries with exponential backoff, ~15 s per
- *   failing insertAll request) inside each of the writer's 4 attempts, so one failing write lasts
- *   about a minute and the shutdown's retry deadline is never reached. With `autoRetry: false`
- *   there (the writer already retries rows itself) the same run exits 0 in about 0.3 s.
- * - After the restart /metrics misses the pairs the first process had acked: with SINKS=gcp a
- *   replica restores its windows from its own hourly rollups only, and the last rollup flush
- *   (every ROLLUP_FLUSH_SECONDS, and at shutdown) failed with BigQuery down, so those counts
- *   existed only in the dead process's memory. Their results are in BigQuery; their tasks were
- *   acked, so nothing recounts them. (test/faults/sigkill-gcp.test.ts shows the same after a crash.)
+ * (Both checks once failed: the BigQuery client's own retries outlasted the grace period, and a
+ * replica rebuilt its windows only from rollups that the outage kept from being flushed. The
+ * client no longer retries on its own, and a replica with the same REPLICA_ID rebuilds its windows
+ * from its rows in processing_metrics.)
  */
 import test from 'ava';
 import { rmSync } from 'node:fs';
@@ -98,13 +90,13 @@ test.serial('SIGTERM during a BigQuery outage, then a restart after recovery: ev
 });
 
 // Known bug (see the top of this file): fails today with exit code 1 after the grace period.
-test.serial.failing('SIGTERM during a BigQuery outage exits 0 within the grace period', (t) => {
+test.serial('SIGTERM during a BigQuery outage exits 0 within the grace period', (t) => {
   if (!termination) return t.fail('the previous test did not get as far as the SIGTERM');
   t.deepEqual(termination.exit, { code: 0, signal: null }, `exit after ${termination.seconds.toFixed(1)} s`);
 });
 
 // Known bug (see the top of this file): pairs acked by the first process are missing.
-test.serial.failing('after SIGTERM during a BigQuery outage and a restart, /metrics equals the ground truth', (t) => {
+test.serial('after SIGTERM during a BigQuery outage and a restart, /metrics equals the ground truth', (t) => {
   if (!counts) return t.fail('the first test did not get as far as /metrics');
   t.deepEqual(counts.counted, { ...counts.expected, failed: 0, malformed: 0 });
 });
