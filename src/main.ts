@@ -33,6 +33,11 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
+  void service.failed.then((err) => {
+    logger.fatal({ err }, 'the pipeline stopped unexpectedly; exiting so that the process is restarted');
+    process.exit(1);
+  });
+
   let signalled = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (signalled) return;

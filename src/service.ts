@@ -26,6 +26,8 @@ export interface Service {
   readonly server: Server;
   readonly url: string;
   readonly pipeline: Pipeline;
+  /** Resolves with the error if the pipeline's stream fails (the source broke); never otherwise. */
+  readonly failed: Promise<unknown>;
   /** Drains and closes everything; resolves when all is flushed. */
   stop(): Promise<void>;
 }
@@ -91,8 +93,12 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     { concurrency: config.concurrency, batchSize: config.batchSize, batchMaxWaitMs: config.batchMaxWaitMs },
     logger,
   );
-  const running = pipeline.start();
-  running.catch((err) => logger.fatal({ err }, 'pipeline failed'));
+  // processDelivery and commitBatch never reject, so the stream only errors if the source itself
+  // fails; the process then exits (main.ts) and its supervisor restarts it, losing nothing.
+  const failed = pipeline.start().then(
+    () => new Promise<never>(() => {}),
+    (err: unknown) => err,
+  );
   aggregation.startTimers(sources.backlog);
 
   // Probes and /health share one health check at most every second: taking the store's write
@@ -183,5 +189,5 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     })();
     return stopped;
   };
-  return { server, url, pipeline, stop };
+  return { server, url, pipeline, failed, stop };
 }
