@@ -170,15 +170,21 @@ export function totals(metrics: { hourly_stats: Record<string, Record<string, nu
 }
 
 /** Waits until `/metrics` at `url` counts at least `pairs` pairs and returns that body. */
-export function waitForPairs(url: string, pairs: number, timeoutMs: number): Promise<any> {
-  return waitFor(
-    async () => {
-      const { body } = await getJson(`${url}/metrics`);
-      return totals(body).pairs >= pairs ? body : undefined;
-    },
-    timeoutMs,
-    `${pairs} pairs in /metrics at ${url}`,
-  );
+export async function waitForPairs(url: string, pairs: number, timeoutMs: number): Promise<any> {
+  let seen = 0;
+  try {
+    return await waitFor(
+      async () => {
+        const { body } = await getJson(`${url}/metrics`);
+        seen = totals(body).pairs;
+        return seen >= pairs ? body : undefined;
+      },
+      timeoutMs,
+      `${pairs} pairs in /metrics at ${url}`,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message} (last saw ${seen})`, { cause: err });
+  }
 }
 
 /** The service's SQLite file, opened read-only (the service keeps writing to it in WAL mode). */
@@ -224,6 +230,45 @@ export async function drain(pubsub: PubSub, subscription: string, ms: number): P
   await sub.close();
   if (failure) throw failure;
   return received;
+}
+
+/**
+ * Receives (and acks) messages on `subscription` until `done` holds for what has arrived, then
+ * keeps listening `settleMs` for extras. Pub/Sub delivers at least once, so a message redelivered
+ * to this reader (same message id) is kept once; rejects after `timeoutMs` saying what arrived.
+ */
+export async function receiveUntil(
+  pubsub: PubSub,
+  subscription: string,
+  done: (messages: readonly Message[]) => boolean,
+  { timeoutMs, settleMs = 0 }: { timeoutMs: number; settleMs?: number },
+): Promise<Message[]> {
+  const byId = new Map<string, Message>();
+  const sub = pubsub.subscription(subscription);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${byId.size} message(s) on ${subscription} within ${timeoutMs} ms, not what was awaited`)),
+        timeoutMs,
+      );
+      sub.on('error', (err: Error) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      sub.on('message', (message: Message) => {
+        message.ack();
+        if (!byId.has(message.id)) byId.set(message.id, message);
+        if (done([...byId.values()])) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    if (settleMs > 0) await sleep(settleMs);
+  } finally {
+    await sub.close();
+  }
+  return [...byId.values()];
 }
 
 /** `|actual - expected| <= relative * expected` (HDR keeps 3 significant digits, about 0.1 %). */
