@@ -4,6 +4,12 @@
  * hold only what flow control allows, so its memory does not follow the backlog, on the embedded
  * queue and on the official Pub/Sub emulator alike; and every run must complete with the
  * simulator's counts.
+ *
+ * On the emulator the bound is not MAX_OUTSTANDING_MESSAGES itself: the emulator ignores
+ * streaming-pull flow control and packs what is waiting into large responses, which the client
+ * holds pending once received (a subscriber allowed 100 messages and 8 MiB was sent 2,000 small
+ * messages, 40 MB, at once). The client then stops reading until it has room, so memory follows
+ * the size of those responses, not the backlog; real Pub/Sub stops at the configured limits.
  */
 import anyTest, { type TestFn } from 'ava';
 import { rmSync } from 'node:fs';
