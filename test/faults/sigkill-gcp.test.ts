@@ -89,7 +89,6 @@ test.serial('SIGKILL at random points with SINKS=gcp: every result lands in BigQ
   t.log(`${records.length} kills, ${((Date.now() - started) / 1000).toFixed(1)} s in all`);
 });
 
-// Known bug (see the top of this file): counts since the last rollup flush die with the process.
 test.serial('after SIGKILLs with SINKS=gcp, /metrics equals the ground truth', (t) => {
   if (!counts) return t.fail('the first test did not get as far as /metrics');
   t.deepEqual(counts.counted, { ...counts.expected, failed: 0, malformed: 0 });

@@ -31,9 +31,8 @@ export interface GcpFakes {
 /**
  * Starts the fakes. BigQuery's own insertId dedupe is off by default here, as the real one is
  * only best effort: replays then reach the table and the queries must dedupe them. The dataset
- * and tables are created first (`provision: false` leaves a fresh project), as infrastructure
- * would before a deployment: the service cannot yet start without them (see the report of
- * test/faults/bigquery-outage.test.ts).
+ * and tables are created first, as infrastructure would before a deployment, so every test starts
+ * from the same ready state; `provision: false` leaves a fresh project (test/faults/gcp-startup).
  *
  * @example
  * const gcp = await startGcpFakes();
