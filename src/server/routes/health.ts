@@ -7,7 +7,10 @@ import { buildHealth } from '../../../streams/detect/health.js';
 import { HttpError, HTTP_CODES } from '../errors.js';
 import type { ServerDeps } from '../deps.js';
 
+/** Anomalies listed in the answer. */
 const HEALTH_ANOMALY_LIMIT = 100;
+/** Anomalies read to count the warnings: more than are listed, so the counts stay right in a flood. */
+const HEALTH_ANOMALY_SCAN = 5_000;
 /** /health lists the last day of anomalies; only fresh ones turn it degraded. */
 const HEALTH_LOOKBACK_MS = 24 * 3600_000;
 
@@ -16,10 +19,10 @@ export function registerHealth(router: Router, deps: ServerDeps): void {
     const now = deps.clock();
     const since = new Date(now - HEALTH_LOOKBACK_MS);
     const [anomalies, warnings] = await Promise.all([
-      deps.store.anomalies(since, HEALTH_ANOMALY_LIMIT),
+      deps.store.anomalies(since, HEALTH_ANOMALY_SCAN),
       deps.serviceWarnings(),
     ]);
-    const view = buildHealth({ anomalies, now, freshnessMs: deps.anomalyFreshMinutes * 60_000 });
+    const view = buildHealth({ anomalies, now, freshnessMs: deps.anomalyFreshMinutes * 60_000, limit: HEALTH_ANOMALY_LIMIT });
     ctx.body = {
       ...view,
       status: view.status === 'healthy' && warnings.length === 0 ? 'healthy' : 'degraded',
