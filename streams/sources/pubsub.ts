@@ -44,6 +44,8 @@ const MAX_ACK_DEADLINE_SECONDS = 600;
 const MAX_ATTRIBUTE_VALUE_BYTES = 1024;
 const MAX_ATTRIBUTES = 100;
 const DEFAULT_MAX_DELIVERY_ATTEMPTS = 5;
+/** How long close() waits for the client to finish closing its stream before it moves on. */
+const CLOSE_WAIT_MS = 3_000;
 const GRPC_OK = 0;
 const GRPC_DEADLINE_EXCEEDED = 4;
 
@@ -188,7 +190,19 @@ export class PubSubSource implements TaskSource {
     this.closed ??= (async () => {
       await this.stop();
       for (const delivery of [...this.unsettled.values()]) delivery.nack();
-      while (this.closing.size > 0) await Promise.all([...this.closing]);
+      // The client's WAIT close also waits for messages it holds but never dispatched (the
+      // emulator sends past flow control), which only their lease timeout ends; shutdown must
+      // fit in its grace period, and those messages are redelivered anyway.
+      const drained = (async () => {
+        while (this.closing.size > 0) await Promise.all([...this.closing]);
+      })();
+      let timer: NodeJS.Timeout | undefined;
+      const waited = await Promise.race([
+        drained.then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
+      if (!waited) this.log.warn({ waitedMs: CLOSE_WAIT_MS }, 'subscription still closing; leaving undispatched messages to redelivery');
       if (this.dlq) await this.dlq.flush().catch((err: unknown) => this.log.warn({ err }, 'flushing dead letters failed'));
     })();
     return this.closed;
