@@ -107,8 +107,10 @@ test('BigQuery answering 503 for 30 s: bounded memory, nothing lost, nothing cou
       `${outage.maxMb.toFixed(0)} MiB during the outage (first ${outage.firstMb.toFixed(0)}, last ${outage.lastMb.toFixed(0)})`,
   );
   // (Within the outage RSS swings with garbage collection as nacked tasks are redelivered and
-  // decoded again; what must not happen is a climb past the working level with the backlog.)
-  t.true(outage.maxMb < normalMb + 32, 'RSS during the outage stays within what the process uses while work flows');
+  // decoded again, and the BigQuery writer may keep up to 64 MiB of rows whose retries ran out
+  // (DEFAULT_MAX_RETAINED_BYTES); what must not happen is a climb with the backlog, which the
+  // flow-control check above bounds. The slack below is those 64 MiB plus garbage-collection swing.)
+  t.true(outage.maxMb < normalMb + 64 + 48, 'RSS during the outage stays within the working level plus the writer\'s retained rows');
 
   // nothing lost: every task's result is in BigQuery, one per task key after dedupe
   const raw = bigQueryResults(gcp.bigquery);
