@@ -11,8 +11,8 @@ import anyTest, { type TestFn } from 'ava';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { PubSub } from '@google-cloud/pubsub';
-import { emulatorClient, startEmulator, type RunningEmulator } from '../support/pubsub-emulator.js';
-import { getJson, sleep, startService, tempDir } from '../support/service-process.js';
+import { emulatorClient, startEmulator, type RunningEmulator } from '../../support/pubsub-emulator.js';
+import { getJson, sleep, startService, tempDir } from '../../support/service-process.js';
 import {
   createTopology,
   drain,
@@ -25,7 +25,7 @@ import {
   totals,
   waitForPairs,
   type Truth,
-} from '../support/pubsub-e2e.js';
+} from '../../support/pubsub-e2e.js';
 
 const test = anyTest as TestFn<{ emulator: RunningEmulator; pubsub: PubSub }>;
 
