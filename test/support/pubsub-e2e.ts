@@ -187,6 +187,38 @@ export async function waitForPairs(url: string, pairs: number, timeoutMs: number
   }
 }
 
+/**
+ * Like `waitForPairs`, but when the count has not moved for `stallMs` it calls `replay` (and
+ * keeps waiting): the emulator does not reliably redeliver what a SIGKILLed subscriber had
+ * leased, and a seek makes the unacknowledged messages deliverable again. Returns the metrics
+ * body and how many replays it took.
+ */
+export async function waitForPairsReplaying(
+  url: string,
+  pairs: number,
+  options: { timeoutMs: number; stallMs: number; replay: () => Promise<void> },
+): Promise<{ metrics: any; replays: number }> {
+  const deadline = Date.now() + options.timeoutMs;
+  let replays = 0;
+  let seen = -1;
+  let movedAt = Date.now();
+  for (;;) {
+    const { body } = await getJson(`${url}/metrics`);
+    const now = totals(body).pairs;
+    if (now >= pairs) return { metrics: body, replays };
+    if (now !== seen) {
+      seen = now;
+      movedAt = Date.now();
+    } else if (Date.now() - movedAt >= options.stallMs) {
+      await options.replay();
+      replays += 1;
+      movedAt = Date.now();
+    }
+    if (Date.now() > deadline) throw new Error(`only ${now} of ${pairs} pairs at ${url} within ${options.timeoutMs} ms (${replays} replays)`);
+    await sleep(200);
+  }
+}
+
 /** The service's SQLite file, opened read-only (the service keeps writing to it in WAL mode). */
 export function openStoreFile(dataDir: string): Database.Database {
   return new Database(path.join(dataDir, 'buildtrace.db'), { readonly: true, fileMustExist: true });
