@@ -129,6 +129,7 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     store: sinks.store,
     recordAnomalies: async (anomalies) => {
       await sinks.sink.writeBatch({ results: [], failures: [], anomalies });
+      aggregation.anomaliesWritten();
     },
     metrics: () => aggregation.metricsView(),
     serviceWarnings: async () => {

@@ -10,6 +10,7 @@ import type { FailureRecord, MetricSample, ResultRecord, ResultSink, ResultStore
 import type { AnomalyOutbox, CommitObserver } from '../commit.js';
 import { HourlyWindows, HOUR_MS } from './hourly-windows.js';
 import { buildMetricsView, RollupHourCache } from './metrics-view.js';
+import { StoreSnapshot } from './store-snapshot.js';
 import { SpikeDetector } from '../detect/spike.js';
 import { DelayDetector } from '../detect/delay.js';
 
@@ -19,12 +20,20 @@ const RESTORE_RETRY_MS = 5_000;
 const MAX_REMEMBERED_KEYS = 200_000;
 /** How often the queue depth is sampled for the backlog detector. */
 const BACKLOG_SAMPLE_MS = 30_000;
+/**
+ * How long `/metrics` reuses its store readings (other replicas' rollups, which change once per
+ * their flush, and the data-quality count, which this process's own writes refresh at once), and
+ * how long stale ones may be served while a refresh runs.
+ */
+const STORE_READINGS_FRESH_MS = 2_000;
+const STORE_READINGS_STALE_MS = 30_000;
 
 export class Aggregation implements CommitObserver {
   readonly windows: HourlyWindows;
   private readonly spikes: SpikeDetector;
   private readonly delays: DelayDetector;
   private readonly cache = new RollupHourCache();
+  private readonly storeReadings: StoreSnapshot;
   /** Rollups whose write failed, retried on the next flush (newer copies replace them). */
   private unflushed = new Map<number, Rollup>();
   private timers: NodeJS.Timeout[] = [];
@@ -45,6 +54,25 @@ export class Aggregation implements CommitObserver {
     this.spikes = new SpikeDetector({ clock, factor: config.spikeFactor });
     this.delays = new DelayDetector({ clock, thresholdSeconds: config.delayedUploadSeconds });
     this.startedAt = clock();
+    this.storeReadings = new StoreSnapshot({
+      read: async () => {
+        const since = new Date(this.clock() - this.config.retentionHours * HOUR_MS - HOUR_MS);
+        const [rollups, dataQualityIssues] = await Promise.all([this.parts.store.rollups(since), this.parts.store.dataQualityIssues(since)]);
+        return { rollups, dataQualityIssues };
+      },
+      clock,
+      freshMs: STORE_READINGS_FRESH_MS,
+      staleMs: STORE_READINGS_STALE_MS,
+      onBackgroundError: (err) => this.logger.warn({ err: (err as Error).message }, 'metrics store readings could not be refreshed; serving the previous ones'),
+    });
+  }
+
+  /**
+   * Notes that this process wrote anomalies the data-quality count may include (a failure's
+   * malformed_input, a missing_upload): the next `/metrics` answer reads the store again.
+   */
+  anomaliesWritten(): void {
+    this.storeReadings.changed();
   }
 
   /**
@@ -112,6 +140,8 @@ export class Aggregation implements CommitObserver {
     } else {
       const f = outcome.failure;
       this.windows.recordFailure({ at: f.createdAt, malformed: f.kind === 'malformed' });
+      // Its anomaly was written in the same batch.
+      this.anomaliesWritten();
     }
   }
 
@@ -161,6 +191,7 @@ export class Aggregation implements CommitObserver {
       const anomalies = this.outbox.drain();
       try {
         await this.parts.sink.writeBatch({ results: [], failures: [], anomalies });
+        this.anomaliesWritten();
       } catch (err) {
         this.outbox.putBack(anomalies);
         this.logger.warn({ err: (err as Error).message }, 'anomaly flush failed; retrying on the next flush');
@@ -170,14 +201,9 @@ export class Aggregation implements CommitObserver {
 
   /** The `GET /metrics` body: own live windows merged with every other replica's stored rollups. */
   async metricsView(): Promise<Record<string, unknown>> {
-    const now = this.clock();
-    const since = new Date(now - this.config.retentionHours * HOUR_MS - HOUR_MS);
-    const [others, dataQualityIssues] = await Promise.all([
-      this.parts.store.rollups(since),
-      this.parts.store.dataQualityIssues(since),
-    ]);
+    const { rollups: others, dataQualityIssues } = await this.storeReadings.get();
     const view = buildMetricsView({
-      now,
+      now: this.clock(),
       retentionHours: this.config.retentionHours,
       replicaId: this.config.replicaId,
       own: this.windows,

@@ -37,3 +37,20 @@ test('quick bench of the pure rows prints one table with every row', async (t) =
   t.regex(output, /time of validateAndDiff\(parsedA, parsedB\) divided by the time of\nJSON\.parse of the two versions' text/);
   t.false(report.lines.some((l) => ['e2e', 'http', 'memory', 'stall'].includes(l.group)), '--only keeps the other rows out');
 });
+
+test('quick HTTP row: both routes and the bare node:http peer are loaded side by side, none failing', async (t) => {
+  const report = await runBench({ quick: true, only: new Set(['http']), log: () => {} });
+  const whats = report.lines.map((l) => l.what);
+  t.deepEqual(whats.slice(0, 2), ['GET /metrics p99 under load', 'GET /changes p99 under load']);
+  t.regex(whats[2] ?? '', /^the peer: a bare node:http server, \d+-byte body/);
+  t.true((report.lines[2]?.details as { bodyBytes: number }).bodyBytes > 100, 'the peer answers a body the size of /metrics');
+  for (const line of report.lines) {
+    const d = line.details as { requests: number; errors: number; timeouts: number; non2xx: number };
+    t.true(d.requests > 0, line.what);
+    t.is(d.errors + d.timeouts + d.non2xx, 0, `${line.what}: no request failed`);
+    t.true(line.value !== null && Number.isFinite(line.value), line.measured);
+  }
+  const routes = report.lines.slice(0, 2).map((l) => l.details as { pipelinePairs: number; ratioToPeer: number | null });
+  t.true(routes.every((r) => r.pipelinePairs > 0), 'the pipeline stored pairs while the routes were loaded');
+  t.regex(report.lines[0]!.measured, /× the bare peer's p99|the peer p99 was 0 ms/);
+});

@@ -3,6 +3,16 @@
  * so the machine's noise hits both sides of a ratio alike, medians over runs, and warm-ups so
  * the JIT has settled before anything counts.
  */
+import { fileURLToPath } from 'node:url';
+
+/** A script of this folder, as `.ts` under tsx or `.js` in the build, with the loader it needs. */
+export function siblingScript(name: string): { file: string; execArgv: string[] } {
+  const ts = import.meta.url.endsWith('.ts');
+  return {
+    file: fileURLToPath(new URL(`./${name}.${ts ? 'ts' : 'js'}`, import.meta.url)),
+    execArgv: ts ? ['--import', 'tsx'] : [],
+  };
+}
 
 /** High-resolution now, in ms. */
 export function nowMs(): number {

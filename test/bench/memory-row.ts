@@ -4,9 +4,9 @@
  * must be bounded by retention, not by traffic.
  */
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { MemorySample } from './memory-child.js';
+import { siblingScript } from './measure.js';
 import type { BenchLine } from './table.js';
 
 export interface MemoryRowOptions {
@@ -22,15 +22,6 @@ const WARMUP_HOURS = 25;
 
 const run = promisify(execFile);
 const MB = 1024 * 1024;
-
-/** This module's sibling, as `.ts` under tsx or `.js` in the build, with the loader it needs. */
-export function siblingScript(name: string): { file: string; execArgv: string[] } {
-  const ts = import.meta.url.endsWith('.ts');
-  return {
-    file: fileURLToPath(new URL(`./${name}.${ts ? 'ts' : 'js'}`, import.meta.url)),
-    execArgv: ts ? ['--import', 'tsx'] : [],
-  };
-}
 
 /**
  * @example
