@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Anomaly } from '../../src/domain/types.js';
 import type { FailureRecord, JobRecord, ResultRecord, Rollup } from '../sink.js';
+import * as rows from '../rows.js';
 import { INSERT_LIMITS } from './config.js';
 
 /** One element of `insertAll.rows`, sent with `table.insert(rows, { raw: true })`. */
@@ -34,23 +35,7 @@ const json = (v: unknown): string => JSON.stringify(v);
 
 /** The `change_results` row of a result; insertId = task key. */
 export function changeResultRow(r: ResultRecord): InsertRow {
-  return {
-    insertId: insertIdFor(r.taskKey),
-    json: {
-      task_key: r.taskKey,
-      drawing_id: r.drawingId,
-      job_id: r.jobId,
-      added: json(r.changes.added),
-      removed: json(r.changes.removed),
-      moved: json(r.changes.moved),
-      modified: json(r.changes.modified),
-      summary: r.changes.summary,
-      processing_time_ms: r.processingTimeMs,
-      end_to_end_ms: r.endToEndMs,
-      created_at: ts(r.createdAt),
-      replica_id: r.replicaId,
-    },
-  };
+  return { insertId: insertIdFor(r.taskKey), json: { ...rows.changeRow(r) } };
 }
 
 /**
@@ -59,48 +44,12 @@ export function changeResultRow(r: ResultRecord): InsertRow {
  * BigQuery's dedupe must not drop the second as a copy of the first.
  */
 export function resultMetricRow(r: ResultRecord): InsertRow {
-  return {
-    insertId: insertIdFor(`completed:${r.taskKey}`),
-    json: {
-      task_key: r.taskKey,
-      job_id: r.jobId,
-      drawing_id: r.drawingId,
-      status: 'completed',
-      latency_ms: r.processingTimeMs,
-      end_to_end_ms: r.endToEndMs,
-      added_count: r.counts.added,
-      removed_count: r.counts.removed,
-      moved_count: r.counts.moved,
-      modified_count: r.counts.modified,
-      error_code: null,
-      error_message: null,
-      created_at: ts(r.createdAt),
-      replica_id: r.replicaId,
-    },
-  };
+  return { insertId: insertIdFor(`completed:${r.taskKey}`), json: { ...rows.completedMetricRow(r) } };
 }
 
 /** The `processing_metrics` row of a malformed or failed task. */
 export function failureMetricRow(f: FailureRecord): InsertRow {
-  return {
-    insertId: insertIdFor(`${f.kind}:${f.taskKey}`),
-    json: {
-      task_key: f.taskKey,
-      job_id: f.jobId,
-      drawing_id: f.drawingId,
-      status: f.kind,
-      latency_ms: null,
-      end_to_end_ms: null,
-      added_count: 0,
-      removed_count: 0,
-      moved_count: 0,
-      modified_count: 0,
-      error_code: f.code,
-      error_message: f.message,
-      created_at: ts(f.createdAt),
-      replica_id: f.replicaId,
-    },
-  };
+  return { insertId: insertIdFor(`${f.kind}:${f.taskKey}`), json: { ...rows.failureMetricRow(f) } };
 }
 
 /** The `anomalies` row; insertId = the anomaly's deterministic id. */

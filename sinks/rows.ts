@@ -1,0 +1,98 @@
+/**
+ * The rows both stores keep for a result or a failure: one shape for the embedded tables and
+ * BigQuery's, so the two stores cannot drift apart column by column.
+ */
+import type { FailureRecord, ResultRecord } from './sink.js';
+
+/** ISO-8601 UTC with milliseconds: fixed width, so text order is time order. */
+export const isoTime = (d: Date): string => d.toISOString();
+
+export interface ChangeRow {
+  readonly task_key: string;
+  readonly drawing_id: string;
+  readonly job_id: string | null;
+  readonly added: string;
+  readonly removed: string;
+  readonly moved: string;
+  readonly modified: string;
+  readonly summary: string;
+  readonly processing_time_ms: number;
+  readonly end_to_end_ms: number;
+  readonly created_at: string;
+  readonly replica_id: string;
+}
+
+export interface MetricRow {
+  readonly task_key: string;
+  readonly job_id: string | null;
+  readonly drawing_id: string | null;
+  readonly status: 'completed' | 'malformed' | 'failed';
+  readonly latency_ms: number | null;
+  readonly end_to_end_ms: number | null;
+  readonly added_count: number;
+  readonly removed_count: number;
+  readonly moved_count: number;
+  readonly modified_count: number;
+  readonly error_code: string | null;
+  readonly error_message: string | null;
+  readonly created_at: string;
+  readonly replica_id: string;
+}
+
+/** The `change_results` row of a result; JSON columns as JSON text. */
+export function changeRow(r: ResultRecord): ChangeRow {
+  return {
+    task_key: r.taskKey,
+    drawing_id: r.drawingId,
+    job_id: r.jobId,
+    added: JSON.stringify(r.changes.added),
+    removed: JSON.stringify(r.changes.removed),
+    moved: JSON.stringify(r.changes.moved),
+    modified: JSON.stringify(r.changes.modified),
+    summary: r.changes.summary,
+    processing_time_ms: r.processingTimeMs,
+    end_to_end_ms: r.endToEndMs,
+    created_at: isoTime(r.createdAt),
+    replica_id: r.replicaId,
+  };
+}
+
+/** The `processing_metrics` row of a result. */
+export function completedMetricRow(r: ResultRecord): MetricRow {
+  return {
+    task_key: r.taskKey,
+    job_id: r.jobId,
+    drawing_id: r.drawingId,
+    status: 'completed',
+    latency_ms: r.processingTimeMs,
+    end_to_end_ms: r.endToEndMs,
+    added_count: r.counts.added,
+    removed_count: r.counts.removed,
+    moved_count: r.counts.moved,
+    modified_count: r.counts.modified,
+    error_code: null,
+    error_message: null,
+    created_at: isoTime(r.createdAt),
+    replica_id: r.replicaId,
+  };
+}
+
+/** A failure keeps its kind in `status` and the reason in its own columns (never `error: msg`). */
+export function failureMetricRow(f: FailureRecord): MetricRow {
+  return {
+    task_key: f.taskKey,
+    job_id: f.jobId,
+    drawing_id: f.drawingId,
+    status: f.kind,
+    latency_ms: null,
+    end_to_end_ms: null,
+    added_count: 0,
+    removed_count: 0,
+    moved_count: 0,
+    modified_count: 0,
+    error_code: f.code,
+    error_message: f.message,
+    created_at: isoTime(f.createdAt),
+    replica_id: f.replicaId,
+  };
+}
