@@ -85,7 +85,23 @@ export async function commitBatch(batch: readonly Outcome[], deps: CommitDeps, s
   }
 
   for (const o of pendingResults) o.delivery.ack();
-  for (const o of failures) (o.settle === 'ack' ? o.delivery.ack() : o.delivery.nack());
+  await Promise.all(failures.map((o) => settleFailure(o, deps)));
+}
+
+/**
+ * Settles a failure whose record is durable. A dead letter that cannot be sent leaves the message
+ * unacked: its redelivery finds the record already written (not counted again) and sends it then.
+ */
+async function settleFailure(failure: PendingFailure, deps: CommitDeps): Promise<void> {
+  if (failure.settle.kind === 'nack') return failure.delivery.nack();
+  try {
+    await failure.delivery.deadLetter(failure.settle.reason);
+  } catch (err) {
+    deps.logger.warn({ err: (err as Error).message, taskKey: failure.record.taskKey }, 'dead-lettering failed; the message will be redelivered');
+    failure.delivery.nack();
+    return;
+  }
+  failure.delivery.ack();
 }
 
 /**

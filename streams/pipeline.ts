@@ -74,7 +74,7 @@ export class Pipeline {
           }, this.options.concurrency),
           filter((o: Outcome) => {
             if (o.kind === 'retried') stats.retried += 1;
-            else if (o.kind === 'failure') o.settle === 'ack' ? (stats.malformed += 1) : (stats.exhausted += 1);
+            else if (o.kind === 'failure') o.settle.kind === 'deadLetter' ? (stats.malformed += 1) : (stats.exhausted += 1);
             return o.kind !== 'retried';
           }),
           bufferTime(this.options.batchMaxWaitMs, null, this.options.batchSize, this.scheduler),

@@ -8,7 +8,7 @@ import { countChanges } from '../src/domain/diff.js';
 import { ERROR_CODES, MalformedInputError, TransientError } from '../src/domain/errors.js';
 import type { Anomaly, ChangeSet, Task } from '../src/domain/types.js';
 import type { FailureRecord, ResultRecord } from '../sinks/sink.js';
-import type { Delivery } from './sources/source.js';
+import type { DeadLetterReason, Delivery } from './sources/source.js';
 import type { InputStore } from './load/input-store.js';
 import { loadVersions } from './load/load-versions.js';
 import type { DiffRequest } from './diff/diff-pair.js';
@@ -22,14 +22,19 @@ export interface PendingResult {
   readonly changes: ChangeSet;
 }
 
-/** A task that ends without a result: recorded, then acked (malformed) or nacked (retries exhausted). */
+/**
+ * How a failure is settled once its record is durable: malformed input is dead-lettered by us with
+ * its reason, then acked; exhausted retries are nacked, for the broker's own dead-letter policy.
+ */
+export type FailureSettlement = { readonly kind: 'deadLetter'; readonly reason: DeadLetterReason } | { readonly kind: 'nack' };
+
+/** A task that ends without a result: recorded, then settled as `settle` says. */
 export interface PendingFailure {
   readonly kind: 'failure';
   readonly delivery: Delivery;
   readonly record: FailureRecord;
   readonly anomaly: Anomaly;
-  /** Malformed input was dead-lettered by us and is acked; exhausted retries are nacked to the broker's DLQ. */
-  readonly settle: 'ack' | 'nack';
+  readonly settle: FailureSettlement;
 }
 
 /** Transient failure with attempts left: already nacked, nothing to write. */
@@ -61,7 +66,7 @@ export async function processDelivery(delivery: Delivery, deps: ProcessDeps): Pr
     return { kind: 'result', delivery, task: decoded, changes };
   } catch (err) {
     deps.onError(err, delivery, task);
-    if (err instanceof MalformedInputError) return deadLetterMalformed(delivery, task, err, deps);
+    if (err instanceof MalformedInputError) return malformedFailure(delivery, task, err, deps);
     return retryOrGiveUp(delivery, task, err, deps);
   }
 }
@@ -91,20 +96,13 @@ function identity(delivery: Delivery, task: Task | null, drawingIdHint: string |
   };
 }
 
-async function deadLetterMalformed(
-  delivery: Delivery,
-  task: Task | null,
-  err: MalformedInputError,
-  deps: ProcessDeps,
-): Promise<Outcome> {
+/**
+ * The failure of malformed input. It is dead-lettered only after its record is durable (by the
+ * commit stage): a dead letter sent first would be sent again for every redelivery a failed
+ * record write causes.
+ */
+function malformedFailure(delivery: Delivery, task: Task | null, err: MalformedInputError, deps: ProcessDeps): PendingFailure {
   const who = identity(delivery, task, err.drawingId);
-  try {
-    await delivery.deadLetter({ code: err.code, message: err.message, drawingId: who.drawingId });
-  } catch (dlqErr) {
-    // The dead-letter store is down: the message must not be acked, so it is retried later.
-    deps.onError(dlqErr, delivery, task);
-    return retryOrGiveUp(delivery, task, dlqErr, deps);
-  }
   const at = new Date(deps.clock());
   const record: FailureRecord = {
     ...who,
@@ -114,12 +112,13 @@ async function deadLetterMalformed(
     createdAt: at,
     replicaId: deps.replicaId,
   };
+  const settle: FailureSettlement = { kind: 'deadLetter', reason: { code: err.code, message: err.message, drawingId: who.drawingId } };
   const anomaly = malformedInputAnomaly({ ...who, code: err.code, message: err.message, now: at, location: err.location });
   // A version file that never arrived is a missing upload, not bad data: same record, its own type.
   if (err.code === ERROR_CODES.missingUpload) {
-    return { kind: 'failure', delivery, record, anomaly: { ...anomaly, id: `missing_upload:${who.taskKey}`, type: 'missing_upload' }, settle: 'ack' };
+    return { kind: 'failure', delivery, record, anomaly: { ...anomaly, id: `missing_upload:${who.taskKey}`, type: 'missing_upload' }, settle };
   }
-  return { kind: 'failure', delivery, record, anomaly, settle: 'ack' };
+  return { kind: 'failure', delivery, record, anomaly, settle };
 }
 
 function retryOrGiveUp(delivery: Delivery, task: Task | null, err: unknown, deps: ProcessDeps): Outcome {
@@ -133,5 +132,5 @@ function retryOrGiveUp(delivery: Delivery, task: Task | null, err: unknown, deps
   const message = err instanceof Error ? err.message : String(err);
   const record: FailureRecord = { ...who, kind: 'failed', code, message, createdAt: at, replicaId: deps.replicaId };
   const anomaly = processingErrorAnomaly({ ...who, code, message, attempts: delivery.deliveryAttempt, now: at });
-  return { kind: 'failure', delivery, record, anomaly, settle: 'nack' };
+  return { kind: 'failure', delivery, record, anomaly, settle: { kind: 'nack' } };
 }

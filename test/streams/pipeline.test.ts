@@ -32,6 +32,8 @@ class RecordingSource implements TaskSource {
   readonly name = 'local' as const;
   /** Delivery attempts seen per task label (the drawing id attribute). */
   readonly attempts = new Map<string, number[]>();
+  /** Labels whose next dead letter fails, as a DLQ topic that cannot be reached would. */
+  readonly failDeadLetterOnce = new Set<string>();
 
   constructor(
     private readonly inner: LocalQueue,
@@ -72,6 +74,10 @@ class RecordingSource implements TaskSource {
         d.nack();
       },
       deadLetter: async (reason: DeadLetterReason) => {
+        if (this.failDeadLetterOnce.delete(label)) {
+          this.events.push(`dead-letter failed ${label}`);
+          throw new TransientError(ERROR_CODES.sinkUnavailable, 'dead-letter topic unreachable (test)');
+        }
         await d.deadLetter(reason);
         this.events.push(`dead-letter ${label}`);
       },
@@ -346,10 +352,11 @@ test('malformed tasks are dead-lettered, recorded and acked at once, and the nex
   // when they have been processed
   await drained(h);
 
-  // then the bad ones were delivered once, dead-lettered, recorded, then acked
+  // then the bad ones were delivered once, recorded, dead-lettered, then acked
   for (const id of ['BAD', 'NOT-JSON']) {
     t.deepEqual(h.source.attempts.get(id), [1], `${id} is never retried`);
     const deadLettered = h.events.indexOf(`dead-letter ${id}`);
+    t.true(h.events.indexOf(`written ${id}`) < deadLettered, `recorded before it is dead-lettered: ${h.events.join(', ')}`);
     t.true(deadLettered >= 0 && deadLettered < h.events.indexOf(`ack ${id}`), h.events.join(', '));
     ackedAfterWrite(t, h, id);
   }
@@ -373,6 +380,47 @@ test('malformed tasks are dead-lettered, recorded and acked at once, and the nex
   t.like(await h.store.job(JOB), { completed: 1, failed: 2 });
   t.like(h.pipeline.stats, { malformed: 2, written: 1, retried: 0 });
   t.is(h.observer.countedKeys.length, 3);
+});
+
+test('malformed input is not dead-lettered while its record cannot be written, and is dead-lettered once after', async (t) => {
+  // given a sink that is down and a malformed task
+  const h = await harness(t, { maxDeliveryAttempts: 50 });
+  h.sink.failing = true;
+  await h.queue.publish([task('BAD', 2, { version_b: 'not json' })]);
+  await waitFor(async () => ((h.source.attempts.get('BAD')?.length ?? 0) >= 3 ? true : undefined), WAIT_MS, 'three attempts');
+
+  // then nothing went to the dead letters while its record could not be written
+  t.false(h.events.some((e) => e.startsWith('dead-letter')), h.events.join(', '));
+  t.deepEqual(await h.queue.deadLetters(10), []);
+
+  // and once the sink is back it is recorded, dead-lettered once, acked, counted once
+  h.sink.failing = false;
+  await drained(h);
+  t.is(h.events.filter((e) => e === 'dead-letter BAD').length, 1);
+  t.true(h.events.indexOf('written BAD') < h.events.indexOf('dead-letter BAD'), h.events.join(', '));
+  t.is((await h.queue.deadLetters(10)).length, 1);
+  t.is(h.observer.countedKeys.length, 1);
+});
+
+test('a dead letter that cannot be sent leaves the message unacked; the redelivery sends it, counted once', async (t) => {
+  // given a malformed task whose first dead letter fails
+  const h = await harness(t);
+  h.source.failDeadLetterOnce.add('BAD');
+  await h.queue.publish([task('BAD', 2, { version_a: { not: 'an array' } }), task('GOOD')]);
+
+  // when they have been processed
+  await drained(h);
+
+  // then it was nacked, redelivered, dead-lettered once and acked; its record was counted once
+  t.deepEqual(h.source.attempts.get('BAD'), [1, 2]);
+  const order = h.events.filter((e) => e.endsWith(' BAD'));
+  t.deepEqual(order, ['written BAD', 'dead-letter failed BAD', 'nack BAD', 'written BAD', 'dead-letter BAD', 'ack BAD']);
+  const letters = await h.queue.deadLetters(10);
+  t.deepEqual(letters.map((l) => [l.drawingId, l.reasonCode]), [['BAD', 'malformed_task']]);
+  t.is(h.observer.countedKeys.length, 2, `BAD and GOOD, each once: ${h.observer.countedKeys.join(', ')}`);
+  t.is(new Set(h.observer.countedKeys).size, 2);
+  t.is(await results(h, 'GOOD'), 1);
+  t.like(await h.store.job(JOB), { completed: 1, failed: 1 });
 });
 
 test('a load that fails transiently is retried with backoff and then succeeds', async (t) => {
