@@ -119,6 +119,8 @@ export type MetricSample = (
 ) & {
   /** The task it belongs to, where the store keeps it: a replay after the restore is not counted again. */
   readonly taskKey?: string;
+  /** Its drawing, where the store keeps it: rebuilds the drawing's spike baseline after a restart. */
+  readonly drawingId?: string;
 };
 
 /** The read side, shared by every replica. */

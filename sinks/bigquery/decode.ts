@@ -136,11 +136,13 @@ export function decodeJobStatus(jobRow: Row, countsRow: Row | undefined): JobSta
 export function decodeSample(row: Row): MetricSample {
   const at = toDate(row, 'created_at');
   const taskKey = toText(row, 'task_key');
+  const drawingId = toNullableText(row, 'drawing_id');
+  const about = { taskKey, ...(drawingId === null ? {} : { drawingId }) };
   const status = toText(row, 'status');
-  if (status !== 'completed') return { kind: 'failure', at, malformed: status === 'malformed', taskKey };
+  if (status !== 'completed') return { kind: 'failure', at, malformed: status === 'malformed', ...about };
   return {
     kind: 'result',
-    taskKey,
+    ...about,
     at,
     processingTimeMs: toNumber(row, 'latency_ms'),
     endToEndMs: toNumber(row, 'end_to_end_ms'),

@@ -119,7 +119,7 @@ WHERE created_at >= @since AND anomaly_type IN ('malformed_input', 'missing_uplo
  */
 export function samplesQuery(names: TableNames, since: Date, replicaId: string): QuerySpec {
   return {
-    query: `SELECT task_key, status, latency_ms, end_to_end_ms, added_count, removed_count, moved_count, modified_count, created_at
+    query: `SELECT task_key, drawing_id, status, latency_ms, end_to_end_ms, added_count, removed_count, moved_count, modified_count, created_at
 FROM ${tableRef(names, 'processing_metrics')}
 WHERE replica_id = @replica_id AND created_at >= @since
 QUALIFY ROW_NUMBER() OVER (PARTITION BY task_key ORDER BY CASE WHEN status = 'completed' THEN 0 ELSE 1 END, created_at) = 1

@@ -106,9 +106,11 @@ export function rollupFromRow(row: RollupRow): Rollup {
 
 export function sampleFromRow(row: MetricRow): MetricSample {
   const at = new Date(row.created_at);
+  const about = { taskKey: row.task_key, ...(row.drawing_id === null ? {} : { drawingId: row.drawing_id }) };
   if (row.status === 'completed') {
     return {
       kind: 'result',
+      ...about,
       at,
       processingTimeMs: row.latency_ms ?? 0,
       endToEndMs: row.end_to_end_ms ?? 0,
@@ -120,5 +122,5 @@ export function sampleFromRow(row: MetricRow): MetricSample {
       },
     };
   }
-  return { kind: 'failure', at, malformed: row.status === 'malformed' };
+  return { kind: 'failure', ...about, at, malformed: row.status === 'malformed' };
 }

@@ -40,7 +40,10 @@ export class Aggregation implements CommitObserver {
   /** Until the previous run's state is restored, rollups are not flushed (they would overwrite it). */
   private restored = false;
   private readonly startedAt: number;
-  /** Task keys restored from rows stored just before this start (see rememberRecent). */
+  /**
+   * Outcomes restored from rows stored just before this start, as `kind:taskKey` (see
+   * rememberRecent): a task that failed before the restart and completes after it still counts.
+   */
   private readonly restoredRecently = new Set<string>();
 
   constructor(
@@ -97,12 +100,27 @@ export class Aggregation implements CommitObserver {
     const since = new Date(this.startedAt - (this.config.retentionHours + 1) * HOUR_MS);
     const { store } = this.parts;
     if (store.samples) {
-      const counted = await this.windows.restore(this.rememberRecent(store.samples(since, this.config.replicaId)), this.startedAt);
-      this.logger.info({ counted }, 'windows rebuilt from stored results');
+      const samples = this.rebuildBaselines(this.rememberRecent(store.samples(since, this.config.replicaId)));
+      const counted = await this.windows.restore(samples, this.startedAt);
+      this.logger.info({ counted, drawings: this.spikes.trackedDrawings }, 'windows and spike baselines rebuilt from stored results');
     } else {
       const own = (await store.rollups(since)).filter((r) => r.replicaId === this.config.replicaId);
       const invalid = this.windows.restoreRollups(own);
       for (const { rollup, error } of invalid) this.logger.warn({ hour: rollup.hourStart, err: error }, 'rollup could not be restored');
+    }
+    // The first hour after a restart is compared with the hours before it, not with nothing.
+    this.spikes.seedHourlyTotals(
+      this.windows.snapshot().map(({ hourStart, counts }) => ({ hourStart, changes: counts.added + counts.removed + counts.moved + counts.modified })),
+    );
+  }
+
+  /** Passes samples through, adding each stored result to its drawing's spike baseline. */
+  private async *rebuildBaselines(samples: AsyncIterable<MetricSample>): AsyncIterable<MetricSample> {
+    for await (const sample of samples) {
+      if (sample.kind === 'result' && sample.drawingId !== undefined && sample.taskKey !== undefined && sample.at.getTime() <= this.startedAt) {
+        this.spikes.remember({ drawingId: sample.drawingId, taskKey: sample.taskKey, counts: sample.counts, at: sample.at });
+      }
+      yield sample;
     }
   }
 
@@ -116,7 +134,7 @@ export class Aggregation implements CommitObserver {
     const recentFrom = this.startedAt - (this.config.pubsub.maxLeaseSeconds + this.config.leaseSeconds) * 1000;
     for await (const sample of samples) {
       if (sample.taskKey !== undefined && sample.at.getTime() >= recentFrom) {
-        this.restoredRecently.add(sample.taskKey);
+        this.restoredRecently.add(`${sample.kind}:${sample.taskKey}`);
         if (this.restoredRecently.size > MAX_REMEMBERED_KEYS) {
           this.restoredRecently.delete(this.restoredRecently.values().next().value as string);
         }
@@ -130,7 +148,7 @@ export class Aggregation implements CommitObserver {
   }
 
   counted(outcome: { result: ResultRecord } | { failure: FailureRecord }): void {
-    const key = 'result' in outcome ? outcome.result.taskKey : outcome.failure.taskKey;
+    const key = 'result' in outcome ? `result:${outcome.result.taskKey}` : `failure:${outcome.failure.taskKey}`;
     if (this.restoredRecently.delete(key)) return;
     if ('result' in outcome) {
       const r = outcome.result;

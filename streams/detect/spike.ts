@@ -160,16 +160,25 @@ export class SpikeDetector {
 
     const drawingSpike = this.checkDrawing(result, total, history, now);
     if (drawingSpike) out.push(drawingSpike);
-    history.totals.push(total);
-    history.taskKeys.push(result.taskKey);
-    if (history.totals.length > this.historySize) {
-      history.totals.shift();
-      history.taskKeys.shift();
-    }
+    this.append(history, result.taskKey, total);
 
     const systemSpike = this.addToHour(result.at, total, now);
     if (systemSpike) out.push(systemSpike);
     return out;
+  }
+
+  /**
+   * Adds a result stored before a restart to its drawing's baseline, without checking it: history
+   * is not news. Feed results oldest first; a key already in the history is ignored.
+   */
+  remember(result: SpikeObservation): void {
+    let history = this.drawings.get(result.drawingId);
+    if (history?.taskKeys.includes(result.taskKey)) return;
+    if (!history) {
+      history = { totals: [], taskKeys: [] };
+      this.drawings.set(result.drawingId, history);
+    }
+    this.append(history, result.taskKey, totalChanges(result.counts));
   }
 
   /**
@@ -187,6 +196,15 @@ export class SpikeDetector {
   /** Drawings currently remembered (bounded by `maxDrawings`). */
   get trackedDrawings(): number {
     return this.drawings.size;
+  }
+
+  private append(history: DrawingHistory, taskKey: string, total: number): void {
+    history.totals.push(total);
+    history.taskKeys.push(taskKey);
+    if (history.totals.length > this.historySize) {
+      history.totals.shift();
+      history.taskKeys.shift();
+    }
   }
 
   private checkDrawing(result: SpikeObservation, total: number, history: DrawingHistory, now: number): Anomaly | null {

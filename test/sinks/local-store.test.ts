@@ -165,13 +165,15 @@ test('samples stream one replica\'s outcomes since a time, oldest first, across 
   // rows 1 and 0 share a timestamp; a tie keeps write order (row 1 was written first)
   t.deepEqual(samples[0], {
     kind: 'result',
+    taskKey: 'a-1',
+    drawingId: 'D1',
     at: base,
     processingTimeMs: 1,
     endToEndMs: 250.25,
     counts: { added: 1, removed: 1, moved: 1, modified: 1 },
   });
-  t.deepEqual(samples[2], { kind: 'failure', at: at(base, 0.5), malformed: true });
-  t.deepEqual(samples.at(-1), { kind: 'failure', at: at(base, 3000), malformed: false });
+  t.deepEqual(samples[2], { kind: 'failure', taskKey: 'a-bad', at: at(base, 0.5), malformed: true });
+  t.deepEqual(samples.at(-1), { kind: 'failure', taskKey: 'a-gone', at: at(base, 3000), malformed: false });
   const times = samples.map((s) => s.at.getTime());
   t.deepEqual(times, [...times].sort((x, y) => x - y));
   const latencies = samples.flatMap((s) => (s.kind === 'result' ? [s.processingTimeMs] : []));

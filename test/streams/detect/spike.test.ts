@@ -176,3 +176,39 @@ test('bad options are rejected with a message naming the option', (t) => {
   t.throws(() => new SpikeDetector({ clock: Date.now, maxDrawings: 0 }), { instanceOf: RangeError, message: /maxDrawings/ });
   t.throws(() => new SpikeDetector({ clock: Date.now, historySize: 2.5 }), { instanceOf: RangeError, message: /historySize/ });
 });
+
+test('remembered results form a baseline without firing, so the next result is checked at once', (t) => {
+  const { spikes, feed } = setup();
+  // a history far above the floor, one of which would spike if it were news
+  for (const [i, n] of [2, 2, 40].entries()) {
+    spikes.remember({ drawingId: 'D1', taskKey: `old-${i}`, counts: c(n), at: new Date(T0 - HOUR_MS) });
+  }
+  t.is(spikes.trackedDrawings, 1);
+  // baseline (2 + 2 + 40) / 3 ≈ 14.7: 146 is below 10×, 147 at it
+  t.deepEqual(feed('D1', 146), []);
+  const fresh = setup();
+  for (const [i, n] of [2, 2, 40].entries()) {
+    fresh.spikes.remember({ drawingId: 'D1', taskKey: `old-${i}`, counts: c(n), at: new Date(T0 - HOUR_MS) });
+  }
+  const [spike] = fresh.feed('D1', 147);
+  t.like(spike, { type: 'spike_detected', drawingId: 'D1', details: { scope: 'drawing', baseline_results: 3, changes: 147 } });
+});
+
+test('a remembered key is not added twice, and a replay of it is not news', (t) => {
+  const { spikes } = setup();
+  for (let i = 0; i < 3; i++) spikes.remember({ drawingId: 'D1', taskKey: 'same', counts: c(1), at: new Date(T0) });
+  // one result in the history: too few to judge, so even a huge change does not fire
+  t.deepEqual(spikes.observe({ drawingId: 'D1', taskKey: 'new', counts: c(1000), at: new Date(T0) }), []);
+  // and the remembered task replayed is ignored
+  t.deepEqual(spikes.observe({ drawingId: 'D1', taskKey: 'same', counts: c(1000), at: new Date(T0) }), []);
+});
+
+test('remembering does not count toward the hourly totals (those are seeded from the windows)', (t) => {
+  const { spikes, feed } = setup();
+  spikes.seedHourlyTotals([{ hourStart: T0 - HOUR_MS, changes: 60 }]);
+  // 1,000 changes remembered in this hour: had they counted, one more change would be a system spike
+  for (let i = 0; i < 100; i++) spikes.remember({ drawingId: `D${i}`, taskKey: `k${i}`, counts: c(10), at: new Date(T0) });
+  t.false(feed('X', 1).some((a) => a.details.scope === 'system'));
+  // live results do count: 1 + 599 = 600 = 10 × the previous hour
+  t.true(feed('Y', 599).some((a) => a.details.scope === 'system'));
+});
