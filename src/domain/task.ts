@@ -67,8 +67,9 @@ export function decodeTask(data: Buffer | string, attributes: Readonly<Record<st
   }
 
   const input = parseTaskInput(value);
-  const jobId = input.jobId ?? optionalId(attributes.job_id, 'attribute "job_id"', 'task: ', input.drawingId);
-  const taskId = input.taskId ?? optionalId(attributes.task_id, 'attribute "task_id"', 'task: ', input.drawingId);
+  const where = inDrawing('task: ', input.drawingId);
+  const jobId = input.jobId ?? optionalId(attributes.job_id, 'attribute "job_id"', where, input.drawingId);
+  const taskId = input.taskId ?? optionalId(attributes.task_id, 'attribute "task_id"', where, input.drawingId);
   return {
     taskKey: taskId ?? createHash('sha256').update(data).digest('hex'),
     jobId,
@@ -113,16 +114,18 @@ export function parseTaskInput(value: unknown, index?: number): TaskInput {
     );
   }
   const drawingId = rawId;
+  // From here on every message names the drawing, as the dead-letter reader sees only the message.
+  const whereDrawing = inDrawing(where, drawingId);
   const fail = (field: string, problem: string): MalformedInputError =>
-    taskError(`${where}${problem}`, drawingId, loc(field));
+    taskError(`${whereDrawing}${problem}`, drawingId, loc(field));
 
-  const jobId = optionalId(o.job_id, 'field "job_id"', where, drawingId, loc('job_id'));
-  const taskId = optionalId(o.task_id, 'field "task_id"', where, drawingId, loc('task_id'));
+  const jobId = optionalId(o.job_id, 'field "job_id"', whereDrawing, drawingId, loc('job_id'));
+  const taskId = optionalId(o.task_id, 'field "task_id"', whereDrawing, drawingId, loc('task_id'));
   const uploadedAt = parseUploadedAt(o.uploaded_at, fail);
 
   const given = FORMS.filter((form) => form.fields.some((f) => present(o[f])));
   if (given.length === 0) {
-    throw taskError(`${where}no versions given: expected ${FORM_LIST}`, drawingId, loc());
+    throw taskError(`${whereDrawing}no versions given: expected ${FORM_LIST}`, drawingId, loc());
   }
   if (given.length > 1) {
     const fields = given.flatMap((form) => form.fields.filter((f) => present(o[f])).map((f) => `"${f}"`));
@@ -205,6 +208,11 @@ function taskError(
   location: { index?: number; field?: string } = {},
 ): MalformedInputError {
   return new MalformedInputError(ERROR_CODES.malformedTask, message, drawingId, location);
+}
+
+/** `task: ` → `task (drawing D1): `; `version_pairs[3]: ` → `version_pairs[3] (drawing D1): `. */
+function inDrawing(where: string, drawingId: string): string {
+  return `${where.slice(0, -2)} (drawing ${drawingId}): `;
 }
 
 function optionalId(

@@ -75,10 +75,10 @@ test('an invalid uploaded_at is malformed', (t) => {
   for (const v of ['yesterday', '2024-02-30T00:00:00Z', '2023-02-29', '2024-13-01', '2024-05-01T24:00:00Z', '2024-05-01T12:60Z',
     '2024-05-01Z', '2024-05-01T12:00:00+25:00', '1714566600', '', '2024-5-1']) {
     rejects(t, { ...inline, uploaded_at: v },
-      `task: field "uploaded_at" must be an ISO 8601 date-time such as "2024-05-01T12:00:00Z", got ${JSON.stringify(v)}`, 'uploaded_at');
+      `task (drawing D7): field "uploaded_at" must be an ISO 8601 date-time such as "2024-05-01T12:00:00Z", got ${JSON.stringify(v)}`, 'uploaded_at');
   }
   rejects(t, { ...inline, uploaded_at: 1714566600 },
-    'task: field "uploaded_at" must be an ISO 8601 date-time such as "2024-05-01T12:00:00Z", got 1714566600', 'uploaded_at');
+    'task (drawing D7): field "uploaded_at" must be an ISO 8601 date-time such as "2024-05-01T12:00:00Z", got 1714566600', 'uploaded_at');
 });
 
 test('a body that is not JSON, not UTF-8 or not an object is malformed', (t) => {
@@ -110,56 +110,56 @@ test('drawing_id must be present and match the pattern', (t) => {
 });
 
 test('a task with no versions names the three forms', (t) => {
-  rejects(t, { drawing_id: 'D7' }, 'task: no versions given: expected version_a and version_b, version_a_uri and version_b_uri, or storage_path');
+  rejects(t, { drawing_id: 'D7' }, 'task (drawing D7): no versions given: expected version_a and version_b, version_a_uri and version_b_uri, or storage_path');
   rejects(t, { drawing_id: 'D7', version_a: null, version_b: null },
-    'task: no versions given: expected version_a and version_b, version_a_uri and version_b_uri, or storage_path');
+    'task (drawing D7): no versions given: expected version_a and version_b, version_a_uri and version_b_uri, or storage_path');
 });
 
 test('mixing forms is malformed, naming the fields', (t) => {
-  rejects(t, { ...inline, storage_path: 'p' }, 'task: fields "version_a", "version_b" and "storage_path" cannot be combined: '
+  rejects(t, { ...inline, storage_path: 'p' }, 'task (drawing D7): fields "version_a", "version_b" and "storage_path" cannot be combined: '
     + 'give exactly one of version_a and version_b, version_a_uri and version_b_uri, or storage_path', 'storage_path');
-  rejects(t, { drawing_id: 'D7', version_a: [], version_b_uri: 'b.json' }, 'task: fields "version_a" and "version_b_uri" cannot be combined: '
+  rejects(t, { drawing_id: 'D7', version_a: [], version_b_uri: 'b.json' }, 'task (drawing D7): fields "version_a" and "version_b_uri" cannot be combined: '
     + 'give exactly one of version_a and version_b, version_a_uri and version_b_uri, or storage_path', 'version_b_uri');
 });
 
 test('half a form is malformed, naming the missing field', (t) => {
-  rejects(t, { drawing_id: 'D7', version_a: [] }, 'task: field "version_b" is missing: the inline form needs both "version_a" and "version_b"', 'version_b');
+  rejects(t, { drawing_id: 'D7', version_a: [] }, 'task (drawing D7): field "version_b" is missing: the inline form needs both "version_a" and "version_b"', 'version_b');
   rejects(t, { drawing_id: 'D7', version_b: '[]', version_a: null },
-    'task: field "version_a" is missing: the inline form needs both "version_a" and "version_b"', 'version_a');
+    'task (drawing D7): field "version_a" is missing: the inline form needs both "version_a" and "version_b"', 'version_a');
   rejects(t, { drawing_id: 'D7', version_b_uri: 'b.json' },
-    'task: field "version_a_uri" is missing: the by-reference form needs both "version_a_uri" and "version_b_uri"', 'version_a_uri');
+    'task (drawing D7): field "version_a_uri" is missing: the by-reference form needs both "version_a_uri" and "version_b_uri"', 'version_a_uri');
 });
 
 test('inline versions must be arrays or strings holding JSON arrays', (t) => {
   const notJson = t.throws(() => decodeTask(JSON.stringify({ ...inline, version_b: '[{"id": ' })), { instanceOf: MalformedInputError });
-  t.regex(notJson!.message, /^task: field "version_b" holds a string that is not valid JSON \(.+\)$/);
+  t.regex(notJson!.message, /^task \(drawing D7\): field "version_b" holds a string that is not valid JSON \(.+\)$/);
   t.is(notJson?.location.field, 'version_b');
-  rejects(t, { ...inline, version_a: '{"id": "D1"}' }, 'task: field "version_a" must hold a JSON array of objects, got a string holding an object', 'version_a');
-  rejects(t, { ...inline, version_a: 3 }, 'task: field "version_a" must be a JSON array of objects (or a string holding one), got 3', 'version_a');
+  rejects(t, { ...inline, version_a: '{"id": "D1"}' }, 'task (drawing D7): field "version_a" must hold a JSON array of objects, got a string holding an object', 'version_a');
+  rejects(t, { ...inline, version_a: 3 }, 'task (drawing D7): field "version_a" must be a JSON array of objects (or a string holding one), got 3', 'version_a');
   rejects(t, { ...inline, version_b: { objects: [] } },
-    'task: field "version_b" must be a JSON array of objects (or a string holding one), got an object', 'version_b');
+    'task (drawing D7): field "version_b" must be a JSON array of objects (or a string holding one), got an object', 'version_b');
 });
 
 test('references must be non-empty paths', (t) => {
   for (const [v, shown] of [['', '""'], ['  ', '"  "'], [5, '5'], ['a\u0000b', '"a\\u0000b"'], ['p'.repeat(1025), `"${'p'.repeat(40)}…"`]] as const) {
     rejects(t, { drawing_id: 'D7', storage_path: v },
-      `task: field "storage_path" must be a non-empty path of at most 1024 characters, got ${shown}`, 'storage_path');
+      `task (drawing D7): field "storage_path" must be a non-empty path of at most 1024 characters, got ${shown}`, 'storage_path');
   }
   rejects(t, { drawing_id: 'D7', version_a_uri: 'a.json', version_b_uri: [] },
-    'task: field "version_b_uri" must be a non-empty path of at most 1024 characters, got an array', 'version_b_uri');
+    'task (drawing D7): field "version_b_uri" must be a non-empty path of at most 1024 characters, got an array', 'version_b_uri');
 });
 
 test('job_id and task_id must be strings of at most 256 characters', (t) => {
-  rejects(t, { ...inline, job_id: 12 }, 'task: field "job_id" must be a string of at most 256 characters, got 12', 'job_id');
-  rejects(t, { ...inline, task_id: 'k'.repeat(257) }, `task: field "task_id" must be a string of at most 256 characters, got "${'k'.repeat(40)}…"`, 'task_id');
+  rejects(t, { ...inline, job_id: 12 }, 'task (drawing D7): field "job_id" must be a string of at most 256 characters, got 12', 'job_id');
+  rejects(t, { ...inline, task_id: 'k'.repeat(257) }, `task (drawing D7): field "task_id" must be a string of at most 256 characters, got "${'k'.repeat(40)}…"`, 'task_id');
   const err = t.throws(() => decodeTask(JSON.stringify(inline), { task_id: 'k'.repeat(300) }), { instanceOf: MalformedInputError });
-  t.regex(err!.message, /^task: attribute "task_id" must be a string of at most 256 characters/);
+  t.regex(err!.message, /^task \(drawing D7\): attribute "task_id" must be a string of at most 256 characters/);
 });
 
 test('parseTaskInput names the element of version_pairs', (t) => {
   t.is(parseTaskInput({ drawing_id: 'D1', version_a: '[]', version_b: [] }, 0).drawingId, 'D1');
   const err = t.throws(() => parseTaskInput({ drawing_id: 'D1', version_a: '[]' }, 3), { instanceOf: MalformedInputError });
-  t.is(err?.message, 'version_pairs[3]: field "version_b" is missing: the inline form needs both "version_a" and "version_b"');
+  t.is(err?.message, 'version_pairs[3] (drawing D1): field "version_b" is missing: the inline form needs both "version_a" and "version_b"');
   t.deepEqual(err?.location, { index: 3, field: 'version_b' });
   t.is(err?.drawingId, 'D1');
   const notObject = t.throws(() => parseTaskInput('D1', 0), { instanceOf: MalformedInputError });

@@ -107,7 +107,7 @@ test('400 naming the element and the field for each kind of bad task', async (t)
     { drawing_id: 'A2', version_a: V, version_b: V },
     { drawing_id: 'A3', version_a: V },
   );
-  assertError(t, third, 400, undefined, /^version_pairs\[2\]: .*"version_b" is missing/);
+  assertError(t, third, 400, undefined, /^version_pairs\[2\] \(drawing A3\): field "version_b" is missing/);
 });
 
 test('400 for broken, empty or unreadable JSON bodies', async (t) => {
