@@ -12,6 +12,11 @@ export const DRAWING_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** Ids we carry in Pub/Sub attributes and database keys; a bound keeps both well inside limits. */
 const MAX_ID_LENGTH = 256;
+/**
+ * Levels of arrays and objects an inline version may nest: a version is an array of flat objects
+ * (2 levels), with room for extra fields that hold structures of their own.
+ */
+export const MAX_NESTING = 64;
 /** Object names in Cloud Storage are at most 1024 bytes; a path longer than that cannot exist. */
 const MAX_PATH_LENGTH = 1024;
 
@@ -240,12 +245,31 @@ function inlineVersion(v: unknown, field: string, fail: Fail): unknown {
     if (!Array.isArray(parsed)) {
       throw fail(field, `field "${field}" must hold a JSON array of objects, got a string holding ${describeValue(parsed)}`);
     }
-    return parsed;
-  }
-  if (!Array.isArray(parsed)) {
+  } else if (!Array.isArray(parsed)) {
     throw fail(field, `field "${field}" must be a JSON array of objects (or a string holding one), got ${describeValue(v)}`);
   }
+  if (nestsDeeperThan(parsed, MAX_NESTING)) {
+    throw fail(field, `field "${field}" nests arrays and objects deeper than ${MAX_NESTING} levels; a version is an array of flat objects`);
+  }
   return parsed;
+}
+
+/**
+ * Whether `value` holds arrays or objects more than `max` levels deep, walked without recursion:
+ * JSON.parse accepts any depth, but JSON.stringify (re-encoding the task) and any recursive walk
+ * overflow the stack on a few hundred thousand levels.
+ */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<{ readonly value: unknown; readonly depth: number }> = [{ value, depth: 0 }];
+  while (stack.length > 0) {
+    const { value: current, depth } = stack.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth >= max) return true;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: depth + 1 });
+    }
+  }
+  return false;
 }
 
 function path(v: unknown, field: string, fail: Fail): string {
