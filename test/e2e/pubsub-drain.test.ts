@@ -3,16 +3,12 @@
  * exits 0, what it had in flight is either finished or handed back to Pub/Sub, and a restarted
  * process finishes the rest with nothing lost and nothing counted twice.
  */
-import anyTest, { type TestFn } from 'ava';
-import { rmSync } from 'node:fs';
+import anyTest from 'ava';
 import path from 'node:path';
-import type { PubSub } from '@google-cloud/pubsub';
-import { emulatorClient, startEmulator, type RunningEmulator } from '../support/pubsub-emulator.js';
-import { getJson, sleep, startService, tempDir } from '../support/service-process.js';
+import { getJson, sleep, startService } from '../support/service-process.js';
 import {
-  createTopology,
   drain,
-  freshNames,
+  freshTopologyAndDataDir,
   generateTasks,
   logLines,
   openStoreFile,
@@ -20,26 +16,14 @@ import {
   serviceEnv,
   totals,
   waitForPairs,
+  withEmulator,
 } from '../support/pubsub-e2e.js';
 
-const test = anyTest as TestFn<{ emulator: RunningEmulator; pubsub: PubSub }>;
-
-test.before(async (t) => {
-  t.context.emulator = await startEmulator();
-  t.context.pubsub = emulatorClient(t.context.emulator);
-});
-
-test.after.always(async (t) => {
-  await t.context.pubsub?.close();
-  await t.context.emulator?.stop();
-});
+const test = withEmulator(anyTest);
 
 test('SIGTERM mid-stream drains and exits 0; a restart finishes the rest, nothing lost or counted twice', async (t) => {
   const { emulator, pubsub } = t.context;
-  const names = freshNames();
-  await createTopology(pubsub, names);
-  const dataDir = tempDir('buildtrace-pubsub-drain-');
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { names, dataDir } = await freshTopologyAndDataDir(t, 'buildtrace-pubsub-drain-');
 
   const count = 2000;
   const { tasks, truth } = generateTasks(path.join(dataDir, 'input'), { count, objects: 80, seed: 71, prefix: 'drain' });

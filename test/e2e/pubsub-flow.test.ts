@@ -4,20 +4,20 @@
  * counted as the domain's own diff says, `POST /process` publishes to the same topic, and
  * malformed messages are dead-lettered at once with their reason while good ones flow around them.
  */
-import anyTest, { type TestFn } from 'ava';
+import anyTest from 'ava';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Message, PubSub } from '@google-cloud/pubsub';
+import type { Message } from '@google-cloud/pubsub';
 import { createRandom, generatePair } from '../../src/simulate/generator.js';
 import { countChanges, validateAndDiff } from '../../src/domain/diff.js';
-import { emulatorClient, receiveMessages, startEmulator, uniqueId, type RunningEmulator } from '../support/pubsub-emulator.js';
+import { receiveMessages, uniqueId } from '../support/pubsub-emulator.js';
 import { getJson, postJson, startService, tempDir, waitFor } from '../support/service-process.js';
 import {
   addCounts,
-  createTopology,
   drain,
   emptyTruth,
   freshNames,
+  freshTopologyAndDataDir,
   generateTasks,
   logLines,
   openStoreFile,
@@ -26,20 +26,11 @@ import {
   serviceEnv,
   totals,
   waitForPairs,
+  withEmulator,
   type Truth,
 } from '../support/pubsub-e2e.js';
 
-const test = anyTest as TestFn<{ emulator: RunningEmulator; pubsub: PubSub }>;
-
-test.before(async (t) => {
-  t.context.emulator = await startEmulator();
-  t.context.pubsub = emulatorClient(t.context.emulator);
-});
-
-test.after.always(async (t) => {
-  await t.context.pubsub?.close();
-  await t.context.emulator?.stop();
-});
+const test = withEmulator(anyTest);
 
 function sumTruths(...truths: Truth[]): Truth {
   const sum = emptyTruth();
@@ -163,11 +154,8 @@ interface BadMessage {
 
 test.serial('malformed messages are dead-lettered at once with their reason, acked, and shown in /health; good ones around them all land', async (t) => {
   const { emulator, pubsub } = t.context;
-  const names = freshNames();
   // a 10 s ack deadline and 1-2 s backoff: anything left unacked would come back within the test
-  await createTopology(pubsub, names);
-  const dataDir = tempDir('buildtrace-pubsub-bad-');
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { names, dataDir } = await freshTopologyAndDataDir(t, 'buildtrace-pubsub-bad-');
   const inputDir = path.join(dataDir, 'input');
 
   const { tasks: good, truth } = generateTasks(inputDir, { count: 30, objects: 30, seed: 21, prefix: 'good' });

@@ -4,33 +4,17 @@
  * percentiles any replica reports (its live windows + the others' rollups, histograms added) equal
  * those of one histogram fed every stored latency.
  */
-import anyTest, { type TestFn } from 'ava';
-import { rmSync } from 'node:fs';
+import anyTest from 'ava';
 import path from 'node:path';
-import type { PubSub } from '@google-cloud/pubsub';
-import { emulatorClient, startEmulator, type RunningEmulator } from '../support/pubsub-emulator.js';
-import { getJson, startService, tempDir, waitFor, type ServiceProcess } from '../support/service-process.js';
-import { closeTo, createTopology, freshNames, generateTasks, openStoreFile, publishBodies, serviceEnv, totals } from '../support/pubsub-e2e.js';
+import { getJson, startService, waitFor, type ServiceProcess } from '../support/service-process.js';
+import { closeTo, freshTopologyAndDataDir, generateTasks, openStoreFile, publishBodies, serviceEnv, totals, withEmulator } from '../support/pubsub-e2e.js';
 import { newHistogram, percentileMs, recordMs } from '../../streams/aggregate/histogram.js';
 
-const test = anyTest as TestFn<{ emulator: RunningEmulator; pubsub: PubSub }>;
-
-test.before(async (t) => {
-  t.context.emulator = await startEmulator();
-  t.context.pubsub = emulatorClient(t.context.emulator);
-});
-
-test.after.always(async (t) => {
-  await t.context.pubsub?.close();
-  await t.context.emulator?.stop();
-});
+const test = withEmulator(anyTest);
 
 test('three replicas on one subscription: each task once, work spread, merged percentiles equal one histogram of every latency', async (t) => {
   const { emulator, pubsub } = t.context;
-  const names = freshNames();
-  await createTopology(pubsub, names);
-  const dataDir = tempDir('buildtrace-pubsub-replicas-');
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { names, dataDir } = await freshTopologyAndDataDir(t, 'buildtrace-pubsub-replicas-');
 
   // given three consumer processes, one DATA_DIR, distinct replica ids
   const count = 900;

@@ -9,22 +9,20 @@
  * ENXIO, which the local input store reports as `storage_unavailable` (a TransientError), as it
  * would EIO or EACCES, which a test running as root cannot provoke.
  */
-import anyTest, { type TestFn } from 'ava';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import anyTest from 'ava';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { PubSub } from '@google-cloud/pubsub';
 import { createRandom, generatePair } from '../../src/simulate/generator.js';
 import { countChanges, validateAndDiff } from '../../src/domain/diff.js';
-import { emulatorClient, receiveMessages, startEmulator, type RunningEmulator } from '../support/pubsub-emulator.js';
-import { getJson, startService, tempDir, waitFor } from '../support/service-process.js';
+import { receiveMessages } from '../support/pubsub-emulator.js';
+import { getJson, startService, waitFor } from '../support/service-process.js';
 import {
-  createTopology,
   drain,
   failedAttempts,
-  freshNames,
+  freshTopologyAndDataDir,
   generateTasks,
   logLines,
   openStoreFile,
@@ -33,19 +31,10 @@ import {
   totals,
   waitForPairs,
   waitForPairsReplaying,
+  withEmulator,
 } from '../support/pubsub-e2e.js';
 
-const test = anyTest as TestFn<{ emulator: RunningEmulator; pubsub: PubSub }>;
-
-test.before(async (t) => {
-  t.context.emulator = await startEmulator();
-  t.context.pubsub = emulatorClient(t.context.emulator);
-});
-
-test.after.always(async (t) => {
-  await t.context.pubsub?.close();
-  await t.context.emulator?.stop();
-});
+const test = withEmulator(anyTest);
 
 /**
  * Leaves a Unix socket at `file` with nobody listening: opening it fails with ENXIO for as long as
@@ -68,10 +57,8 @@ function replaceAtomically(file: string, content: string): void {
 
 test.serial('an unreadable version is retried; it recovers once readable, or after 5 attempts the subscription dead-letters it as a processing error', async (t) => {
   const { emulator, pubsub } = t.context;
-  const names = freshNames();
-  await createTopology(pubsub, names); // 5 attempts, 1-2 s backoff
-  const dataDir = tempDir('buildtrace-pubsub-retry-');
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  // 5 attempts, 1-2 s backoff
+  const { names, dataDir } = await freshTopologyAndDataDir(t, 'buildtrace-pubsub-retry-');
   const inputDir = path.join(dataDir, 'input');
 
   // given good tasks, and two whose version_a is a socket: one stays so, one is fixed later
@@ -160,10 +147,7 @@ test.serial('an unreadable version is retried; it recovers once readable, or aft
 
 test.serial('a locked store: every write fails and tasks are redelivered; once unlocked the service is ready again and each task is processed once', async (t) => {
   const { emulator, pubsub } = t.context;
-  const names = freshNames();
-  await createTopology(pubsub, names);
-  const dataDir = tempDir('buildtrace-pubsub-outage-');
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { names, dataDir } = await freshTopologyAndDataDir(t, 'buildtrace-pubsub-outage-');
   const inputDir = path.join(dataDir, 'input');
   const { tasks, truth } = generateTasks(inputDir, { count: 12, objects: 20, seed: 51, prefix: 'outage' });
   const before = tasks.slice(0, 4);

@@ -11,21 +11,19 @@
  * messages, 40 MB, at once). The client then stops reading until it has room, so memory follows
  * the size of those responses, not the backlog; real Pub/Sub stops at the configured limits.
  */
-import anyTest, { type TestFn } from 'ava';
+import anyTest from 'ava';
 import { rmSync } from 'node:fs';
-import type { PubSub } from '@google-cloud/pubsub';
 import { runSimulation } from '../../src/simulate/run.js';
 import { pubsubTarget } from '../../src/simulate/target-pubsub.js';
 import type { ScenarioOptions } from '../../src/simulate/scenario.js';
-import { emulatorClient, startEmulator, type RunningEmulator } from '../support/pubsub-emulator.js';
 import { getJson, sleep, startService, tempDir, type ServiceProcess } from '../support/service-process.js';
-import { createTopology, freshNames, serviceEnv } from '../support/pubsub-e2e.js';
+import { freshTopologyAndDataDir, serviceEnv, withEmulator, type EmulatorContext } from '../support/pubsub-e2e.js';
 import { RssSampler } from '../support/fault-rss.js';
 import { watchQueue } from '../support/fault-queue.js';
 import { enqueueScenario } from '../support/fault-enqueue.js';
 import { hourlyTotals, inlineTruth } from '../support/fault-truth.js';
 
-const test = anyTest as TestFn<{ emulator: RunningEmulator; pubsub: PubSub }>;
+const test = withEmulator(anyTest);
 
 const MAX_OUTSTANDING = 100;
 const PAIRS = 1_800;
@@ -34,16 +32,6 @@ const OBJECTS = 1_000;
 const SMALL = 600;
 /** Extra peak RSS allowed for the eighteen-times backlog over the six-times one. */
 const MAX_EXTRA_MB = 100;
-
-test.before(async (t) => {
-  t.context.emulator = await startEmulator();
-  t.context.pubsub = emulatorClient(t.context.emulator);
-});
-
-test.after.always(async (t) => {
-  await t.context.pubsub?.close();
-  await t.context.emulator?.stop();
-});
 
 /**
  * Watches a service drain its backlog: RSS every 250 ms, and `during` (e.g. the queue's leases)
@@ -110,12 +98,9 @@ async function drainLocal(t: import('ava').ExecutionContext, pairs: number, seed
 }
 
 /** One consumer process on a fresh subscription holding `pairs` large pairs; returns its peak RSS. */
-async function drainPubSub(t: import('ava').ExecutionContext<{ emulator: RunningEmulator; pubsub: PubSub }>, pairs: number, seed: number): Promise<Drained> {
+async function drainPubSub(t: import('ava').ExecutionContext<EmulatorContext>, pairs: number, seed: number): Promise<Drained> {
   const { emulator, pubsub } = t.context;
-  const names = freshNames();
-  await createTopology(pubsub, names);
-  const dataDir = tempDir('buildtrace-faults-backlog-ps-');
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { names, dataDir } = await freshTopologyAndDataDir(t, 'buildtrace-faults-backlog-ps-');
   const run = scenario(seed, pairs, `pubsub${pairs}_`);
   const { report, truth } = await runSimulation({ scenario: run, target: await pubsubTarget({ client: pubsub, topic: names.topic, runId: `backlog-${pairs}` }) });
   const backlogMb = report.bytes / 2 ** 20;

@@ -6,40 +6,26 @@
  * attributes; every good pair must be processed once with the simulator's counts; /health must
  * show the anomaly; the same consumer process must stay up and keep working afterwards.
  */
-import anyTest, { type TestFn } from 'ava';
-import { rmSync } from 'node:fs';
-import type { Message, PubSub } from '@google-cloud/pubsub';
+import anyTest from 'ava';
+import type { Message } from '@google-cloud/pubsub';
 import { runSimulation } from '../../src/simulate/run.js';
 import { pubsubTarget } from '../../src/simulate/target-pubsub.js';
 import { scenarioItems, type MalformedItem, type ScenarioOptions } from '../../src/simulate/scenario.js';
-import { emulatorClient, receiveMessages, startEmulator, type RunningEmulator } from '../support/pubsub-emulator.js';
-import { getJson, startService, tempDir, waitFor } from '../support/service-process.js';
-import { createTopology, drain, freshNames, openStoreFile, publishBodies, serviceEnv } from '../support/pubsub-e2e.js';
+import { receiveMessages } from '../support/pubsub-emulator.js';
+import { getJson, startService, waitFor } from '../support/service-process.js';
+import { drain, freshTopologyAndDataDir, openStoreFile, publishBodies, serviceEnv, withEmulator } from '../support/pubsub-e2e.js';
 import { RssSampler } from '../support/fault-rss.js';
 import { auditResults, describeAudit, goodPairs, hourlyTotals, inlineTruth, localResults } from '../support/fault-truth.js';
 import { junkBodies } from '../support/fault-junk.js';
 
-const test = anyTest as TestFn<{ emulator: RunningEmulator; pubsub: PubSub }>;
-
-test.before(async (t) => {
-  t.context.emulator = await startEmulator();
-  t.context.pubsub = emulatorClient(t.context.emulator);
-});
-
-test.after.always(async (t) => {
-  await t.context.pubsub?.close();
-  await t.context.emulator?.stop();
-});
+const test = withEmulator(anyTest);
 
 const MALFORMED_CODES = ['malformed_task', 'malformed_version'];
 
 test('a flood of malformed messages among good ones: all dead-lettered with reasons, every good one processed, the consumer stays up', async (t) => {
   const started = Date.now();
   const { emulator, pubsub } = t.context;
-  const names = freshNames();
-  await createTopology(pubsub, names);
-  const dataDir = tempDir('buildtrace-faults-flood-');
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { names, dataDir } = await freshTopologyAndDataDir(t, 'buildtrace-faults-flood-');
 
   const service = await startService(serviceEnv(emulator, names, dataDir, { LOG_LEVEL: 'warn' }), { timeoutMs: 90_000 });
   t.teardown(() => void service.kill('SIGKILL'));

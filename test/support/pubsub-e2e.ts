@@ -1,19 +1,52 @@
 /**
  * Shared pieces of the end-to-end tests that run the built service with `SOURCE=pubsub SINKS=local`
- * against the official emulator: names, topology, the service's environment, generated tasks with
- * their ground truth, publishing with the real client, and reading what the service left behind
- * (its log lines, its SQLite file, dead letters).
+ * against the official emulator: the per-file emulator fixture, names, topology, the service's
+ * environment, generated tasks with their ground truth, publishing with the real client, and
+ * reading what the service left behind (its log lines, its SQLite file, dead letters).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { ExecutionContext, TestFn } from 'ava';
 import type { Message, PubSub } from '@google-cloud/pubsub';
 import { createRandom, generatePair } from '../../src/simulate/generator.js';
 import { countChanges, validateAndDiff } from '../../src/domain/diff.js';
 import type { ChangeCounts } from '../../src/domain/types.js';
 import { ensureTopology, type TopologyOptions } from '../../streams/sources/pubsub-topology.js';
-import { uniqueId, type RunningEmulator } from './pubsub-emulator.js';
-import { getJson, sleep, waitFor } from './service-process.js';
+import { emulatorClient, startEmulator, uniqueId, type RunningEmulator } from './pubsub-emulator.js';
+import { getJson, sleep, tempDir, waitFor } from './service-process.js';
+
+/** What a test file sharing one emulator sees in `t.context`. */
+export interface EmulatorContext {
+  emulator: RunningEmulator;
+  pubsub: PubSub;
+}
+
+/**
+ * Types ava's `test` with an {@link EmulatorContext} and registers the hooks that start one emulator
+ * and a real client for the file and always stop both. Why: a cold emulator costs seconds, so a file
+ * shares one, and every file must stop it even when `before` failed halfway.
+ *
+ * @example
+ * import anyTest from 'ava';
+ * const test = withEmulator(anyTest);
+ * test('…', async (t) => {
+ *   const { emulator, pubsub } = t.context;
+ * });
+ */
+export function withEmulator(anyTest: TestFn): TestFn<EmulatorContext> {
+  const test = anyTest as TestFn<EmulatorContext>;
+  test.before(async (t) => {
+    t.context.emulator = await startEmulator();
+    t.context.pubsub = emulatorClient(t.context.emulator);
+  });
+  test.after.always(async (t) => {
+    // either may be missing when starting the emulator failed
+    await t.context.pubsub?.close();
+    await t.context.emulator?.stop();
+  });
+  return test;
+}
 
 export interface PubSubNames {
   readonly topic: string;
@@ -45,6 +78,27 @@ export async function createTopology(pubsub: PubSub, names: PubSubNames, overrid
     maxBackoffSeconds: 2,
     ...overrides,
   });
+}
+
+/**
+ * Fresh names with their topology created on the file's emulator (as `createTopology`), and an
+ * empty data dir under the system temp dir, removed when the test ends. Why: almost every service
+ * test starts from exactly this, and a data dir left behind would fill the disk over many runs.
+ *
+ * @example
+ * const { names, dataDir } = await freshTopologyAndDataDir(t, 'buildtrace-pubsub-drain-');
+ * const service = await startService(serviceEnv(t.context.emulator, names, dataDir));
+ */
+export async function freshTopologyAndDataDir(
+  t: ExecutionContext<EmulatorContext>,
+  dataDirPrefix: string,
+  overrides: Partial<TopologyOptions> = {},
+): Promise<{ names: PubSubNames; dataDir: string }> {
+  const names = freshNames();
+  await createTopology(t.context.pubsub, names, overrides);
+  const dataDir = tempDir(dataDirPrefix);
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  return { names, dataDir };
 }
 
 /** The environment of a service consuming `names` on the emulator, storing into `dataDir`. */

@@ -7,43 +7,27 @@
  * variant runs in the main suite (test/faults/bigquery-outage.test.ts); this one is in
  * `npm run test:faults` only.
  */
-import anyTest, { type TestFn } from 'ava';
-import { rmSync } from 'node:fs';
-import type { PubSub } from '@google-cloud/pubsub';
+import anyTest from 'ava';
 import { runSimulation } from '../../../src/simulate/run.js';
 import { pubsubTarget } from '../../../src/simulate/target-pubsub.js';
 import type { ScenarioOptions } from '../../../src/simulate/scenario.js';
-import { emulatorClient, startEmulator, type RunningEmulator } from '../../support/pubsub-emulator.js';
-import { getJson, startService, tempDir, waitFor } from '../../support/service-process.js';
-import { createTopology, drain, freshNames } from '../../support/pubsub-e2e.js';
+import { getJson, startService, waitFor } from '../../support/service-process.js';
+import { drain, freshTopologyAndDataDir, withEmulator } from '../../support/pubsub-e2e.js';
 import { RssSampler } from '../../support/fault-rss.js';
 import { bigQueryResults, dedupeByTaskKey, startGcpFakes, storedTaskKeys } from '../../support/fault-gcp.js';
 import { auditResults, describeAudit, goodPairs, hourlyTotals, inlineTruth } from '../../support/fault-truth.js';
 
-const test = anyTest as TestFn<{ emulator: RunningEmulator; pubsub: PubSub }>;
+const test = withEmulator(anyTest);
 
 const OUTAGE_MS = 30_000;
 const HALF = 1_000;
 
-test.before(async (t) => {
-  t.context.emulator = await startEmulator();
-  t.context.pubsub = emulatorClient(t.context.emulator);
-});
-
-test.after.always(async (t) => {
-  await t.context.pubsub?.close();
-  await t.context.emulator?.stop();
-});
-
 test('BigQuery 503 for 30 s while Pub/Sub traffic keeps coming: stays live, nothing lost, nothing counted twice', async (t) => {
   const started = Date.now();
   const { emulator, pubsub } = t.context;
-  const names = freshNames();
-  await createTopology(pubsub, names);
+  const { names, dataDir } = await freshTopologyAndDataDir(t, 'buildtrace-faults-bq-ps-');
   const gcp = await startGcpFakes();
   t.teardown(() => gcp.close());
-  const dataDir = tempDir('buildtrace-faults-bq-ps-');
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
 
   const service = await startService(
     {

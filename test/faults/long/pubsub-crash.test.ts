@@ -14,26 +14,23 @@
  * not always release everything at once: in our runs the last block of 100 came one to two
  * minutes and several seeks later, which is most of this test's time.
  */
-import anyTest, { type TestFn } from 'ava';
-import { rmSync } from 'node:fs';
+import anyTest from 'ava';
 import path from 'node:path';
-import type { PubSub } from '@google-cloud/pubsub';
 import { createRandom } from '../../../src/simulate/generator.js';
-import { emulatorClient, startEmulator, type RunningEmulator } from '../../support/pubsub-emulator.js';
-import { getJson, sleep, startService, tempDir, type ServiceProcess } from '../../support/service-process.js';
+import { getJson, sleep, startService, type ServiceProcess } from '../../support/service-process.js';
 import {
-  createTopology,
   drain,
-  freshNames,
+  freshTopologyAndDataDir,
   generateTasks,
   openStoreFile,
   publishBodies,
   serviceEnv,
   totals,
   waitForPairsReplaying,
+  withEmulator,
 } from '../../support/pubsub-e2e.js';
 
-const test = anyTest as TestFn<{ emulator: RunningEmulator; pubsub: PubSub }>;
+const test = withEmulator(anyTest);
 
 const SEED = 20_261_104;
 const PAIRS = 5_000;
@@ -42,16 +39,6 @@ const KILLS = 3;
 const OBJECTS = 40;
 /** No progress for this long means the emulator is holding leases back: seek to replay them. */
 const STALL_MS = 20_000;
-
-test.before(async (t) => {
-  t.context.emulator = await startEmulator();
-  t.context.pubsub = emulatorClient(t.context.emulator);
-});
-
-test.after.always(async (t) => {
-  await t.context.pubsub?.close();
-  await t.context.emulator?.stop();
-});
 
 /** Where to kill: once a share of the pairs is counted, plus a few ms so it lands inside a batch. */
 interface KillPoint {
@@ -69,10 +56,8 @@ function killPoints(seed: number, kills: number): KillPoint[] {
 test('SIGKILL three times at random points of a 5,000-pair run, restarting on the same DATA_DIR and REPLICA_ID: one result per task, each counted once', async (t) => {
   const started = Date.now();
   const { emulator, pubsub } = t.context;
-  const names = freshNames();
-  await createTopology(pubsub, names); // 10 s ack deadline
-  const dataDir = tempDir('buildtrace-pubsub-crash-');
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  // 10 s ack deadline
+  const { names, dataDir } = await freshTopologyAndDataDir(t, 'buildtrace-pubsub-crash-');
   const live = new Set<ServiceProcess>();
   t.teardown(async () => {
     for (const service of live) await service.kill('SIGKILL');

@@ -2,25 +2,15 @@
  * The Pub/Sub publisher against the official emulator: a publish resolves only with every task
  * confirmed, and a failed one rejects with a transient error naming how many failed.
  */
-import anyTest, { type TestFn } from 'ava';
+import anyTest from 'ava';
 import type { PubSub } from '@google-cloud/pubsub';
 import { TransientError } from '../../../src/domain/errors.js';
 import { PubSubPublisher, TaskPublishError } from '../../../streams/sources/pubsub-publisher.js';
 import type { OutgoingTask } from '../../../streams/sources/source.js';
-import { emulatorClient, receiveMessages, startEmulator, uniqueId, type RunningEmulator } from '../../support/pubsub-emulator.js';
+import { receiveMessages, uniqueId } from '../../support/pubsub-emulator.js';
+import { withEmulator } from '../../support/pubsub-e2e.js';
 
-const test = anyTest as TestFn<{ emulator: RunningEmulator; pubsub: PubSub }>;
-
-test.before(async (t) => {
-  const emulator = await startEmulator();
-  t.context.emulator = emulator;
-  t.context.pubsub = emulatorClient(emulator);
-});
-
-test.after.always(async (t) => {
-  await t.context.pubsub?.close();
-  await t.context.emulator?.stop();
-});
+const test = withEmulator(anyTest);
 
 /** A topic with a subscription, so whatever is published can be read back. */
 async function topicWithSubscription(pubsub: PubSub): Promise<{ topic: string; subscription: string }> {

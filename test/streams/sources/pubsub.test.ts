@@ -2,7 +2,7 @@
  * The Pub/Sub source and topology against the official emulator with the real client: delivery,
  * flow control, redelivery, dead-lettering, shutdown and recovery from a broken stream.
  */
-import anyTest, { type TestFn } from 'ava';
+import anyTest from 'ava';
 import type { PubSub } from '@google-cloud/pubsub';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import type { Delivery } from '../../../streams/sources/source.js';
@@ -23,26 +23,10 @@ import {
   type TopologyOptions,
 } from '../../../streams/sources/pubsub-topology.js';
 import { loadConfig } from '../../../src/config.js';
-import {
-  emulatorClient,
-  receiveMessages,
-  startEmulator,
-  uniqueId,
-  type RunningEmulator,
-} from '../../support/pubsub-emulator.js';
+import { receiveMessages, uniqueId } from '../../support/pubsub-emulator.js';
+import { withEmulator } from '../../support/pubsub-e2e.js';
 
-const test = anyTest as TestFn<{ emulator: RunningEmulator; pubsub: PubSub }>;
-
-test.before(async (t) => {
-  const emulator = await startEmulator();
-  t.context.emulator = emulator;
-  t.context.pubsub = emulatorClient(emulator);
-});
-
-test.after.always(async (t) => {
-  await t.context.pubsub?.close();
-  await t.context.emulator?.stop();
-});
+const test = withEmulator(anyTest);
 
 interface Names {
   readonly topic: string;
