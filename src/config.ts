@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { availableParallelism } from 'node:os';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -82,6 +83,21 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/**
+ * A directory, or a path where one can be created at start: a file there (or above it) would
+ * otherwise surface only as a database error after start-up.
+ */
+const directoryPath = z
+  .string()
+  .refine((p) => !p.includes('\0'), 'must be a path without NUL bytes')
+  .refine((p) => {
+    try {
+      return statSync(p).isDirectory();
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    }
+  }, 'must be a directory, or a path where one can be created (not a file, nor below one)');
+
 const intIn = (min: number, max: number) =>
   z
     .string()
@@ -139,7 +155,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const opt = <T>(name: string, schema: z.ZodType<T>): T | null => read<T | null>(name, schema, null);
 
-  const dataDir = path.resolve(read('DATA_DIR', z.string(), './data'));
+  const dataDir = path.resolve(read('DATA_DIR', directoryPath, './data'));
   const projectId = opt('GOOGLE_CLOUD_PROJECT', projectName);
   const emulatorHost = opt('PUBSUB_EMULATOR_HOST', hostPort);
   const subscriptionSet = Boolean(env.PUBSUB_SUBSCRIPTION);
@@ -156,7 +172,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: read('PORT', intIn(0, 65535), 8080),
     host: read('HOST', z.string().min(1), '0.0.0.0'),
     dataDir,
-    inputDir: path.resolve(read('INPUT_DIR', z.string(), path.join(dataDir, 'input'))),
+    inputDir: path.resolve(read('INPUT_DIR', directoryPath, path.join(dataDir, 'input'))),
     source,
     sinks,
     projectId,
