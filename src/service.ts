@@ -160,7 +160,10 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   };
   const app = createApp(deps);
   const server = createServer(app.callback());
-  server.keepAliveTimeout = 5_000;
+  // Longer than a Google Cloud load balancer keeps idle backend connections (600 s): a shorter one
+  // closes sockets the balancer is about to reuse, which its clients see as 502s. Idle sockets
+  // cost little, and shutdown closes them at once.
+  server.keepAliveTimeout = 620_000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 60_000;
   server.listen(config.port, config.host);

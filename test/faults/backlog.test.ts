@@ -48,7 +48,14 @@ async function drainWatched(
   rss.phase = 'draining';
   for (;;) {
     during();
-    const { body } = await getJson(`${service.url}/metrics`);
+    const { body } = await getJson(`${service.url}/metrics`).catch(async (err: unknown) => {
+      // A socket closed under a reused connection is retried once; a process that is gone says
+      // why, from its own output.
+      await sleep(250);
+      if (service.child.exitCode === null && service.child.signalCode === null) return getJson(`${service.url}/metrics`);
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? '';
+      throw new Error(`GET /metrics failed (${(err as Error).message} ${cause}); exit ${service.child.exitCode}/${service.child.signalCode}: ${service.output().slice(-3000)}`);
+    });
     if (hourlyTotals(body).pairs >= pairs) break;
     if (Date.now() - started > 300_000) throw new Error(`backlog not drained in 300 s: ${hourlyTotals(body).pairs} of ${pairs}`);
     if (service.child.exitCode !== null) throw new Error(`service exited: ${service.output().slice(-2000)}`);
