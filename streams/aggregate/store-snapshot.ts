@@ -68,7 +68,10 @@ export class StoreSnapshot {
       const age = this.options.clock() - taken.at;
       if (age < this.options.freshMs) return taken.readings;
       if (age < this.options.staleMs) {
-        this.refresh(wanted).promise.catch((err: unknown) => this.options.onBackgroundError?.(err));
+        const running = this.reading;
+        const reading = this.refresh(wanted);
+        // Reported once per read, not once per request that found it running.
+        if (reading !== running) reading.promise.catch((err: unknown) => this.options.onBackgroundError?.(err));
         return taken.readings;
       }
     }
