@@ -21,6 +21,7 @@ import { sourceFactories, sinkFactories } from './registry.js';
 /** Time kept back from the grace period for flushing and closing after the drain. */
 const SHUTDOWN_MARGIN_MS = 3_000;
 const SINK_CHECK_INTERVAL_MS = 1_000;
+const SINK_CHECK_TIMEOUT_MS = 2_000;
 
 export interface Service {
   readonly server: Server;
@@ -102,20 +103,34 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   aggregation.startTimers(sources.backlog);
 
   // Probes and /health share one health check at most every second: taking the store's write
-  // lock on every request would make the probes themselves a load.
+  // lock on every request would make the probes themselves a load. A sink that does not answer
+  // is reported as such after SINK_CHECK_TIMEOUT_MS, so the probes answer too; its check is not
+  // started again while the one that hangs is still open.
   let sinkHealthy: { ok: boolean; reason: string } = { ok: true, reason: '' };
   let lastCheck = 0;
   let checking: Promise<void> | null = null;
+  let unanswered: Promise<void> | null = null;
   const checkSink = (): Promise<void> => {
     if (checking) return checking;
     if (clock() - lastCheck < SINK_CHECK_INTERVAL_MS) return Promise.resolve();
-    checking = sinks.sink
-      .healthcheck()
+    const call = unanswered ?? sinks.sink.healthcheck();
+    unanswered = call;
+    void call.then(
+      () => void (unanswered = null),
+      () => void (unanswered = null),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${SINK_CHECK_TIMEOUT_MS / 1000} s`)), SINK_CHECK_TIMEOUT_MS);
+      timer.unref();
+    });
+    checking = Promise.race([call, timeout])
       .then(
         () => void (sinkHealthy = { ok: true, reason: '' }),
         (err: unknown) => void (sinkHealthy = { ok: false, reason: `sink ${sinks.sink.name} is not writable: ${(err as Error).message}` }),
       )
       .finally(() => {
+        clearTimeout(timer);
         lastCheck = clock();
         checking = null;
       });

@@ -24,6 +24,8 @@ export interface FaultProxyStats {
   refused: number;
   /** Requests refused for a missing or wrong token. */
   unauthorized: number;
+  /** Requests held unanswered by `hang()`. */
+  held: number;
 }
 
 export interface FaultProxy {
@@ -31,6 +33,8 @@ export interface FaultProxy {
   readonly stats: FaultProxyStats;
   /** Every request is answered `status` (503 by default) from now until `recover()`. */
   outage(status?: number): void;
+  /** Every request is held unanswered from now until `recover()`, which drops them (a hung API). */
+  hang(): void;
   recover(): void;
   /** Whether an outage is on. */
   readonly down: boolean;
@@ -51,8 +55,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) {
     throw new RangeError(`the fault proxy forwards to loopback only, got ${options.target}`);
   }
-  const stats: FaultProxyStats = { forwarded: 0, refused: 0, unauthorized: 0 };
+  const stats: FaultProxyStats = { forwarded: 0, refused: 0, unauthorized: 0, held: 0 };
   let outageStatus: number | null = null;
+  let hanging = false;
+  const heldResponses = new Set<http.ServerResponse>();
 
   const answer = (res: http.ServerResponse, status: number, reason: string, message: string): void => {
     // The shape Google APIs use for errors, so the client reports it as the API would.
@@ -66,6 +72,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       stats.unauthorized += 1;
       req.resume();
       return answer(res, 401, 'UNAUTHENTICATED', `expected the loopback token, got ${req.headers.authorization ?? 'no Authorization header'}`);
+    }
+    if (hanging) {
+      stats.held += 1;
+      req.resume();
+      heldResponses.add(res);
+      res.on('close', () => heldResponses.delete(res));
+      return;
     }
     if (outageStatus !== null) {
       stats.refused += 1;
@@ -97,11 +110,16 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     outage: (status = 503) => {
       outageStatus = status;
     },
+    hang: () => {
+      hanging = true;
+    },
     recover: () => {
       outageStatus = null;
+      hanging = false;
+      for (const res of heldResponses) res.destroy();
     },
     get down() {
-      return outageStatus !== null;
+      return outageStatus !== null || hanging;
     },
     close: () =>
       new Promise<void>((resolve) => {
