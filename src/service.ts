@@ -22,6 +22,8 @@ import { sourceFactories, sinkFactories } from './registry.js';
 const SHUTDOWN_MARGIN_MS = 3_000;
 const SINK_CHECK_INTERVAL_MS = 1_000;
 const SINK_CHECK_TIMEOUT_MS = 2_000;
+/** Reads answer 503 when the store takes longer: within common client and load-balancer timeouts. */
+const READ_DEADLINE_MS = 10_000;
 
 export interface Service {
   readonly server: Server;
@@ -169,6 +171,7 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     },
     limits: { maxBodyBytes: config.maxBodyBytes, maxPairsPerRequest: config.maxPairsPerRequest, maxPairsPerPrefix: config.maxPairsPerPrefix },
     anomalyFreshMinutes: config.anomalyFreshMinutes,
+    readDeadlineMs: READ_DEADLINE_MS,
     corsOrigins: config.corsOrigins,
     clock,
     logger,

@@ -5,6 +5,7 @@
 import Koa from 'koa';
 import Router from '@koa/router';
 import { errorMiddleware, HttpError, HTTP_CODES } from './errors.js';
+import { readDeadline } from './deadline.js';
 import { registerProcess } from './routes/process.js';
 import { registerQueries } from './routes/queries.js';
 import { registerHealth } from './routes/health.js';
@@ -18,6 +19,7 @@ export function createApp(deps: ServerDeps): Koa {
 
   app.use(errorMiddleware(deps.logger));
   if (deps.corsOrigins.length > 0) app.use(cors(deps.corsOrigins));
+  app.use(readDeadline(deps.readDeadlineMs));
 
   const router = new Router();
   registerProcess(router, deps);

@@ -31,6 +31,8 @@ export interface ServerDeps {
     readonly maxPairsPerPrefix: number;
   };
   readonly anomalyFreshMinutes: number;
+  /** A GET still waiting on the store after this long answers 503 (see deadline.ts). */
+  readonly readDeadlineMs: number;
   readonly corsOrigins: readonly string[];
   readonly clock: () => number;
   readonly logger: Logger;

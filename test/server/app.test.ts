@@ -44,6 +44,7 @@ async function serve(t: ExecutionContext, overrides: (store: LocalStore) => Part
     readiness: async () => ({ ready: true, reasons: [] }),
     limits: { maxBodyBytes: 1024, maxPairsPerRequest: 10, maxPairsPerPrefix: 10 },
     anomalyFreshMinutes: 60,
+    readDeadlineMs: 10_000,
     corsOrigins: [],
     clock: Date.now,
     logger: silentLogger,
@@ -83,6 +84,22 @@ test('a store that is down answers 503 with its code and a hint to retry, for re
     503,
     'sink_unavailable',
   );
+});
+
+test('a store that never answers: reads answer 503 at the deadline instead of hanging with it', async (t) => {
+  const never = () => new Promise<never>(() => {});
+  const { url } = await serve(t, (store) => ({
+    readDeadlineMs: 300,
+    store: Object.assign(Object.create(store) as LocalStore, { changes: never, job: never }),
+    metrics: never,
+  }));
+  for (const route of ['/changes?drawing_id=D1', '/jobs/abc', '/metrics']) {
+    const res = await call(`${url}${route}`);
+    assertError(t, res, 503, 'unavailable', /did not answer within 0\.3 s; try again later/);
+    t.is(res.headers.get('retry-after'), '1', route);
+  }
+  // and what does not wait on the store is not cut short
+  t.is((await call(`${url}/healthz`)).status, 200);
 });
 
 test('an unexpected error is a bare 500 internal_error: no message, stack or path from the error reaches the client', async (t) => {
