@@ -12,11 +12,6 @@ export const DRAWING_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** Ids we carry in Pub/Sub attributes and database keys; a bound keeps both well inside limits. */
 const MAX_ID_LENGTH = 256;
-/**
- * Levels of arrays and objects an inline version may nest: a version is an array of flat objects
- * (2 levels), with room for extra fields that hold structures of their own.
- */
-export const MAX_NESTING = 64;
 /** Object names in Cloud Storage are at most 1024 bytes; a path longer than that cannot exist. */
 const MAX_PATH_LENGTH = 1024;
 
@@ -168,10 +163,12 @@ export function parseTaskInput(value: unknown, index?: number): TaskInput {
  * task, and `job_id`, `task_id`, `drawing_id` attributes for brokers and dead-letter readers.
  * Inline versions are written as arrays (the decoder also accepts the seed's JSON strings).
  *
+ * @throws MalformedInputError (`malformed_task`) when the versions nest too deeply to encode; its
+ *   message starts with `where` (`version_pairs[3]: ` names the element of a request).
  * @example
  * publisher.publish(pairs.map((p, i) => encodeTask({ ...parseTaskInput(p, i), jobId, taskId: `${jobId}:${i}` })));
  */
-export function encodeTask(task: TaskInput): OutgoingTask {
+export function encodeTask(task: TaskInput, where = 'task: '): OutgoingTask {
   const body: Record<string, unknown> = { drawing_id: task.drawingId };
   const attributes: Record<string, string> = { drawing_id: task.drawingId };
   if (task.jobId !== null) {
@@ -197,7 +194,23 @@ export function encodeTask(task: TaskInput): OutgoingTask {
       break;
   }
   if (task.uploadedAt !== null) body.uploaded_at = task.uploadedAt.toISOString();
-  return { data: Buffer.from(JSON.stringify(body), 'utf8'), attributes };
+  let text: string;
+  try {
+    text = JSON.stringify(body);
+  } catch (err) {
+    // JSON.parse accepts any depth, JSON.stringify recurses: versions nested some thousands of
+    // levels deep parse, then overflow the stack here. Nothing else walks them that deep (the
+    // pipeline reads only the objects' own fields), so the check costs nothing until it fails.
+    if (err instanceof RangeError) {
+      throw new MalformedInputError(
+        ERROR_CODES.malformedTask,
+        `${inDrawing(where, task.drawingId)}its versions nest arrays and objects too deeply to be encoded; a version is an array of flat objects`,
+        task.drawingId,
+      );
+    }
+    throw err;
+  }
+  return { data: Buffer.from(text, 'utf8'), attributes };
 }
 
 type Fail = (field: string, problem: string) => MalformedInputError;
@@ -248,28 +261,7 @@ function inlineVersion(v: unknown, field: string, fail: Fail): unknown {
   } else if (!Array.isArray(parsed)) {
     throw fail(field, `field "${field}" must be a JSON array of objects (or a string holding one), got ${describeValue(v)}`);
   }
-  if (nestsDeeperThan(parsed, MAX_NESTING)) {
-    throw fail(field, `field "${field}" nests arrays and objects deeper than ${MAX_NESTING} levels; a version is an array of flat objects`);
-  }
   return parsed;
-}
-
-/**
- * Whether `value` holds arrays or objects more than `max` levels deep, walked without recursion:
- * JSON.parse accepts any depth, but JSON.stringify (re-encoding the task) and any recursive walk
- * overflow the stack on a few hundred thousand levels.
- */
-export function nestsDeeperThan(value: unknown, max: number): boolean {
-  const stack: Array<{ readonly value: unknown; readonly depth: number }> = [{ value, depth: 0 }];
-  while (stack.length > 0) {
-    const { value: current, depth } = stack.pop()!;
-    if (typeof current !== 'object' || current === null) continue;
-    if (depth >= max) return true;
-    for (const child of Array.isArray(current) ? current : Object.values(current)) {
-      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: depth + 1 });
-    }
-  }
-  return false;
 }
 
 function path(v: unknown, field: string, fail: Fail): string {

@@ -104,7 +104,12 @@ function encode(fields: Record<string, unknown>, jobId: string, index: number): 
       throw badRequest(`version_pairs[${index}]: field "${field}" ${problem}, got ${JSON.stringify(ref.slice(0, 200))}`, ERROR_CODES.forbiddenPath);
     }
   }
-  return encodeTask({ ...input, jobId, taskId: `${jobId}:${index}` });
+  try {
+    return encodeTask({ ...input, jobId, taskId: `${jobId}:${index}` }, `version_pairs[${index}]: `);
+  } catch (err) {
+    if (err instanceof MalformedInputError) throw badRequest(err.message, err.code);
+    throw err;
+  }
 }
 
 /**
