@@ -17,6 +17,7 @@ import { Aggregation } from '../streams/aggregate/aggregation.js';
 import { createApp } from './server/app.js';
 import type { ServerDeps } from './server/deps.js';
 import { sourceFactories, sinkFactories } from './registry.js';
+import { TIMED_OUT, within } from './timeout.js';
 
 /** Time kept back from the grace period for flushing and closing after the drain. */
 const SHUTDOWN_MARGIN_MS = 3_000;
@@ -117,22 +118,15 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     if (clock() - lastCheck < SINK_CHECK_INTERVAL_MS) return Promise.resolve();
     const call = unanswered ?? sinks.sink.healthcheck();
     unanswered = call;
-    void call.then(
-      () => void (unanswered = null),
-      () => void (unanswered = null),
-    );
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${SINK_CHECK_TIMEOUT_MS / 1000} s`)), SINK_CHECK_TIMEOUT_MS);
-      timer.unref();
-    });
-    checking = Promise.race([call, timeout])
+    const answered = () => void (unanswered = null);
+    void call.then(answered, answered);
+    const notWritable = (why: string) => void (sinkHealthy = { ok: false, reason: `sink ${sinks.sink.name} is not writable: ${why}` });
+    checking = within(call, SINK_CHECK_TIMEOUT_MS)
       .then(
-        () => void (sinkHealthy = { ok: true, reason: '' }),
-        (err: unknown) => void (sinkHealthy = { ok: false, reason: `sink ${sinks.sink.name} is not writable: ${(err as Error).message}` }),
+        (answer) => (answer === TIMED_OUT ? notWritable(`no answer within ${SINK_CHECK_TIMEOUT_MS / 1000} s`) : void (sinkHealthy = { ok: true, reason: '' })),
+        (err: unknown) => notWritable((err as Error).message),
       )
       .finally(() => {
-        clearTimeout(timer);
         lastCheck = clock();
         checking = null;
       });

@@ -5,6 +5,7 @@
  * enqueued its tasks, and a client retrying it would enqueue them twice.
  */
 import type Koa from 'koa';
+import { TIMED_OUT, within } from '../timeout.js';
 import { HttpError, HTTP_CODES } from './errors.js';
 
 /**
@@ -15,18 +16,9 @@ export function readDeadline(ms: number): Koa.Middleware {
   if (!(Number.isFinite(ms) && ms > 0)) throw new RangeError(`a read deadline must be a positive number of ms, got ${ms}`);
   return async (ctx, next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new HttpError(503, HTTP_CODES.unavailable, `the store did not answer within ${ms / 1000} s; try again later`, { 'Retry-After': '1' })),
-        ms,
-      );
-    });
-    try {
-      // The route keeps running after the deadline; what it sets then is never sent.
-      await Promise.race([next(), expired]);
-    } finally {
-      clearTimeout(timer);
+    // The route keeps running after the deadline; what it sets then is never sent.
+    if ((await within(next(), ms)) === TIMED_OUT) {
+      throw new HttpError(503, HTTP_CODES.unavailable, `the store did not answer within ${ms / 1000} s; try again later`, { 'Retry-After': '1' });
     }
   };
 }

@@ -144,10 +144,9 @@ export class HourlyWindows {
    * @returns how many samples were counted.
    */
   async restore(samples: AsyncIterable<MetricSample> | Iterable<MetricSample>, until: number = this.clock()): Promise<number> {
-    const startedAt = until;
     let counted = 0;
     for await (const sample of samples) {
-      if (!(sample.at instanceof Date) || sample.at.getTime() > startedAt) continue;
+      if (!(sample.at instanceof Date) || sample.at.getTime() > until) continue;
       const recorded =
         sample.kind === 'result'
           ? this.recordResult(sample)

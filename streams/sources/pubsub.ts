@@ -7,6 +7,7 @@ import { Observable, Subject } from 'rxjs';
 import type { Config } from '../../src/config.js';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
+import { TIMED_OUT, within } from '../../src/timeout.js';
 import type { DeadLetterReason, Delivery, TaskSource } from './source.js';
 
 /** The part of the client this source uses, so a caller can hand in any configured `PubSub`. */
@@ -196,13 +197,7 @@ export class PubSubSource implements TaskSource {
       const drained = (async () => {
         while (this.closing.size > 0) await Promise.all([...this.closing]);
       })();
-      let timer: NodeJS.Timeout | undefined;
-      const waited = await Promise.race([
-        drained.then(() => true),
-        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS))),
-      ]);
-      clearTimeout(timer);
-      if (!waited) this.log.warn({ waitedMs: CLOSE_WAIT_MS }, 'subscription still closing; leaving undispatched messages to redelivery');
+      if ((await within(drained, CLOSE_WAIT_MS)) === TIMED_OUT) this.log.warn({ waitedMs: CLOSE_WAIT_MS }, 'subscription still closing; leaving undispatched messages to redelivery');
       if (this.dlq) await this.dlq.flush().catch((err: unknown) => this.log.warn({ err }, 'flushing dead letters failed'));
     })();
     return this.closed;
