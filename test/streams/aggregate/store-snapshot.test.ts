@@ -43,14 +43,18 @@ function harness(options: { freshMs?: number; staleMs?: number } = {}) {
       await settle();
     },
     open: () => pending.length,
+    /** The first request, answered: readings taken now. */
+    async primed() {
+      const first = snapshot.get();
+      await this.answer();
+      return first;
+    },
   };
 }
 
 test('the first request reads the store; requests within freshMs reuse it', async (t) => {
   const h = harness();
-  const first = h.snapshot.get();
-  await h.answer();
-  t.is((await first).dataQualityIssues, 0);
+  t.is((await h.primed()).dataQualityIssues, 0);
   h.write();
   h.advance(999);
   t.is((await h.snapshot.get()).dataQualityIssues, 0, 'a write by another replica shows after freshMs, not before');
@@ -59,9 +63,7 @@ test('the first request reads the store; requests within freshMs reuse it', asyn
 
 test('a write by this process is in the next answer, however fresh the readings', async (t) => {
   const h = harness();
-  const first = h.snapshot.get();
-  await h.answer();
-  await first;
+  await h.primed();
   h.write();
   h.snapshot.changed();
   const next = h.snapshot.get();
@@ -72,9 +74,7 @@ test('a write by this process is in the next answer, however fresh the readings'
 
 test('readings past freshMs are served at once while one refresh runs; the one after sees it', async (t) => {
   const h = harness();
-  const first = h.snapshot.get();
-  await h.answer();
-  await first;
+  await h.primed();
   h.write();
   h.advance(1_500);
   t.is((await h.snapshot.get()).dataQualityIssues, 0, 'served stale without waiting');
@@ -87,9 +87,7 @@ test('readings past freshMs are served at once while one refresh runs; the one a
 
 test('readings past staleMs are not served: the request waits for the store', async (t) => {
   const h = harness();
-  const first = h.snapshot.get();
-  await h.answer();
-  await first;
+  await h.primed();
   h.write();
   h.advance(10_000);
   let done = false;
@@ -132,9 +130,7 @@ test('a failing read rejects the requests waiting for it; the next request reads
 
 test('a failing background refresh keeps the previous readings and is reported', async (t) => {
   const h = harness();
-  const first = h.snapshot.get();
-  await h.answer();
-  await first;
+  await h.primed();
   h.advance(2_000);
   t.is((await h.snapshot.get()).dataQualityIssues, 0);
   t.is((await h.snapshot.get()).dataQualityIssues, 0, 'a second request finds the refresh running');
