@@ -1,45 +1,28 @@
 #!/usr/bin/env node
 /**
- * `buildtrace diff A.json B.json`: the same validation, diff and wording as the service, on two
- * local files, so a person can check a pair by hand without running the pipeline.
+ * `buildtrace`: the command line. Each subcommand lives in `src/cli/` and is registered in one
+ * table here, so adding a command never touches another's parsing.
  */
-import { readFile } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { countChanges, DEFAULT_TOLERANCE, validateAndDiff } from './domain/diff.js';
-import { parsePyFloat } from './domain/drawing.js';
 import { MalformedInputError } from './domain/errors.js';
-import { DRAWING_ID_PATTERN } from './domain/task.js';
-import type { ChangeSet } from './domain/types.js';
+import { diffCommand, DIFF_USAGE } from './cli/diff.js';
+import { type CliCommand, type CliIo, UsageError } from './cli/io.js';
 
-export const USAGE = `Usage: buildtrace diff A.json B.json [--json] [--tolerance N] [--drawing-id ID]
+export { UsageError, type CliIo } from './cli/io.js';
+export { formatText } from './cli/diff.js';
 
-Compares two versions of a drawing (JSON arrays of {"id", "type", "x", "y", "width", "height"})
-and prints what was added, removed, moved and modified, in the words the service stores.
+/** Every subcommand, by name. */
+const COMMANDS: Readonly<Record<string, CliCommand>> = {
+  diff: diffCommand,
+};
 
-Options:
-  --json            print the change set as JSON instead of text
-  --tolerance N     a coordinate or size must change by more than N to count (default ${DEFAULT_TOLERANCE})
-  --drawing-id ID   the drawing named in messages (default: the folder holding A when A is
-                    named version_a.json, as in the seed's layout; otherwise "cli")
-  -h, --help        show this help
-
-Exit status: 0 when the versions were compared, 2 for bad usage, an unreadable file or a
-malformed version.
+export const USAGE = `${DIFF_USAGE}
+Commands:
+${Object.entries(COMMANDS)
+  .map(([, c]) => `  buildtrace ${c.synopsis}`)
+  .join('\n')}
 `;
-
-/** A problem the user can fix: printed as one line, exit status 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-  readonly exitCode = 2;
-}
-
-export interface CliIo {
-  out(text: string): void;
-  err(text: string): void;
-}
 
 const processIo: CliIo = {
   out: (text) => process.stdout.write(text),
@@ -55,15 +38,21 @@ const processIo: CliIo = {
  */
 export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   try {
-    const args = parse(argv);
-    if (args === 'help') {
-      io.out(USAGE);
-      return 0;
+    const at = argv.findIndex((arg) => !arg.startsWith('-'));
+    if (at === -1) {
+      if (argv.includes('-h') || argv.includes('--help')) {
+        io.out(USAGE);
+        return 0;
+      }
+      throw new UsageError(`missing command: expected "diff A.json B.json" (see --help)`);
     }
-    const [a, b] = await Promise.all([readVersion(args.fileA), readVersion(args.fileB)]);
-    const changes = validateAndDiff(a, b, args.drawingId, { tolerance: args.tolerance });
-    io.out(args.json ? `${JSON.stringify(changes, null, 2)}\n` : formatText(args.drawingId, changes));
-    return 0;
+    const name = argv[at]!;
+    const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (command === undefined) {
+      const known = Object.keys(COMMANDS).map((n) => JSON.stringify(n)).join(', ');
+      throw new UsageError(`unknown command ${JSON.stringify(name)}: expected ${known} (see --help)`);
+    }
+    return await command.run([...argv.slice(0, at), ...argv.slice(at + 1)], io);
   } catch (err) {
     if (err instanceof UsageError || err instanceof MalformedInputError) {
       io.err(`buildtrace: ${err.message}\n`);
@@ -71,102 +60,6 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     }
     throw err;
   }
-}
-
-interface DiffArgs {
-  readonly fileA: string;
-  readonly fileB: string;
-  readonly json: boolean;
-  readonly tolerance: number;
-  readonly drawingId: string;
-}
-
-function parse(argv: readonly string[]): DiffArgs | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        json: { type: 'boolean', default: false },
-        tolerance: { type: 'string' },
-        'drawing-id': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    // parseArgs explains at length; the first sentence is the one-line error we want.
-    const first = (err as Error).message.split(/\.(?:\s|$)|\n/)[0] || 'bad arguments';
-    throw new UsageError(`${first} (see --help)`);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) return 'help';
-
-  const [command, ...files] = positionals;
-  if (command === undefined) throw new UsageError('missing command: expected "diff A.json B.json" (see --help)');
-  if (command !== 'diff') throw new UsageError(`unknown command ${JSON.stringify(command)}: expected "diff" (see --help)`);
-  if (files.length !== 2) {
-    throw new UsageError(`diff takes two files, version A and version B; got ${files.length} (see --help)`);
-  }
-  const [fileA, fileB] = files as [string, string];
-
-  let tolerance = DEFAULT_TOLERANCE;
-  if (values.tolerance !== undefined) {
-    const n = parsePyFloat(values.tolerance);
-    if (n === undefined || n < 0) {
-      throw new UsageError(`--tolerance must be a number of at least 0, got ${JSON.stringify(values.tolerance)}`);
-    }
-    tolerance = n;
-  }
-
-  const drawingId = values['drawing-id'] ?? defaultDrawingId(fileA);
-  if (!DRAWING_ID_PATTERN.test(drawingId)) {
-    throw new UsageError(
-      `--drawing-id must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit, got ${JSON.stringify(drawingId)}`,
-    );
-  }
-  return { fileA, fileB, json: values.json, tolerance, drawingId };
-}
-
-/** In the seed's layout (`<drawing_id>/version_a.json`) the folder names the drawing. */
-function defaultDrawingId(fileA: string): string {
-  if (path.basename(fileA) !== 'version_a.json') return 'cli';
-  const folder = path.basename(path.dirname(path.resolve(fileA)));
-  return DRAWING_ID_PATTERN.test(folder) ? folder : 'cli';
-}
-
-async function readVersion(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why =
-      e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'it is a directory' : e.code === 'EACCES' ? 'permission denied' : e.message;
-    throw new UsageError(`cannot read ${file}: ${why}`);
-  }
-  try {
-    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-  } catch (err) {
-    throw new UsageError(`${file} is not valid JSON: ${(err as Error).message}`);
-  }
-}
-
-/** Counts first, then every item (not only the summary's three examples), then the summary. */
-export function formatText(drawingId: string, changes: ChangeSet): string {
-  const counts = countChanges(changes);
-  const lines = [
-    `drawing ${drawingId}: ${counts.added} added, ${counts.removed} removed, ${counts.moved} moved, ${counts.modified} modified`,
-  ];
-  for (const kind of ['added', 'removed', 'moved', 'modified'] as const) {
-    const items = changes[kind];
-    if (items.length === 0) continue;
-    lines.push(`${kind}:`);
-    for (const item of items) lines.push(`  ${item.description}`);
-  }
-  lines.push(`summary: ${changes.summary}`);
-  return `${lines.join('\n')}\n`;
 }
 
 function invokedDirectly(): boolean {

@@ -1,0 +1,134 @@
+/**
+ * `buildtrace diff A.json B.json`: the same validation, diff and wording as the service, on two
+ * local files, so a person can check a pair by hand without running the pipeline.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { countChanges, DEFAULT_TOLERANCE, validateAndDiff } from '../domain/diff.js';
+import { parsePyFloat } from '../domain/drawing.js';
+import { DRAWING_ID_PATTERN } from '../domain/task.js';
+import type { ChangeSet } from '../domain/types.js';
+import { type CliCommand, UsageError, usageErrorFrom } from './io.js';
+
+export const DIFF_USAGE = `Usage: buildtrace diff A.json B.json [--json] [--tolerance N] [--drawing-id ID]
+
+Compares two versions of a drawing (JSON arrays of {"id", "type", "x", "y", "width", "height"})
+and prints what was added, removed, moved and modified, in the words the service stores.
+
+Options:
+  --json            print the change set as JSON instead of text
+  --tolerance N     a coordinate or size must change by more than N to count (default ${DEFAULT_TOLERANCE})
+  --drawing-id ID   the drawing named in messages (default: the folder holding A when A is
+                    named version_a.json, as in the seed's layout; otherwise "cli")
+  -h, --help        show this help
+
+Exit status: 0 when the versions were compared, 2 for bad usage, an unreadable file or a
+malformed version.
+`;
+
+export const diffCommand: CliCommand = {
+  synopsis: 'diff A.json B.json [--json] [--tolerance N] [--drawing-id ID]',
+  async run(argv, io) {
+    const args = parse(argv);
+    if (args === 'help') {
+      io.out(DIFF_USAGE);
+      return 0;
+    }
+    const [a, b] = await Promise.all([readVersion(args.fileA), readVersion(args.fileB)]);
+    const changes = validateAndDiff(a, b, args.drawingId, { tolerance: args.tolerance });
+    io.out(args.json ? `${JSON.stringify(changes, null, 2)}\n` : formatText(args.drawingId, changes));
+    return 0;
+  },
+};
+
+interface DiffArgs {
+  readonly fileA: string;
+  readonly fileB: string;
+  readonly json: boolean;
+  readonly tolerance: number;
+  readonly drawingId: string;
+}
+
+function parse(argv: readonly string[]): DiffArgs | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        json: { type: 'boolean', default: false },
+        tolerance: { type: 'string' },
+        'drawing-id': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw usageErrorFrom(err);
+  }
+  const { values, positionals: files } = parsed;
+  if (values.help) return 'help';
+
+  if (files.length !== 2) {
+    throw new UsageError(`diff takes two files, version A and version B; got ${files.length} (see --help)`);
+  }
+  const [fileA, fileB] = files as [string, string];
+
+  let tolerance = DEFAULT_TOLERANCE;
+  if (values.tolerance !== undefined) {
+    const n = parsePyFloat(values.tolerance);
+    if (n === undefined || n < 0) {
+      throw new UsageError(`--tolerance must be a number of at least 0, got ${JSON.stringify(values.tolerance)}`);
+    }
+    tolerance = n;
+  }
+
+  const drawingId = values['drawing-id'] ?? defaultDrawingId(fileA);
+  if (!DRAWING_ID_PATTERN.test(drawingId)) {
+    throw new UsageError(
+      `--drawing-id must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit, got ${JSON.stringify(drawingId)}`,
+    );
+  }
+  return { fileA, fileB, json: values.json, tolerance, drawingId };
+}
+
+/** In the seed's layout (`<drawing_id>/version_a.json`) the folder names the drawing. */
+function defaultDrawingId(fileA: string): string {
+  if (path.basename(fileA) !== 'version_a.json') return 'cli';
+  const folder = path.basename(path.dirname(path.resolve(fileA)));
+  return DRAWING_ID_PATTERN.test(folder) ? folder : 'cli';
+}
+
+async function readVersion(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why =
+      e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'it is a directory' : e.code === 'EACCES' ? 'permission denied' : e.message;
+    throw new UsageError(`cannot read ${file}: ${why}`);
+  }
+  try {
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } catch (err) {
+    throw new UsageError(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Counts first, then every item (not only the summary's three examples), then the summary. */
+export function formatText(drawingId: string, changes: ChangeSet): string {
+  const counts = countChanges(changes);
+  const lines = [
+    `drawing ${drawingId}: ${counts.added} added, ${counts.removed} removed, ${counts.moved} moved, ${counts.modified} modified`,
+  ];
+  for (const kind of ['added', 'removed', 'moved', 'modified'] as const) {
+    const items = changes[kind];
+    if (items.length === 0) continue;
+    lines.push(`${kind}:`);
+    for (const item of items) lines.push(`  ${item.description}`);
+  }
+  lines.push(`summary: ${changes.summary}`);
+  return `${lines.join('\n')}\n`;
+}
