@@ -142,12 +142,24 @@ export const SERVICE_AGENT_GRANTS: readonly Grant[] = [
 /** BigQuery dataset access entries name predefined roles by their legacy names. */
 export const DATASET_ACCESS_ROLE: Partial<Record<Role, string>> = { 'roles/bigquery.dataEditor': 'WRITER' };
 
-/** The README's table: one row per grant, with the calls it serves. */
+const RESOURCE_LABELS: Readonly<Record<ResourceKind, string>> = {
+  project: 'project',
+  tasksTopic: 'topic `PUBSUB_TOPIC`',
+  dlqTopic: 'topic `PUBSUB_DLQ_TOPIC`',
+  subscription: 'subscription `PUBSUB_SUBSCRIPTION`',
+  inputBucket: 'bucket `INPUT_BUCKET`',
+  outputBucket: 'bucket `OUTPUT_BUCKET`',
+  dataset: 'dataset `BIGQUERY_DATASET`',
+};
+
+/** The README's table: one row per grant, the permissions the calls need, and what else it grants. */
 export function iamTable(): string {
   const rows = RUNTIME_GRANTS.map((g) => {
     const perms: readonly string[] = ROLE_PERMISSIONS[g.role];
-    const calls = SERVICE_CALLS.filter((c) => c.on === g.on && perms.includes(c.permission)).map((c) => `\`${c.permission}\``);
-    return `| \`${g.role}\` | ${g.on} | ${[...new Set(calls)].join(', ')} |`;
+    const needed = [...new Set(SERVICE_CALLS.filter((c) => c.on === g.on && perms.includes(c.permission)).map((c) => c.permission))];
+    const extra = perms.filter((p) => !needed.includes(p));
+    const code = (list: readonly string[]) => list.map((p) => `\`${p}\``).join(', ') || '—';
+    return `| \`${g.role}\` | ${RESOURCE_LABELS[g.on]} | ${code(needed)} | ${code(extra)} |`;
   });
-  return ['| Role | On | Needed for |', '|---|---|---|', ...rows].join('\n');
+  return ['| Role | On | Needed for | Also grants (no narrower predefined role) |', '|---|---|---|---|', ...rows].join('\n');
 }
