@@ -44,7 +44,7 @@ test('nothing granted is beyond what the calls need, except the named extras of 
     }
   }
   // No role that could change IAM, delete a topic or a bucket, or read other projects' data.
-  const all = RUNTIME_GRANTS.flatMap((g) => [...ROLE_PERMISSIONS[g.role]]);
+  const all: string[] = RUNTIME_GRANTS.flatMap((g) => [...ROLE_PERMISSIONS[g.role]]);
   t.false(all.some((p) => /setIamPolicy|\.topics\.delete|\.subscriptions\.delete|buckets\.delete|datasets\.delete|datasets\.update/.test(p)));
   // Every accepted extra is actually granted (the list does not hide stale entries).
   for (const extra of Object.keys(ACCEPTED_EXTRAS)) t.true(all.includes(extra), `${extra} is listed as accepted but not granted`);
