@@ -121,7 +121,7 @@ export async function setupWith(
   if (!region && args.parts.has('storage')) throw new UsageError('no region for the buckets: pass --region or set GOOGLE_CLOUD_REGION');
   const target = setupTarget(
     { ...config, projectId: config.projectId },
-    { region: region ?? 'unused', inputRetentionDays: args.inputRetentionDays, outputRetentionDays: args.outputRetentionDays, namespace: args.namespace },
+    { region, inputRetentionDays: args.inputRetentionDays, outputRetentionDays: args.outputRetentionDays, namespace: args.namespace },
   );
   const owned = clients ?? createSetupClients(config);
   try {

@@ -15,7 +15,8 @@ import { restClient, type RestClient } from './rest.js';
 
 export interface SetupTarget {
   readonly projectId: string;
-  readonly region: string;
+  /** Region of the buckets; null when the storage part is not planned. */
+  readonly region: string | null;
   readonly pubsub: TopologyOptions & { readonly dlqSubscription: string };
   readonly inputBucket: string;
   readonly outputBucket: string;
@@ -70,7 +71,7 @@ export function createSetupClients(config: Config): SetupClients {
 
 export function setupTarget(
   config: Config & { readonly projectId: string },
-  options: { region: string; inputRetentionDays: number; outputRetentionDays: number; namespace: string },
+  options: { region: string | null; inputRetentionDays: number; outputRetentionDays: number; namespace: string },
 ): SetupTarget {
   const pubsub = topologyOptions(config);
   return {

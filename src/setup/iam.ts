@@ -5,7 +5,7 @@
  */
 import type { PlanItem } from './plan.js';
 import { serviceAccountEmail, type SetupContext } from './context.js';
-import { bindingItems, hasMember, type Policy, type PolicyAccess } from './policy.js';
+import { bindingItems, GET_POLICY_BODY, type Policy, type PolicyAccess } from './policy.js';
 import { DATASET_ACCESS_ROLE, RUNTIME_GRANTS, type ResourceKind } from './permissions.js';
 
 export async function planIam(ctx: SetupContext): Promise<PlanItem[]> {
@@ -42,7 +42,7 @@ export async function planIam(ctx: SetupContext): Promise<PlanItem[]> {
 
   const workloadIdentity: PolicyAccess = {
     label: `service account ${email}`,
-    read: async () => (account || (await rest.get(accountUrl)) ? rest.post<Policy>(`${accountUrl}:getIamPolicy`, {}) : null),
+    read: async () => (account || (await rest.get(accountUrl)) ? rest.post<Policy>(`${accountUrl}:getIamPolicy`, GET_POLICY_BODY) : null),
     write: async (policy) => void (await rest.post(`${accountUrl}:setIamPolicy`, { policy })),
   };
   items.push(
@@ -59,7 +59,7 @@ export function pubsubPolicy(ctx: SetupContext, collection: 'topics' | 'subscrip
   const kind = collection === 'topics' ? 'topic' : 'subscription';
   return {
     label: `pubsub ${kind} ${id}`,
-    read: async () => ((await ctx.clients.rest.get(url)) ? ctx.clients.rest.post<Policy>(`${url}:getIamPolicy`, {}) : null),
+    read: async () => ((await ctx.clients.rest.get(url)) ? ctx.clients.rest.post<Policy>(`${url}:getIamPolicy`, GET_POLICY_BODY) : null),
     write: async (policy) => void (await ctx.clients.rest.post(`${url}:setIamPolicy`, { policy })),
   };
 }
@@ -71,7 +71,7 @@ function policyOf(ctx: SetupContext, on: Exclude<ResourceKind, 'dataset'>): Poli
       const url = `${t.endpoints.resourceManager}/v1/projects/${t.projectId}`;
       return {
         label: `project ${t.projectId}`,
-        read: () => ctx.clients.rest.post<Policy>(`${url}:getIamPolicy`, {}),
+        read: () => ctx.clients.rest.post<Policy>(`${url}:getIamPolicy`, GET_POLICY_BODY),
         write: async (policy) => void (await ctx.clients.rest.post(`${url}:setIamPolicy`, { policy })),
       };
     }
@@ -86,7 +86,7 @@ function policyOf(ctx: SetupContext, on: Exclude<ResourceKind, 'dataset'>): Poli
       const bucket = ctx.clients.storage.bucket(on === 'inputBucket' ? t.inputBucket : t.outputBucket);
       return {
         label: `storage bucket ${bucket.name}`,
-        read: async () => ((await bucket.exists())[0] ? ((await bucket.iam.getPolicy())[0] as Policy) : null),
+        read: async () => ((await bucket.exists())[0] ? ((await bucket.iam.getPolicy({ requestedPolicyVersion: 3 }))[0] as Policy) : null),
         write: async (policy) => void (await bucket.iam.setPolicy(policy as never)),
       };
     }
@@ -118,4 +118,3 @@ async function datasetItems(ctx: SetupContext, roles: readonly string[], email: 
   });
 }
 
-export { hasMember };

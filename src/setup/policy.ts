@@ -24,6 +24,12 @@ export interface PolicyAccess {
   write(policy: Policy): Promise<void>;
 }
 
+/**
+ * Asks for the policy as version 3: a policy with conditional bindings read as version 1 could
+ * not be written back, and a read-modify-write must return every binding as it was.
+ */
+export const GET_POLICY_BODY = { options: { requestedPolicyVersion: 3 } } as const;
+
 export function hasMember(policy: Policy | null, role: string, member: string): boolean {
   return (policy?.bindings ?? []).some((b) => b.role === role && (b.members ?? []).includes(member));
 }

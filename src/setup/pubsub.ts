@@ -5,7 +5,7 @@
  */
 import type { PlanItem } from './plan.js';
 import { DLQ_RETENTION_SECONDS, type SetupContext } from './context.js';
-import { bindingItems, type Policy, type PolicyAccess } from './policy.js';
+import { bindingItems, type PolicyAccess } from './policy.js';
 import { SERVICE_AGENT_GRANTS } from './permissions.js';
 import { pubsubPolicy } from './iam.js';
 
@@ -108,4 +108,3 @@ async function ignoreExists(p: Promise<unknown>): Promise<void> {
   }
 }
 
-export type { Policy };

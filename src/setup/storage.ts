@@ -16,16 +16,18 @@ interface BucketState {
 
 export async function planStorage(ctx: SetupContext): Promise<PlanItem[]> {
   const t = ctx.target;
+  const region = t.region;
+  if (region === null) throw new Error('no region for the buckets: pass --region or set GOOGLE_CLOUD_REGION');
   return Promise.all([
-    bucketItem(ctx, t.inputBucket, t.inputRetentionDays),
-    bucketItem(ctx, t.outputBucket, t.outputRetentionDays),
+    bucketItem(ctx, region, t.inputBucket, t.inputRetentionDays),
+    bucketItem(ctx, region, t.outputBucket, t.outputRetentionDays),
   ]);
 }
 
 const privacy = { uniformBucketLevelAccess: { enabled: true }, publicAccessPrevention: 'enforced' } as const;
 const lifecycle = (days: number) => ({ rule: [{ action: { type: 'Delete' }, condition: { age: days } }] });
 
-async function bucketItem(ctx: SetupContext, name: string, retentionDays: number): Promise<PlanItem> {
+async function bucketItem(ctx: SetupContext, region: string, name: string, retentionDays: number): Promise<PlanItem> {
   const bucket = ctx.clients.storage.bucket(name);
   const resource = `storage bucket ${name}`;
   const [exists] = await bucket.exists();
@@ -36,7 +38,7 @@ async function bucketItem(ctx: SetupContext, name: string, retentionDays: number
       action: 'create',
       apply: async () =>
         void (await ctx.clients.storage.createBucket(name, {
-          location: ctx.target.region,
+          location: region,
           iamConfiguration: privacy,
           lifecycle: lifecycle(retentionDays),
         } as never)),

@@ -96,13 +96,13 @@ export async function startFakeGcs(): Promise<FakeGcs> {
   const bucketMeta = new Map<string, Record<string, unknown>>();
   const policies = new Map<string, { bindings: { role: string; members: string[] }[]; etag: string }>();
   let etagClock = 1;
-  const defaultMeta = (name: string): Record<string, unknown> => ({
+  const defaultMeta = (): Record<string, unknown> => ({
     location: 'US',
     iamConfiguration: { uniformBucketLevelAccess: { enabled: false }, publicAccessPrevention: 'inherited' },
   });
   const metaOf = (name: string): Record<string, unknown> => {
     bucket(name);
-    if (!bucketMeta.has(name)) bucketMeta.set(name, defaultMeta(name));
+    if (!bucketMeta.has(name)) bucketMeta.set(name, defaultMeta());
     return bucketMeta.get(name)!;
   };
   const policyOf = (name: string) => {
@@ -242,7 +242,7 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     checkBucketFields(meta);
     const { name: _name, ...rest } = meta;
     buckets.set(name, new Map());
-    bucketMeta.set(name, { ...defaultMeta(name), ...rest, location: String(rest.location ?? 'US').toUpperCase() });
+    bucketMeta.set(name, { ...defaultMeta(), ...rest, location: String(rest.location ?? 'US').toUpperCase() });
     return { kind: 'storage#bucket', id: name, name, ...bucketMeta.get(name) };
   }
 
