@@ -19,7 +19,8 @@ function newest(dir) {
 }
 
 const sources = Math.max(
-  ...['src', 'streams', 'sinks', 'test'].map((d) => newest(path.join(root, d))),
+  // The image builds without test/ (none ships in it): a folder that is not there has no sources.
+  ...['src', 'streams', 'sinks', 'test'].filter((d) => existsSync(path.join(root, d))).map((d) => newest(path.join(root, d))),
   statSync(path.join(root, 'tsconfig.json')).mtimeMs,
 );
 const built = existsSync(stamp) && existsSync(path.join(root, 'dist', 'src', 'main.js')) ? statSync(stamp).mtimeMs : 0;

@@ -79,7 +79,7 @@ export class GcpSink implements ResultSink, ResultStore {
       logger,
       ...(options.retry ? { retry: options.retry } : {}),
       ...(options.sleep ? { sleep: options.sleep } : {}),
-      ...(options.location ? { location: options.location } : {}),
+      location: options.location ?? config.gcp.bigqueryLocation,
     });
     this.store = new BigQueryStore({ client: clients.bigquery, writer: this.writer, projectId, datasetId: config.gcp.dataset });
     this.markers = new CloudStorageMarkers({

@@ -7,6 +7,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MalformedInputError } from './domain/errors.js';
 import { diffCommand, DIFF_USAGE } from './cli/diff.js';
+import { setupCommand } from './cli/setup.js';
 import { type CliCommand, type CliIo, UsageError } from './cli/io.js';
 
 export { UsageError, type CliIo } from './cli/io.js';
@@ -15,6 +16,7 @@ export { formatText } from './cli/diff.js';
 /** Every subcommand, by name. */
 const COMMANDS: Readonly<Record<string, CliCommand>> = {
   diff: diffCommand,
+  setup: setupCommand,
 };
 
 export const USAGE = `${DIFF_USAGE}

@@ -45,6 +45,14 @@ export interface Config {
     readonly storageEndpoint: string | null;
     readonly monitoringEndpoint: string | null;
     readonly monitoringIntervalSeconds: number;
+    /** Where the BigQuery dataset lives (set once: a dataset cannot move). */
+    readonly bigqueryLocation: string;
+    /** Region for regional resources `buildtrace setup` creates (the buckets). */
+    readonly region: string | null;
+    /** `buildtrace setup` only: IAM, Resource Manager and Pub/Sub REST endpoints (private endpoints, local fakes). */
+    readonly iamEndpoint: string | null;
+    readonly resourceManagerEndpoint: string | null;
+    readonly pubsubEndpoint: string | null;
   };
   readonly moveTolerance: number;
   readonly concurrency: number;
@@ -194,6 +202,11 @@ export function loadConfig(env: Env = process.env): Config {
       storageEndpoint: opt('STORAGE_API_ENDPOINT', endpoint),
       monitoringEndpoint: opt('MONITORING_API_ENDPOINT', hostPort),
       monitoringIntervalSeconds: read('MONITORING_INTERVAL_SECONDS', intIn(10, 3600), 60),
+      bigqueryLocation: read('BIGQUERY_LOCATION', z.string().regex(/^[A-Za-z]+(-[a-z]+[0-9]+)?$/, 'must be a BigQuery location such as US, EU or us-west2'), 'US'),
+      region: opt('GOOGLE_CLOUD_REGION', z.string().regex(/^[a-z]+-[a-z]+[0-9]+$/, 'must be a region such as us-west2')),
+      iamEndpoint: opt('IAM_API_ENDPOINT', endpoint),
+      resourceManagerEndpoint: opt('RESOURCE_MANAGER_API_ENDPOINT', endpoint),
+      pubsubEndpoint: opt('PUBSUB_API_ENDPOINT', endpoint),
     },
     moveTolerance: read('MOVE_TOLERANCE', numberIn(0, 1e9), 0.1),
     concurrency: read('CONCURRENCY', intIn(1, 1024), cpus),

@@ -80,6 +80,15 @@ test('the build stage builds from exactly the files it copies before `npm ci` (w
     stdio: 'pipe',
   });
   t.true(existsSync(path.join(context, 'dist', 'src', 'main.js')), 'prepare compiled dist/src/main.js from the copied files');
+  t.false(existsSync(path.join(context, 'dist', 'test')), 'no test is compiled into dist/, which the image ships');
+  t.false(sources.some((s) => s === 'test' || s.startsWith('test/')), 'the build stage copies no tests');
+});
+
+test('both stages use the same base, pinned by digest', (t) => {
+  const bases = [build, runtime].map((stage) => (stage.find((i) => i.keyword === 'FROM')?.args ?? '').split(/\s+/)[0]);
+  for (const base of bases) t.regex(base ?? '', /^node:22-bookworm-slim@sha256:[0-9a-f]{64}$/);
+  t.is(bases[0], bases[1], 'one digest to bump');
+  t.regex(dockerfile, /How this digest was chosen/, 'the Dockerfile says where the digest came from and how to bump it');
 });
 
 test('the image runs the built service on Node 22 LTS, as PID 1 in exec form so SIGTERM reaches it', (t) => {

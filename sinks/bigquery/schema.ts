@@ -21,7 +21,15 @@ export interface TableSpec {
   readonly partitionField: string;
   /** Clustering columns, most selective first (at most 4, an API limit). */
   readonly clustering: readonly string[];
+  /** Partitions older than this many days are dropped by BigQuery itself; absent: kept. */
+  readonly partitionExpirationDays?: number;
 }
+
+/**
+ * Rollups keep a bit over a year (a year-on-year comparison still finds last year's hour); raw
+ * rows are kept until an operator decides otherwise.
+ */
+export const ROLLUP_PARTITION_EXPIRATION_DAYS = 400;
 
 export const TABLE_IDS = ['change_results', 'processing_metrics', 'anomalies', 'hourly_rollups', 'jobs'] as const;
 export type TableId = (typeof TABLE_IDS)[number];
@@ -109,6 +117,7 @@ export const TABLES: Readonly<Record<TableId, TableSpec>> = {
     ],
     partitionField: 'hour_start',
     clustering: ['replica_id'],
+    partitionExpirationDays: ROLLUP_PARTITION_EXPIRATION_DAYS,
   },
   jobs: {
     id: 'jobs',
@@ -127,14 +136,19 @@ export const TABLES: Readonly<Record<TableId, TableSpec>> = {
  */
 export function tableMetadata(spec: TableSpec): {
   schema: { fields: FieldSpec[] };
-  timePartitioning: { type: 'DAY'; field: string };
+  timePartitioning: { type: 'DAY'; field: string; expirationMs?: string };
   clustering: { fields: string[] };
   description: string;
 } {
   return {
     schema: { fields: spec.fields.map((f) => ({ ...f })) },
-    timePartitioning: { type: 'DAY', field: spec.partitionField },
+    timePartitioning: { type: 'DAY', field: spec.partitionField, ...partitionExpiration(spec) },
     clustering: { fields: [...spec.clustering] },
     description: spec.description,
   };
+}
+
+/** `timePartitioning.expirationMs` as the API spells it (an int64 string), or nothing. */
+export function partitionExpiration(spec: TableSpec): { expirationMs?: string } {
+  return spec.partitionExpirationDays === undefined ? {} : { expirationMs: String(spec.partitionExpirationDays * 86_400_000) };
 }

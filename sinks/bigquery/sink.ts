@@ -4,11 +4,12 @@
  * failed (with backoff, a bounded number of times) and keeps the ones that still fail, rejecting
  * with a TransientError so the pipeline nacks instead of acking a row that was never written.
  */
-import type { BigQuery } from '@google-cloud/bigquery';
+import type { BigQuery, TableMetadata } from '@google-cloud/bigquery';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import type { Logger } from '../../src/log.js';
 import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_ROWS, DEFAULT_RETRY, INSERT_CONCURRENCY, INSERT_LIMITS, type RetryPolicy } from './config.js';
 import { chunkRows, rowBytes, uniqueRows, type InsertRow } from './encode.js';
+import { hasDrift, migrationPatch, tableDrift, type ExistingTable } from './migrate.js';
 import { TABLE_IDS, TABLES, tableMetadata, type TableId } from './schema.js';
 
 /** The slice of the BigQuery client the writer uses; tests hand in the real client at a local endpoint. */
@@ -66,7 +67,8 @@ export class BigQueryWriter {
   }
 
   /**
-   * Creates the dataset and every table that is missing (day-partitioned, clustered). Safe to
+   * Creates the dataset and every table that is missing (day-partitioned, clustered), and adds
+   * the columns an existing table lacks (never drops one; sinks/bigquery/migrate.ts). Safe to
    * call concurrently and repeatedly: success is remembered, a failure is retried next call.
    *
    * @example
@@ -93,7 +95,15 @@ export class BigQueryWriter {
       TABLE_IDS.map(async (id) => {
         const table = dataset.table(id);
         const [tableExists] = await table.exists();
-        if (tableExists) return;
+        if (tableExists) {
+          const [metadata] = await table.getMetadata();
+          const existing = metadata as ExistingTable;
+          const drift = tableDrift(TABLES[id], existing);
+          if (!hasDrift(drift)) return;
+          await table.setMetadata(migrationPatch(existing, drift) as TableMetadata);
+          this.options.logger.info({ dataset: this.options.datasetId, table: id, added: drift.missingColumns.map((f) => f.name) }, 'migrated BigQuery table');
+          return;
+        }
         await ignoreConflict(table.create(tableMetadata(TABLES[id])));
         this.options.logger.info({ dataset: this.options.datasetId, table: id }, 'created BigQuery table');
       }),

@@ -172,7 +172,7 @@ test('ensureSchema creates the dataset and five partitioned, clustered tables, o
     ['task_key', 'job_id', 'drawing_id', 'status', 'latency_ms', 'end_to_end_ms', 'added_count', 'removed_count', 'moved_count', 'modified_count', 'error_code', 'error_message', 'created_at', 'replica_id'],
   );
   t.is((byId.get('anomalies') as any).schema.fields.find((f: any) => f.name === 'details').type, 'JSON');
-  t.deepEqual((byId.get('hourly_rollups') as any).timePartitioning, { type: 'DAY', field: 'hour_start' });
+  t.deepEqual((byId.get('hourly_rollups') as any).timePartitioning, { type: 'DAY', field: 'hour_start', expirationMs: String(400 * 86_400_000) });
   t.deepEqual((byId.get('hourly_rollups') as any).clustering, { fields: ['replica_id'] });
   t.deepEqual((byId.get('jobs') as any).clustering, { fields: ['job_id'] });
   t.deepEqual((byId.get('jobs') as any).timePartitioning, { type: 'DAY', field: 'created_at' });

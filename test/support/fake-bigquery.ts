@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { BigQuery } from '@google-cloud/bigquery';
 import { FAKE_TOKEN, fakeAuthClient } from './fake-google-auth.js';
+import { LOOPBACK_ACCESS_TOKEN } from '../../sinks/bigquery/config.js';
 
 /** Largest insertAll body the API accepts (10 MB). */
 const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
@@ -61,6 +62,12 @@ export interface FakeBigQueryOptions {
   readonly projectId?: string;
   /** BigQuery drops a repeated insertId on a best-effort basis; off shows that queries dedupe anyway. */
   readonly dedupeInsertIds?: boolean;
+  /**
+   * Also accept the token a client built by `createBigQueryClient` sends to a loopback endpoint
+   * (sinks/bigquery/config.ts), so code that builds its own client from BIGQUERY_API_ENDPOINT
+   * can talk to this fake directly.
+   */
+  readonly acceptLoopbackToken?: boolean;
 }
 
 export interface FakeBigQuery {
@@ -71,6 +78,10 @@ export interface FakeBigQuery {
   readonly queries: { sql: string; parameters: QueryParameter[] }[];
   readonly datasets: Map<string, { tables: Map<string, TableState> }>;
   table(datasetId: string, tableId: string): TableState | undefined;
+  /** A dataset's resource as `datasets.get` answers it (location, access entries). */
+  dataset(datasetId: string): Record<string, unknown> | undefined;
+  /** Requests that change state (POST, PATCH, PUT, DELETE) other than row inserts and queries. */
+  mutatingRequests(): RecordedRequest[];
   /** Deletes a table with its rows, as `bq rm` would. */
   deleteTable(datasetId: string, tableId: string): void;
   /** The next `times` requests whose path includes `pathIncludes` get an error status. */
@@ -114,6 +125,8 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
   const requests: RecordedRequest[] = [];
   const queries: { sql: string; parameters: QueryParameter[] }[] = [];
   const datasets = new Map<string, { tables: Map<string, TableState> }>();
+  /** Dataset resource fields beyond its tables: location, access entries. */
+  const datasetMeta = new Map<string, { location: string; access: Record<string, unknown>[]; etag: number }>();
   const requestFaults: RequestFault[] = [];
   const rowFaults: RowFault[] = [];
   const db = new Database(':memory:');
@@ -133,7 +146,8 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
       const method = req.method ?? 'GET';
       requests.push({ method, path: url.pathname, query: url.searchParams, headers: req.headers, body });
       try {
-        if (req.headers.authorization !== `Bearer ${FAKE_TOKEN}`) {
+        const tokens = [`Bearer ${FAKE_TOKEN}`, ...(options.acceptLoopbackToken ? [`Bearer ${LOOPBACK_ACCESS_TOKEN}`] : [])];
+        if (!tokens.includes(req.headers.authorization ?? '')) {
           throw new ApiFailure(401, 'unauthorized', 'Request is missing required authentication credential.');
         }
         const fault = requestFaults.find(
@@ -169,6 +183,10 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
     let r: RegExpExecArray | null;
     if (method === 'POST' && rest === '/datasets') return createDataset(body);
     if ((r = /^\/datasets\/([^/]+)$/.exec(rest)) && method === 'GET') return getDataset(decodeURIComponent(r[1]!));
+    if ((r = /^\/datasets\/([^/]+)$/.exec(rest)) && method === 'PATCH') return patchDataset(decodeURIComponent(r[1]!), body);
+    if ((r = /^\/datasets\/([^/]+)\/tables\/([^/]+)$/.exec(rest)) && method === 'PATCH') {
+      return patchTable(decodeURIComponent(r[1]!), decodeURIComponent(r[2]!), body);
+    }
     if ((r = /^\/datasets\/([^/]+)\/tables$/.exec(rest)) && method === 'POST') return createTable(decodeURIComponent(r[1]!), body);
     if ((r = /^\/datasets\/([^/]+)\/tables\/([^/]+)$/.exec(rest)) && method === 'GET') {
       return getTable(decodeURIComponent(r[1]!), decodeURIComponent(r[2]!)).metadata;
@@ -182,7 +200,77 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
 
   function getDataset(datasetId: string): unknown {
     if (!datasets.has(datasetId)) throw new ApiFailure(404, 'notFound', `Not found: Dataset ${projectId}:${datasetId}`);
-    return { kind: 'bigquery#dataset', id: `${projectId}:${datasetId}`, datasetReference: { projectId, datasetId }, location: 'US' };
+    const meta = datasetMeta.get(datasetId) ?? { location: 'US', access: [], etag: 1 };
+    return {
+      kind: 'bigquery#dataset',
+      id: `${projectId}:${datasetId}`,
+      datasetReference: { projectId, datasetId },
+      location: meta.location,
+      access: meta.access,
+      etag: String(meta.etag),
+    };
+  }
+
+  /** datasets.patch: setup changes only `access`; each entry names one role and one principal. */
+  function patchDataset(datasetId: string, body: unknown): unknown {
+    getDataset(datasetId);
+    const patch = (body ?? {}) as { access?: unknown; location?: unknown };
+    const meta = datasetMeta.get(datasetId) ?? { location: 'US', access: [], etag: 1 };
+    if (patch.location !== undefined && String(patch.location).toUpperCase() !== meta.location.toUpperCase()) {
+      throw new ApiFailure(400, 'invalid', 'Cannot change the location of a dataset');
+    }
+    if (patch.access !== undefined) {
+      if (!Array.isArray(patch.access)) throw new ApiFailure(400, 'invalid', 'access must be a list');
+      for (const entry of patch.access as Record<string, unknown>[]) {
+        const principals = ['userByEmail', 'groupByEmail', 'domain', 'specialGroup', 'iamMember', 'view', 'routine', 'dataset'].filter((k) => k in entry);
+        if (principals.length !== 1) throw new ApiFailure(400, 'invalid', 'Each access entry names exactly one principal');
+        if (!('view' in entry) && !/^(READER|WRITER|OWNER|roles\/[A-Za-z.]+)$/.test(String(entry.role))) throw new ApiFailure(400, 'invalid', `Invalid role ${String(entry.role)}`);
+      }
+      meta.access = patch.access as Record<string, unknown>[];
+    }
+    meta.etag++;
+    datasetMeta.set(datasetId, meta);
+    return getDataset(datasetId);
+  }
+
+  /**
+   * tables.patch as BigQuery allows it: the schema may gain NULLABLE (or REPEATED) columns but
+   * never lose or retype one; the partitioning column and type stay; the expiration may change.
+   */
+  function patchTable(datasetId: string, tableId: string, body: unknown): unknown {
+    const table = getTable(datasetId, tableId);
+    const patch = (body ?? {}) as { schema?: { fields?: FieldSchema[] }; timePartitioning?: { type?: string; field?: string; expirationMs?: string } };
+    let fields = table.fields;
+    if (patch.schema !== undefined) {
+      const next = patch.schema.fields ?? [];
+      for (const old of table.fields) {
+        const kept = next.find((f) => f.name.toLowerCase() === old.name.toLowerCase());
+        if (!kept) throw new ApiFailure(400, 'invalid', `Provided Schema does not match Table ${projectId}:${datasetId}.${tableId}. Field ${old.name} is missing in new schema`);
+        if (kept.type !== old.type) throw new ApiFailure(400, 'invalid', `Provided Schema does not match Table. Field ${old.name} has changed type from ${old.type} to ${kept.type}`);
+      }
+      const added = next.filter((f) => !table.fields.some((old) => old.name.toLowerCase() === f.name.toLowerCase()));
+      for (const f of added) {
+        if (!TYPES.has(f.type) || !/^[A-Za-z_][A-Za-z0-9_]{0,299}$/.test(f.name)) throw new ApiFailure(400, 'invalid', `Invalid field ${f.name}`);
+        if ((f.mode ?? 'NULLABLE') === 'REQUIRED') throw new ApiFailure(400, 'invalid', `Provided Schema does not match Table. Cannot add required field ${f.name}`);
+        db.exec(`ALTER TABLE ${sqliteName(datasetId, tableId)} ADD COLUMN "${f.name}" ${sqliteType(f.type)}`);
+      }
+      fields = [...table.fields, ...added];
+    }
+    const old = (table.metadata.timePartitioning ?? {}) as { type?: string; field?: string };
+    if (patch.timePartitioning !== undefined) {
+      const tp = patch.timePartitioning;
+      if ((tp.type ?? old.type) !== old.type || (tp.field ?? old.field) !== old.field) {
+        throw new ApiFailure(400, 'invalid', 'Cannot change partitioning spec of a partitioned table');
+      }
+      if (tp.expirationMs !== undefined && !/^\d+$/.test(String(tp.expirationMs))) throw new ApiFailure(400, 'invalid', 'Invalid expirationMs');
+    }
+    const metadata = {
+      ...table.metadata,
+      schema: { fields },
+      ...(patch.timePartitioning ? { timePartitioning: { ...old, ...patch.timePartitioning } } : {}),
+    };
+    datasets.get(datasetId)!.tables.set(tableId, { ...table, fields, metadata });
+    return metadata;
   }
 
   function createDataset(body: unknown): unknown {
@@ -193,6 +281,8 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
     if (ref.projectId !== undefined && ref.projectId !== projectId) throw new ApiFailure(400, 'invalid', 'Project mismatch');
     if (datasets.has(ref.datasetId)) throw new ApiFailure(409, 'duplicate', `Already Exists: Dataset ${projectId}:${ref.datasetId}`);
     datasets.set(ref.datasetId, { tables: new Map() });
+    const location = (body as { location?: unknown }).location;
+    datasetMeta.set(ref.datasetId, { location: typeof location === 'string' ? location : 'US', access: [], etag: 1 });
     return getDataset(ref.datasetId);
   }
 
@@ -390,6 +480,8 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
     queries,
     datasets,
     table: (d, t) => datasets.get(d)?.tables.get(t),
+    dataset: (d) => (datasets.has(d) ? (getDataset(d) as Record<string, unknown>) : undefined),
+    mutatingRequests: () => requests.filter((r) => r.method !== 'GET' && !r.path.endsWith('/insertAll') && !r.path.endsWith('/queries')),
     deleteTable: (d, t) => {
       if (datasets.get(d)?.tables.delete(t)) db.exec(`DROP TABLE ${sqliteName(d, t)}`);
     },

@@ -43,6 +43,14 @@ export interface FakeGcs {
   readonly url: string;
   readonly requests: RecordedRequest[];
   createBucket(name: string): void;
+  /** A bucket's metadata as the API answers it (location, iamConfiguration, lifecycle, ...). */
+  bucketMetadata(name: string): Record<string, unknown> | undefined;
+  /** Overwrites part of a bucket's metadata behind the client's back (drift in tests). */
+  driftBucket(name: string, metadata: Record<string, unknown>): void;
+  /** A bucket's IAM policy (bindings and etag). */
+  bucketPolicy(name: string): { bindings: { role: string; members: string[] }[]; etag: string } | undefined;
+  /** Requests that change state (anything but GET), setup's plan must send none. */
+  mutatingRequests(): RecordedRequest[];
   /** Seeds an object (creating its bucket). */
   put(bucket: string, name: string, data: string | Buffer, contentType?: string): StoredObject;
   object(bucket: string, name: string): StoredObject | undefined;
@@ -84,6 +92,24 @@ class ApiFailure extends Error {
  */
 export async function startFakeGcs(): Promise<FakeGcs> {
   const buckets = new Map<string, Map<string, StoredObject>>();
+  /** Bucket resources beyond their objects: seeded buckets get the API's defaults. */
+  const bucketMeta = new Map<string, Record<string, unknown>>();
+  const policies = new Map<string, { bindings: { role: string; members: string[] }[]; etag: string }>();
+  let etagClock = 1;
+  const defaultMeta = (): Record<string, unknown> => ({
+    location: 'US',
+    iamConfiguration: { uniformBucketLevelAccess: { enabled: false }, publicAccessPrevention: 'inherited' },
+  });
+  const metaOf = (name: string): Record<string, unknown> => {
+    bucket(name);
+    if (!bucketMeta.has(name)) bucketMeta.set(name, defaultMeta());
+    return bucketMeta.get(name)!;
+  };
+  const policyOf = (name: string) => {
+    bucket(name);
+    if (!policies.has(name)) policies.set(name, { bindings: [], etag: `CA${etagClock++}` });
+    return policies.get(name)!;
+  };
   const requests: RecordedRequest[] = [];
   const faults: Fault[] = [];
   let generationClock = 1_700_000_000_000_000;
@@ -144,10 +170,22 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     if ((m = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(p)) && method === 'POST') {
       return { kind: 'json', json: upload(decodeURIComponent(m[1]!), qs, headers, body) };
     }
+    if (p === '/storage/v1/b' && method === 'POST') return { kind: 'json', json: insertBucket(qs, body) };
     if ((m = /^\/storage\/v1\/b\/([^/]+)$/.exec(p)) && method === 'GET') {
       const name = decodeURIComponent(m[1]!);
-      bucket(name);
-      return { kind: 'json', json: { kind: 'storage#bucket', id: name, name, location: 'US' } };
+      return { kind: 'json', json: { kind: 'storage#bucket', id: name, name, ...metaOf(name) } };
+    }
+    if ((m = /^\/storage\/v1\/b\/([^/]+)$/.exec(p)) && method === 'PATCH') {
+      const name = decodeURIComponent(m[1]!);
+      return { kind: 'json', json: { kind: 'storage#bucket', id: name, name, ...patchBucket(name, jsonBody(body)) } };
+    }
+    if ((m = /^\/storage\/v1\/b\/([^/]+)\/iam$/.exec(p)) && method === 'GET') {
+      const name = decodeURIComponent(m[1]!);
+      return { kind: 'json', json: { kind: 'storage#policy', resourceId: `projects/_/buckets/${name}`, version: 1, ...policyOf(name) } };
+    }
+    if ((m = /^\/storage\/v1\/b\/([^/]+)\/iam$/.exec(p)) && method === 'PUT') {
+      const name = decodeURIComponent(m[1]!);
+      return { kind: 'json', json: { kind: 'storage#policy', resourceId: `projects/_/buckets/${name}`, version: 1, ...setPolicy(name, jsonBody(body)) } };
     }
     if ((m = /^\/storage\/v1\/b\/([^/]+)\/o$/.exec(p)) && method === 'GET') {
       return { kind: 'json', json: list(decodeURIComponent(m[1]!), qs) };
@@ -163,6 +201,76 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       }
     }
     throw new ApiFailure(404, 'notFound', `fake GCS does not serve ${method} ${p}`);
+  }
+
+  function jsonBody(body: Buffer): Record<string, unknown> {
+    try {
+      const parsed: unknown = JSON.parse(body.toString('utf8'));
+      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    } catch {
+      // fall through
+    }
+    throw new ApiFailure(400, 'parseError', 'Request body is not a JSON object');
+  }
+
+  /** What buckets.insert and buckets.patch check of the fields setup sends. */
+  function checkBucketFields(meta: Record<string, unknown>): void {
+    const iam = meta.iamConfiguration as { publicAccessPrevention?: unknown; uniformBucketLevelAccess?: { enabled?: unknown } } | undefined;
+    if (iam?.publicAccessPrevention !== undefined && !['enforced', 'inherited'].includes(String(iam.publicAccessPrevention))) {
+      throw new ApiFailure(400, 'invalid', `Invalid publicAccessPrevention ${String(iam.publicAccessPrevention)}`);
+    }
+    if (iam?.uniformBucketLevelAccess !== undefined && typeof iam.uniformBucketLevelAccess.enabled !== 'boolean') {
+      throw new ApiFailure(400, 'invalid', 'uniformBucketLevelAccess.enabled must be a boolean');
+    }
+    const rules = (meta.lifecycle as { rule?: unknown } | undefined)?.rule;
+    if (rules !== undefined) {
+      if (!Array.isArray(rules)) throw new ApiFailure(400, 'invalid', 'lifecycle.rule must be a list');
+      for (const r of rules as { action?: { type?: unknown }; condition?: { age?: unknown } }[]) {
+        if (!['Delete', 'SetStorageClass', 'AbortIncompleteMultipartUpload'].includes(String(r.action?.type))) throw new ApiFailure(400, 'invalid', 'Invalid lifecycle action');
+        if (!r.condition || Object.keys(r.condition).length === 0) throw new ApiFailure(400, 'invalid', 'A lifecycle rule needs a condition');
+        if (r.condition.age !== undefined && !(Number.isInteger(r.condition.age) && (r.condition.age as number) >= 0)) throw new ApiFailure(400, 'invalid', 'Invalid lifecycle age');
+      }
+    }
+  }
+
+  function insertBucket(qs: URLSearchParams, body: Buffer): unknown {
+    if (!qs.get('project')) throw new ApiFailure(400, 'required', 'Required parameter: project');
+    const meta = jsonBody(body);
+    const name = meta.name;
+    if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(name)) throw new ApiFailure(400, 'invalid', `Invalid bucket name: ${String(name)}`);
+    if (buckets.has(name)) throw new ApiFailure(409, 'conflict', 'Your previous request to create the named bucket succeeded and you already own it.');
+    checkBucketFields(meta);
+    const { name: _name, ...rest } = meta;
+    buckets.set(name, new Map());
+    bucketMeta.set(name, { ...defaultMeta(), ...rest, location: String(rest.location ?? 'US').toUpperCase() });
+    return { kind: 'storage#bucket', id: name, name, ...bucketMeta.get(name) };
+  }
+
+  function patchBucket(name: string, patch: Record<string, unknown>): Record<string, unknown> {
+    const current = metaOf(name);
+    checkBucketFields(patch);
+    if (patch.location !== undefined && String(patch.location).toUpperCase() !== current.location) throw new ApiFailure(400, 'invalid', 'A bucket cannot move');
+    const next = { ...current, ...patch };
+    if (patch.iamConfiguration) next.iamConfiguration = { ...(current.iamConfiguration as object), ...(patch.iamConfiguration as object) };
+    bucketMeta.set(name, next);
+    return next;
+  }
+
+  function setPolicy(name: string, body: Record<string, unknown>): { bindings: { role: string; members: string[] }[]; etag: string } {
+    const current = policyOf(name);
+    if (body.etag !== undefined && body.etag !== current.etag) throw new ApiFailure(412, 'conditionNotMet', 'The etag does not match: the policy changed');
+    const bindings = body.bindings;
+    if (!Array.isArray(bindings)) throw new ApiFailure(400, 'invalid', 'bindings must be a list');
+    for (const b of bindings as { role?: unknown; members?: unknown }[]) {
+      if (typeof b.role !== 'string' || !/^roles\/[A-Za-z.]+$/.test(b.role)) throw new ApiFailure(400, 'invalid', `Invalid role ${String(b.role)}`);
+      if (!Array.isArray(b.members) || b.members.some((m) => typeof m !== 'string' || !/^(serviceAccount|user|group|domain|projectViewer|projectEditor|projectOwner):\S+$/.test(m))) {
+        throw new ApiFailure(400, 'invalid', `Invalid members for ${b.role}`);
+      }
+      if ((b.members as string[]).some((m) => m === 'allUsers' || m === 'allAuthenticatedUsers')) throw new ApiFailure(412, 'conditionNotMet', 'public access prevention');
+    }
+    const next = { bindings: bindings as { role: string; members: string[] }[], etag: `CA${etagClock++}` };
+    policies.set(name, next);
+    return next;
   }
 
   function bucket(name: string): Map<string, StoredObject> {
@@ -249,6 +357,12 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     createBucket: (name) => {
       if (!buckets.has(name)) buckets.set(name, new Map());
     },
+    bucketMetadata: (name) => (buckets.has(name) ? structuredClone(metaOf(name)) : undefined),
+    driftBucket: (name, metadata) => {
+      bucketMeta.set(name, { ...metaOf(name), ...metadata });
+    },
+    bucketPolicy: (name) => (buckets.has(name) ? structuredClone(policyOf(name)) : undefined),
+    mutatingRequests: () => requests.filter((r) => r.method !== 'GET'),
     put: (b, name, data, contentType = 'application/json') => {
       if (!buckets.has(b)) buckets.set(b, new Map());
       const obj: StoredObject = {

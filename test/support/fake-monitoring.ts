@@ -103,11 +103,13 @@ export async function startFakeMonitoring(options: FakeMonitoringOptions = {}): 
       fault.remaining--;
       throw Object.assign(new Error(`Injected failure of ${method}`), { code: fault.code });
     }
-    if (call.request.name !== `projects/${projectId}`) {
+    // Project-level calls name the project; GetMetricDescriptor names a descriptor inside it.
+    const name = String(call.request.name ?? '');
+    if (name !== `projects/${projectId}` && !name.startsWith(`projects/${projectId}/metricDescriptors/`)) {
       throw Object.assign(new Error(`name must be projects/${projectId}, got ${call.request.name}`), { code: grpc.status.INVALID_ARGUMENT });
     }
     const params = String(call.metadata.get('x-goog-request-params')[0] ?? '');
-    if (decodeURIComponent(params) !== `name=projects/${projectId}`) {
+    if (decodeURIComponent(params) !== `name=${name}`) {
       throw Object.assign(new Error(`missing routing header x-goog-request-params, got ${params}`), { code: grpc.status.INVALID_ARGUMENT });
     }
   }
