@@ -48,6 +48,14 @@ function checkFields(type: protobuf.Type, json: unknown, path: string): void {
     if (!field) throw new Error(`${path}.${key}: unknown field of ${type.fullName.slice(1)}`);
     field.resolve();
     const sub = field.resolvedType;
+    if (sub instanceof protobuf.Enum) {
+      for (const v of field.repeated ? (value as unknown[]) : [value]) {
+        if (typeof v === 'string' ? !(v in sub.values) : !Object.values(sub.values).includes(v as number)) {
+          throw new Error(`${path}.${key}: ${JSON.stringify(v)} is not a value of ${sub.fullName.slice(1)}`);
+        }
+      }
+      continue;
+    }
     if (!(sub instanceof protobuf.Type) || WELL_KNOWN.has(sub.fullName) || value === null) continue;
     if (field.map) for (const [k, v] of Object.entries(value as object)) checkFields(sub, v, `${path}.${key}[${k}]`);
     else if (field.repeated) (value as unknown[]).forEach((v, i) => checkFields(sub, v, `${path}.${key}[${i}]`));
