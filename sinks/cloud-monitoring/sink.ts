@@ -81,11 +81,14 @@ export class CloudMonitoringSink {
    */
   async ensureDescriptors(): Promise<boolean> {
     if (this.descriptorsReady) return true;
+    // A source attached while this runs needs its own descriptors: ready only for the one read here.
+    const extra = this.extra;
     try {
-      for (const metricDescriptor of [...metricDescriptors(), ...(this.extra?.descriptors() ?? [])]) {
+      for (const metricDescriptor of [...metricDescriptors(), ...(extra?.descriptors() ?? [])]) {
         await this.options.client.createMetricDescriptor({ name: `projects/${this.options.projectId}`, metricDescriptor });
       }
-      this.descriptorsReady = true;
+      this.descriptorsReady = this.extra === extra;
+      if (!this.descriptorsReady) return this.ensureDescriptors();
       return true;
     } catch (err) {
       this.failed(err, 'Cloud Monitoring: creating metric descriptors failed');
