@@ -56,7 +56,8 @@ function instrumentDelivery(delivery: Delivery, telemetry: Telemetry): Delivery 
 }
 
 /**
- * The same sink, each batch write timed and counted under the sink's name. Failures given up on
+ * The same sink, each batch write timed and counted under the sink's name, and each fresh result
+ * counted once (a duplicate in the batch or a replay is not). Failures given up on
  * after the last attempt (left to the broker's dead-letter policy) are counted as dead letters
  * once their record is durable and fresh; written anomalies are logged one line each.
  */
@@ -71,6 +72,13 @@ export function instrumentSink<S extends ResultSink>(sink: S, telemetry: Telemet
       throw err;
     }
     telemetry.sinkWrite(sink.name, clock() - started, true);
+    const counted = new Set<string>();
+    for (const r of batch.results) {
+      if (receipt.fresh.has(r.taskKey) && !counted.has(r.taskKey)) {
+        counted.add(r.taskKey);
+        telemetry.resultWritten(r.counts, r.processingTimeMs);
+      }
+    }
     for (const f of batch.failures) {
       if (f.kind === 'failed' && receipt.fresh.has(f.taskKey)) {
         telemetry.deadLetter(f.code, { taskKey: f.taskKey, drawingId: f.drawingId, message: f.message });

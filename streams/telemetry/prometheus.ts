@@ -67,6 +67,29 @@ export function prometheusRegistry(telemetry: Telemetry): Registry {
   gauge(M.queueOldestTaskAge, (s) => [[{}, s.queue.oldestTaskAgeSeconds]]);
   gauge(M.ready, (s) => [[{}, s.ready === null ? null : s.ready ? 1 : 0]]);
 
+  // The product figures as this replica wrote them (Cloud Monitoring has them as product metrics).
+  const product = (name: string, help: string, labelNames: string[], read: (s: TelemetrySnapshot) => [Record<string, string>, number][]) =>
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of read(snap)) this.inc(labels, value);
+      },
+    });
+  product('buildtrace_pairs_processed_total', 'Drawing pairs whose result this replica stored for the first time.', [], (s) => [[{}, s.results.pairs]]);
+  product('buildtrace_changes_total', 'Changes found in stored results, by kind.', ['kind'], (s) =>
+    Object.entries(s.results.changes).map(([kind, n]) => [{ kind }, n]),
+  );
+  const processing = new Histogram({
+    name: 'buildtrace_processing_latency_milliseconds',
+    help: 'Processing time per pair, received to durable.',
+    buckets: PROMETHEUS_BUCKETS_MS,
+    registers: [registry],
+  });
+
   const latency = new Histogram({
     name: prometheusName(M.sinkWriteLatency),
     help: help(M.sinkWriteLatency),
@@ -76,6 +99,7 @@ export function prometheusRegistry(telemetry: Telemetry): Registry {
   });
   telemetry.onEvent((e) => {
     if (e.kind === 'sinkWrite') latency.observe({ sink: e.sink }, e.latencyMs);
+    else if (e.kind === 'result') processing.observe(e.processingMs);
   });
   return registry;
 }

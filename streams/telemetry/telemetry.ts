@@ -7,7 +7,10 @@
  * lines with labels a log-based metric can key on.
  */
 import type { Logger } from '../../src/log.js';
-import type { Anomaly } from '../../src/domain/types.js';
+import type { Anomaly, ChangeCounts } from '../../src/domain/types.js';
+import { CHANGE_KINDS } from '../../sinks/cloud-monitoring/accumulate.js';
+
+type ChangeKind = (typeof CHANGE_KINDS)[number];
 import { Distribution, type DistributionSnapshot } from '../../sinks/cloud-monitoring/accumulate.js';
 import { BREAKER_STATES, type BreakerState } from './metrics.js';
 
@@ -33,6 +36,11 @@ export interface TelemetrySnapshot {
     readonly deadLettered: Readonly<Record<string, number>>;
   };
   readonly sinks: Readonly<Record<string, SinkTelemetry>>;
+  /**
+   * Fresh results this replica wrote (the product metrics' own figures, for Prometheus; Cloud
+   * Monitoring already has them as pairs_processed and changes).
+   */
+  readonly results: { readonly pairs: number; readonly changes: Readonly<Record<ChangeKind, number>> };
   readonly windowRestoreMs: number | null;
   readonly queue: { readonly backlog: number | null; readonly oldestTaskAgeSeconds: number | null };
   readonly ready: boolean | null;
@@ -66,6 +74,8 @@ export class Telemetry {
   private held = 0;
   private readonly deadLettered = new Map<string, number>();
   private readonly sinks = new Map<string, SinkState>();
+  private pairs = 0;
+  private readonly changes: Record<ChangeKind, number> = { added: 0, removed: 0, moved: 0, modified: 0 };
   private windowRestoreMs: number | null = null;
   private backlog: number | null = null;
   private oldestAgeSeconds: number | null = null;
@@ -161,6 +171,13 @@ export class Telemetry {
     );
   }
 
+  /** A result written for the first time (replays are not counted). */
+  resultWritten(counts: ChangeCounts, processingMs: number): void {
+    this.pairs++;
+    for (const kind of CHANGE_KINDS) this.changes[kind] += counts[kind];
+    this.emit({ kind: 'result', processingMs });
+  }
+
   windowsRestored(ms: number): void {
     this.windowRestoreMs = ms;
   }
@@ -181,6 +198,7 @@ export class Telemetry {
         deadLettered: Object.fromEntries([...this.deadLettered].sort(([a], [b]) => (a < b ? -1 : 1))),
       },
       sinks,
+      results: { pairs: this.pairs, changes: { ...this.changes } },
       windowRestoreMs: this.windowRestoreMs,
       queue: { backlog: this.backlog, oldestTaskAgeSeconds: this.oldestAgeSeconds },
       ready: this.ready,
@@ -207,4 +225,5 @@ export type TelemetryEvent =
   | { readonly kind: 'nacked' }
   | { readonly kind: 'deadLetter'; readonly errorCode: string }
   | { readonly kind: 'sinkWrite'; readonly sink: string; readonly latencyMs: number; readonly ok: boolean }
-  | { readonly kind: 'breaker'; readonly sink: string; readonly state: BreakerState };
+  | { readonly kind: 'breaker'; readonly sink: string; readonly state: BreakerState }
+  | { readonly kind: 'result'; readonly processingMs: number };

@@ -56,6 +56,11 @@ test('the Prometheus exposition parses and carries the same counts as GET /metri
   t.is(value('buildtrace_queue_backlog'), 0);
   t.is(value('buildtrace_replica_ready'), 1);
   t.is(value('buildtrace_breaker_state', { sink: 'local' }), 2);
+  t.is(pipeline.results.pairs, 2);
+  t.is(value('buildtrace_pairs_processed_total'), json.body.pairs_total);
+  t.is(value('buildtrace_changes_total', { kind: 'moved' }), pipeline.results.changes.moved);
+  t.is(pipeline.results.changes.moved, 2);
+  t.is(Number(families.get('buildtrace_processing_latency_milliseconds')!.metrics[0]!.buckets?.['+Inf']), json.body.latency_count);
   t.is(value('buildtrace_sink_write_failures_total', { sink: 'local' }), pipeline.sinks.local!.failures);
   const latency = families.get('buildtrace_sink_write_latency_milliseconds')!;
   t.is(latency.type, 'HISTOGRAM');

@@ -99,6 +99,7 @@ test('sink writes are timed and failures counted per sink; errors and receipts p
   const receipt = await sink.writeBatch(batch);
   t.deepEqual([...receipt.fresh], ['f1', 'f2']);
   t.is(sink.extra(), 'kept', 'other members of a composite sink are kept');
+  t.is(telemetry.snapshot().results.pairs, 0, 'a result the store already had (not fresh) is not counted');
 
   const local = telemetry.snapshot().sinks.local!;
   t.is(local.writes, 2);
