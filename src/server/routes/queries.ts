@@ -44,7 +44,6 @@ export function registerQueries(router: Router, deps: ServerDeps): void {
   });
 
   router.get('/metrics/prometheus', async (ctx) => {
-    if (!deps.prometheus) throw notFound('the Prometheus exposition is not enabled on this server');
     const { contentType, body } = await deps.prometheus();
     ctx.type = contentType;
     ctx.body = body;
