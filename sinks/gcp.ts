@@ -24,7 +24,7 @@ import { createStorageClient } from './cloud-storage/config.js';
 import { CloudStorageMarkers, type BucketClient } from './cloud-storage/sink.js';
 import { createMonitoringClient } from './cloud-monitoring/config.js';
 import { detectResource } from './cloud-monitoring/resource.js';
-import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats } from './cloud-monitoring/sink.js';
+import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats, type SeriesSource } from './cloud-monitoring/sink.js';
 import type { JobRecord, JobStatus, MetricSample, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
 
 /** The three clients, narrowed to what the sinks call; tests pass real clients at local fakes. */
@@ -123,6 +123,11 @@ export class GcpSink implements ResultSink, ResultStore {
   async writeRollups(rollups: readonly Rollup[]): Promise<void> {
     if (rollups.length === 0) return;
     await this.writer.insert({ hourly_rollups: rollups.map(rollupRow) });
+  }
+
+  /** Writes these metrics (the service's self-telemetry) with every Monitoring point. */
+  attachMetrics(source: SeriesSource): void {
+    this.monitoring.attach(source);
   }
 
   /** Re-sends rows kept after failures, and writes a metrics point if one is due. */

@@ -80,6 +80,16 @@ export interface Config {
   readonly shutdownGraceSeconds: number;
   readonly replicaId: string;
   readonly logLevel: string;
+  /** Alert thresholds `setup` writes into the policies of deploy/monitoring/alerts. */
+  readonly alerts: {
+    readonly latencyP99Ms: number;
+    readonly backlogAgeSeconds: number;
+    readonly stallMinutes: number;
+    readonly breakerOpenMinutes: number;
+    /** spike_detected anomalies per 5 minutes above which the spike alert fires. */
+    readonly spikeCount: number;
+    readonly runbookBaseUrl: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -240,12 +250,25 @@ export function loadConfig(env: Env = process.env): Config {
       defaultReplicaId(sinks),
     ),
     logLevel: read('LOG_LEVEL', oneOf(logLevels), 'info'),
+    alerts: {
+      latencyP99Ms: read('ALERT_LATENCY_P99_MS', intIn(1, 86_400_000), 10_000),
+      backlogAgeSeconds: read('ALERT_BACKLOG_AGE_SECONDS', intIn(60, 7 * 86_400), 900),
+      stallMinutes: read('ALERT_STALL_MINUTES', intIn(5, 1440), 30),
+      breakerOpenMinutes: read('ALERT_BREAKER_OPEN_MINUTES', intIn(1, 1440), 5),
+      spikeCount: read('ALERT_SPIKE_COUNT', intIn(0, 1_000_000), 0),
+      runbookBaseUrl: read(
+        'RUNBOOK_BASE_URL',
+        z.string().regex(/^https?:\/\/\S+[^/]$/, 'must be an http(s) URL without a trailing slash'),
+        'https://github.com/buildtrace/buildtrace/blob/main/docs/runbooks',
+      ),
+    },
   };
 
   if (problems.length > 0) throw new ConfigError(problems);
   // Frozen all the way down: a nested object left writable is one a component could change for all.
   Object.freeze(config.pubsub);
   Object.freeze(config.gcp);
+  Object.freeze(config.alerts);
   Object.freeze(config.corsOrigins);
   return Object.freeze(config);
 }

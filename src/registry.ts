@@ -26,7 +26,13 @@ export const sourceFactories: Record<Config['source'], Factory<SourceParts>> = {
       maxDeliveryAttempts: config.maxDeliveryAttempts,
       logger,
     });
-    return { source: queue, publisher: queue, backlog: () => queue.depth(), close: () => queue.close() };
+    return {
+      source: queue,
+      publisher: queue,
+      backlog: () => queue.depth(),
+      oldestTaskAgeMs: () => queue.oldestTaskAgeMs(),
+      close: () => queue.close(),
+    };
   },
 
   async pubsub(config, logger) {
@@ -62,6 +68,12 @@ export const sinkFactories: Record<Config['sinks'], Factory<SinkParts>> = {
   },
   async gcp(config, logger) {
     const sink = createGcpSink(config, logger);
-    return { sink, store: sink, input: openCloudStorageInput(config), close: () => sink.close() };
+    return {
+      sink,
+      store: sink,
+      input: openCloudStorageInput(config),
+      close: () => sink.close(),
+      attachMetrics: (source) => sink.attachMetrics(source),
+    };
   },
 };

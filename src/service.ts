@@ -18,6 +18,11 @@ import { createApp } from './server/app.js';
 import type { ServerDeps } from './server/deps.js';
 import { sourceFactories, sinkFactories } from './registry.js';
 import { TIMED_OUT, within } from './timeout.js';
+import { Telemetry } from '../streams/telemetry/telemetry.js';
+import { instrumentSink, instrumentSource } from '../streams/telemetry/instrument.js';
+import { telemetrySeriesSource } from '../streams/telemetry/monitoring.js';
+import { prometheusRegistry } from '../streams/telemetry/prometheus.js';
+import type { SeriesSource } from '../sinks/cloud-monitoring/sink.js';
 
 /** Time kept back from the grace period for flushing and closing after the drain. */
 const SHUTDOWN_MARGIN_MS = 3_000;
@@ -30,6 +35,7 @@ export interface Service {
   readonly server: Server;
   readonly url: string;
   readonly pipeline: Pipeline;
+  readonly telemetry: Telemetry;
   /** Resolves with the error if the pipeline's stream fails (the source broke); never otherwise. */
   readonly failed: Promise<unknown>;
   /** Drains and closes everything; resolves when all is flushed. */
@@ -41,6 +47,8 @@ export interface SourceParts {
   readonly publisher: TaskPublisher;
   /** Tasks waiting, where the source can tell (the local queue can; Pub/Sub cannot cheaply). */
   readonly backlog?: () => Promise<number>;
+  /** Age of the oldest waiting task, where the source can tell (the local queue). */
+  readonly oldestTaskAgeMs?: () => Promise<number>;
   close(): Promise<void>;
 }
 
@@ -48,6 +56,8 @@ export interface SinkParts {
   readonly sink: ResultSink;
   readonly store: ResultStore;
   readonly input: InputStore;
+  /** Sinks that write metrics (Cloud Monitoring) write these beside their own. */
+  attachMetrics?(source: SeriesSource): void;
   close(): Promise<void>;
 }
 
@@ -62,11 +72,19 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     throw err;
   }
 
+  const telemetry = new Telemetry(logger, clock);
+  const sink = instrumentSink(sinks.sink, telemetry);
+  const source = instrumentSource(sources.source, telemetry);
+  sinks.attachMetrics?.(telemetrySeriesSource(telemetry));
+  const prometheus = prometheusRegistry(telemetry);
+
   const outbox = new AnomalyOutbox();
   /** Infinity until shutdown; then failing writes stop retrying in time to nack and exit 0. */
   let retryDeadline = Number.POSITIVE_INFINITY;
-  const aggregation = new Aggregation(config, sinks, outbox, clock, logger);
+  const aggregation = new Aggregation(config, { sink, store: sinks.store }, outbox, clock, logger);
+  const restoreStarted = performance.now();
   await aggregation.restore();
+  telemetry.windowsRestored(performance.now() - restoreStarted);
 
   const pool = new DiffWorkerPool(Math.max(1, Math.min(config.concurrency, 4)));
   const diff = (request: DiffRequest) =>
@@ -75,7 +93,7 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       : new Promise<ReturnType<typeof diffPair>>((resolve) => resolve(diffPair(request)));
 
   const pipeline = new Pipeline(
-    sources.source,
+    source,
     {
       input: sinks.input,
       diff,
@@ -85,7 +103,7 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       clock,
     },
     {
-      sink: sinks.sink,
+      sink,
       observer: aggregation,
       outbox,
       replicaId: config.replicaId,
@@ -139,10 +157,14 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     input: sinks.input,
     store: sinks.store,
     recordAnomalies: async (anomalies) => {
-      await sinks.sink.writeBatch({ results: [], failures: [], anomalies });
+      await sink.writeBatch({ results: [], failures: [], anomalies });
       aggregation.anomaliesWritten();
     },
-    metrics: () => aggregation.metricsView(),
+    metrics: async () => ({ ...(await aggregation.metricsView()), pipeline: (await telemetry.sample(), telemetry.snapshot()) }),
+    prometheus: async () => {
+      await telemetry.sample();
+      return { contentType: prometheus.contentType, body: await prometheus.metrics() };
+    },
     serviceWarnings: async () => {
       const warnings: string[] = [];
       if (!sources.source.isReady()) warnings.push(`source ${sources.source.name} is not connected`);
@@ -170,6 +192,12 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     clock,
     logger,
   };
+  telemetry.useSamplers({
+    inFlight: () => pipeline.stats.inFlight,
+    ...(sources.backlog ? { backlog: sources.backlog } : {}),
+    ...(sources.oldestTaskAgeMs ? { oldestTaskAgeMs: sources.oldestTaskAgeMs } : {}),
+    ready: async () => (await deps.readiness()).ready,
+  });
   const app = createApp(deps);
   const server = createServer(app.callback());
   // Longer than a Google Cloud load balancer keeps idle backend connections (600 s): a shorter one
@@ -205,5 +233,5 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     })();
     return stopped;
   };
-  return { server, url, pipeline, failed, stop };
+  return { server, url, pipeline, telemetry, failed, stop };
 }

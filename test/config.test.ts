@@ -164,6 +164,12 @@ const BAD: Array<[name: string, bad: string[], good: string, base?: Env]> = [
   ['SHUTDOWN_GRACE_SECONDS', ['0', '3601'], '1'],
   ['REPLICA_ID', ['has space', 'r'.repeat(129), 'a/b'], 'replica-1.a_b'],
   ['LOG_LEVEL', ['verbose', 'INFO'], 'debug'],
+  ['ALERT_LATENCY_P99_MS', ['0', '1.5', 'slow'], '2500'],
+  ['ALERT_BACKLOG_AGE_SECONDS', ['59', '604801'], '60'],
+  ['ALERT_STALL_MINUTES', ['4', '1441'], '5'],
+  ['ALERT_BREAKER_OPEN_MINUTES', ['0', '1441'], '1'],
+  ['ALERT_SPIKE_COUNT', ['-1', 'many'], '0'],
+  ['RUNBOOK_BASE_URL', ['docs/runbooks', 'https://example.com/runbooks/', 'ftp://x/y'], 'https://wiki.example.com/buildtrace/runbooks'],
 ];
 
 test('every variable config.ts reads has bad values in this table (a new variable needs its cases)', (t) => {

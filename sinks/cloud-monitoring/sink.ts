@@ -4,13 +4,22 @@
  * order and within the API's sampling limit). Metrics are telemetry: a failed write is logged and
  * counted, never passed on to the pipeline.
  */
-import type { MetricServiceClient } from '@google-cloud/monitoring';
+import type { MetricServiceClient, protos } from '@google-cloud/monitoring';
 import type { Logger } from '../../src/log.js';
 import type { SinkBatch } from '../sink.js';
 import { MetricTotals, type TotalsSnapshot } from './accumulate.js';
 import { MAX_SERIES_PER_REQUEST, MIN_POINT_SPACING_MS } from './config.js';
 import { encodeTimeSeries, metricDescriptors } from './encode.js';
 import type { MonitoredResource } from './resource.js';
+
+/**
+ * Metrics written beside the product metrics, on the same timer and monitored resource (the
+ * service's self-telemetry): their descriptors, and the series of one point.
+ */
+export interface SeriesSource {
+  descriptors(): protos.google.api.IMetricDescriptor[];
+  series(at: { readonly resource: MonitoredResource; readonly start: Date; readonly end: Date }): Promise<protos.google.monitoring.v3.ITimeSeries[]>;
+}
 
 /** The slice of the client this sink uses; tests hand in the real client at a local gRPC server. */
 export type MonitoringClient = Pick<MetricServiceClient, 'createTimeSeries' | 'createMetricDescriptor'>;
@@ -55,6 +64,7 @@ export class CloudMonitoringSink {
   private writing = false;
   private lastEnd = 0;
   private descriptorsReady = false;
+  private extra: SeriesSource | null = null;
   private closed = false;
   private stats_: MonitoringStats = { pointsWritten: 0, writeFailures: 0, lastError: null };
 
@@ -71,16 +81,25 @@ export class CloudMonitoringSink {
    */
   async ensureDescriptors(): Promise<boolean> {
     if (this.descriptorsReady) return true;
+    // A source attached while this runs needs its own descriptors: ready only for the one read here.
+    const extra = this.extra;
     try {
-      for (const metricDescriptor of metricDescriptors()) {
+      for (const metricDescriptor of [...metricDescriptors(), ...(extra?.descriptors() ?? [])]) {
         await this.options.client.createMetricDescriptor({ name: `projects/${this.options.projectId}`, metricDescriptor });
       }
-      this.descriptorsReady = true;
+      this.descriptorsReady = this.extra === extra;
+      if (!this.descriptorsReady) return this.ensureDescriptors();
       return true;
     } catch (err) {
       this.failed(err, 'Cloud Monitoring: creating metric descriptors failed');
       return false;
     }
+  }
+
+  /** Adds metrics to every point from now on; their descriptors are created before the next write. */
+  attach(source: SeriesSource): void {
+    this.extra = source;
+    this.descriptorsReady = false;
   }
 
   /** Starts the timer that writes a point every interval. */
@@ -145,11 +164,8 @@ export class CloudMonitoringSink {
       if (!(await this.ensureDescriptors())) return;
       // End times strictly increase and follow the start, as Monitoring requires of a series.
       const end = Math.max(this.now(), this.lastEnd + 1, this.start.getTime() + 1);
-      const series = encodeTimeSeries(this.totals.snapshot(), {
-        resource: this.options.resource,
-        start: this.start,
-        end: new Date(end),
-      });
+      const at = { resource: this.options.resource, start: this.start, end: new Date(end) };
+      const series = [...encodeTimeSeries(this.totals.snapshot(), at), ...((await this.extra?.series(at)) ?? [])];
       // Counted as attempted: a series Monitoring accepted from a failed request must not get this end time again.
       this.lastEnd = end;
       for (let i = 0; i < series.length; i += MAX_SERIES_PER_REQUEST) {

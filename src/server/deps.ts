@@ -22,6 +22,8 @@ export interface ServerDeps {
   readonly recordAnomalies: (anomalies: readonly Anomaly[]) => Promise<void>;
   /** The `GET /metrics` document. */
   readonly metrics: () => Promise<Record<string, unknown>>;
+  /** `GET /metrics/prometheus`: the pipeline's telemetry in the Prometheus text format. */
+  readonly prometheus: () => Promise<{ readonly contentType: string; readonly body: string }>;
   /** Warnings about the service itself (source down, sink failing, DLQ growing) for `/health`. */
   readonly serviceWarnings: () => Promise<readonly string[]>;
   readonly readiness: () => Promise<Readiness>;

@@ -165,6 +165,7 @@ function prepareStatements(db: Db) {
        WHERE message_id = ? AND lease_owner = ?`,
     ),
     depth: db.prepare<[], number>(`SELECT count(*) FROM queue`).pluck(),
+    oldestPublishedAt: db.prepare<[], number | null>(`SELECT min(published_at) FROM queue`).pluck(),
     deadLetters: db.prepare<[number], DeadLetterRow>(
       `SELECT * FROM dead_letters ORDER BY created_at DESC, rowid DESC LIMIT ?`,
     ),
@@ -318,6 +319,13 @@ export class LocalQueue implements TaskSource, TaskPublisher {
   async depth(): Promise<number> {
     this.flushSettles();
     return this.guard('depth', () => this.s.depth.get() ?? 0);
+  }
+
+  /** Age in ms of the oldest task not yet acked or dead-lettered; 0 when the queue is empty. */
+  async oldestTaskAgeMs(now: number = Date.now()): Promise<number> {
+    this.flushSettles();
+    const oldest = this.guard('oldest task', () => this.s.oldestPublishedAt.get() ?? null);
+    return oldest === null ? 0 : Math.max(0, now - oldest);
   }
 
   /** Newest first. */

@@ -40,6 +40,7 @@ async function serve(t: ExecutionContext, overrides: (store: LocalStore) => Part
       await store.writeBatch({ results: [], failures: [], anomalies });
     },
     metrics: async () => ({}),
+    prometheus: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: '' }),
     serviceWarnings: async () => [],
     readiness: async () => ({ ready: true, reasons: [] }),
     limits: { maxBodyBytes: 1024, maxPairsPerRequest: 10, maxPairsPerPrefix: 10 },
@@ -108,11 +109,14 @@ test('an unexpected error is a bare 500 internal_error: no message, stack or pat
     metrics: async () => {
       throw secret;
     },
+    prometheus: async () => {
+      throw secret;
+    },
     serviceWarnings: async () => {
       throw new TypeError("Cannot read properties of undefined (reading 'length')");
     },
   }));
-  for (const route of ['/metrics', '/health']) {
+  for (const route of ['/metrics', '/metrics/prometheus', '/health']) {
     const res = await call(`${url}${route}`);
     assertError(t, res, 500, 'internal_error', /^internal error$/);
     t.notRegex(res.text, /hunter2|db\.ts|Cannot read/);

@@ -11,6 +11,9 @@ import { startFakeGcs } from '../support/fake-gcs.js';
 import { startFakeMonitoring } from '../support/fake-monitoring.js';
 import { anomaly, failure, result } from '../support/gcp-fixtures.js';
 import { batchOf, runSinkCompliance } from '../support/sink-compliance.js';
+import { Telemetry } from '../../streams/telemetry/telemetry.js';
+import { instrumentSink } from '../../streams/telemetry/instrument.js';
+import { telemetrySeriesSource } from '../../streams/telemetry/monitoring.js';
 
 const OUT = 'buildtrace-output-test';
 
@@ -172,3 +175,25 @@ test('close is idempotent and writes the final metrics point once', async (t) =>
 // Keeps the type of the composite honest: it is both halves of the contract.
 const _contract: (s: GcpSink) => [import('../../sinks/sink.js').ResultSink, import('../../sinks/sink.js').ResultStore] = (s) => [s, s];
 void _contract;
+
+test('the service’s telemetry is written with the product metrics: same replica resource, descriptors first', async (t) => {
+  const { sink, monitoring } = await open(t);
+  const telemetry = new Telemetry(silentLogger);
+  const instrumented = instrumentSink(sink, telemetry);
+  sink.attachMetrics(telemetrySeriesSource(telemetry));
+  telemetry.useSamplers({ ready: async () => true });
+  telemetry.setBreakerState('gcp', 'open', 'test');
+
+  await instrumented.writeBatch(batchOf({ results: [result('tel-1')] }));
+  await sink.close();
+
+  const written = (name: string, labels: Record<string, string> = {}) => monitoring.find(`custom.googleapis.com/buildtrace/${name}`, labels);
+  const [latency] = written('sink_write_latency', { sink: 'gcp' });
+  t.is(Number(latency!.points.at(-1)!.value.distributionValue.count), 1);
+  t.is(Number(written('breaker_state', { sink: 'gcp' })[0]!.points.at(-1)!.value.int64Value), 2);
+  t.is(Number(written('replica_ready')[0]!.points.at(-1)!.value.int64Value), 1);
+  const resources = new Set([...monitoring.series.values()].map((s) => JSON.stringify(s.resource)));
+  t.is(resources.size, 1, 'one replica, one monitored resource for product and telemetry series');
+  t.true([...resources][0]!.includes('"task_id":"replica-a"'));
+  t.truthy(monitoring.descriptors.get('custom.googleapis.com/buildtrace/deliveries_dead_lettered'));
+});

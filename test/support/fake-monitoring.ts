@@ -9,7 +9,8 @@
 import { createRequire } from 'node:module';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { MetricServiceClient } from '@google-cloud/monitoring';
+import { AlertPolicyServiceClient, MetricServiceClient, NotificationChannelServiceClient } from '@google-cloud/monitoring';
+import { DashboardsServiceClient } from '@google-cloud/monitoring-dashboards';
 import { fakeAuthClient } from './fake-google-auth.js';
 
 const require = createRequire(import.meta.url);
@@ -50,6 +51,14 @@ export interface FakeMonitoring {
   find(type: string, labels?: Record<string, string>): StoredSeries[];
   /** A real MetricServiceClient on gRPC, plaintext to this server, with test credentials. */
   client(): MetricServiceClient;
+  /** Dashboards by name, alert policies by name, notification channels by name. */
+  readonly dashboards: Map<string, Message>;
+  readonly alertPolicies: Map<string, Message>;
+  readonly notificationChannels: Map<string, Message>;
+  /** The real clients of the dashboards, alert policy and notification channel services. */
+  dashboardsClient(): DashboardsServiceClient;
+  alertPolicyClient(): AlertPolicyServiceClient;
+  notificationChannelClient(): NotificationChannelServiceClient;
   close(): Promise<void>;
 }
 
@@ -84,7 +93,11 @@ export async function startFakeMonitoring(options: FakeMonitoringOptions = {}): 
   const series = new Map<string, StoredSeries>();
   const calls: FakeMonitoring['calls'] = [];
   const faults: { method: string; remaining: number; code: grpc.status }[] = [];
-  const clients: MetricServiceClient[] = [];
+  const clients: { close(): Promise<void> }[] = [];
+  const dashboards = new Map<string, Message>();
+  const alertPolicies = new Map<string, Message>();
+  const notificationChannels = new Map<string, Message>();
+  let nextId = 1;
 
   const definition = protoLoader.fromJSON(require('@google-cloud/monitoring/build/protos/protos.json'), {
     keepCase: false,
@@ -216,7 +229,109 @@ export async function startFakeMonitoring(options: FakeMonitoringOptions = {}): 
     series.set(key, entry);
   }
 
+  const dashboardDefinition = protoLoader.fromJSON(require('@google-cloud/monitoring-dashboards/build/protos/protos.json'), {
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: false,
+    oneofs: true,
+  });
+  const dashboardService = (grpc.loadPackageDefinition(dashboardDefinition) as any).google.monitoring.dashboard.v1.DashboardsService
+    .service as grpc.ServiceDefinition;
+
+  /** Checks the routing header the client must send (`<field>=<value>`), records the call. */
+  function routed(method: string, field: string, value: (r: Message) => string, handle: (r: Message) => Message): grpc.handleUnaryCall<Message, Message> {
+    return (call, callback) => {
+      try {
+        calls.push({ method, request: call.request, metadata: call.metadata.getMap() });
+        const expected = value(call.request);
+        if (!String(expected).startsWith(`projects/${projectId}`)) {
+          throw Object.assign(new Error(`${field} must be under projects/${projectId}, got ${expected}`), { code: grpc.status.INVALID_ARGUMENT });
+        }
+        const params = decodeURIComponent(String(call.metadata.get('x-goog-request-params')[0] ?? ''));
+        if (params !== `${field}=${expected}`) {
+          throw Object.assign(new Error(`missing routing header ${field}=${expected}, got ${params}`), { code: grpc.status.INVALID_ARGUMENT });
+        }
+        callback(null, handle(call.request));
+      } catch (err) {
+        const e = err as Error & { code?: grpc.status };
+        callback({ code: e.code ?? (err instanceof Invalid ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL), details: e.message });
+      }
+    };
+  }
+  const notFound = (what: string) => Object.assign(new Error(`${what} not found`), { code: grpc.status.NOT_FOUND });
+  const project = `projects/${projectId}`;
+
+  function checkPolicy(p: Message | undefined): Message {
+    if (!p?.displayName) throw new Invalid('alert policy needs a displayName');
+    if (!['OR', 'AND', 'AND_WITH_MATCHING_RESOURCE'].includes(p.combiner)) throw new Invalid(`combiner must be set, got ${p.combiner}`);
+    const conditions = (p.conditions ?? []) as Message[];
+    if (conditions.length === 0 || conditions.length > 6) throw new Invalid('an alert policy needs 1 to 6 conditions');
+    for (const c of conditions) {
+      const spec = c.conditionThreshold ?? c.conditionAbsent;
+      if (!c.displayName || !spec?.filter) throw new Invalid('each condition needs a displayName and a threshold or absence filter');
+      for (const ch of (p.notificationChannels ?? []) as string[]) {
+        if (!notificationChannels.has(ch)) throw new Invalid(`notification channel ${ch} does not exist`);
+      }
+    }
+    return p;
+  }
+  function withConditionNames(name: string, p: Message): Message {
+    return { ...p, name, conditions: (p.conditions as Message[]).map((c, i) => ({ ...c, name: `${name}/conditions/${i + 1}` })) };
+  }
+
   const server = new grpc.Server();
+  server.addService(dashboardService, {
+    CreateDashboard: routed('CreateDashboard', 'parent', (r) => r.parent, (r) => {
+      const d = r.dashboard as Message | undefined;
+      if (!d?.displayName) throw new Invalid('dashboard needs a displayName');
+      const name = d.name || `${project}/dashboards/${nextId++}`;
+      if (!name.startsWith(`${project}/dashboards/`)) throw new Invalid(`dashboard name must be under ${project}/dashboards/`);
+      if (dashboards.has(name)) throw Object.assign(new Error(`${name} exists`), { code: grpc.status.ALREADY_EXISTS });
+      const stored = { ...d, name, etag: `etag-${nextId++}` };
+      dashboards.set(name, stored);
+      return stored;
+    }),
+    GetDashboard: routed('GetDashboard', 'name', (r) => r.name, (r) => dashboards.get(r.name) ?? (() => { throw notFound(r.name); })()),
+    UpdateDashboard: routed('UpdateDashboard', 'dashboard.name', (r) => r.dashboard?.name, (r) => {
+      const current = dashboards.get(r.dashboard.name);
+      if (!current) throw notFound(r.dashboard.name);
+      if (r.dashboard.etag && r.dashboard.etag !== current.etag) throw Object.assign(new Error('etag mismatch'), { code: grpc.status.ABORTED });
+      const stored = { ...r.dashboard, etag: `etag-${nextId++}` };
+      dashboards.set(r.dashboard.name, stored);
+      return stored;
+    }),
+    ListDashboards: routed('ListDashboards', 'parent', (r) => r.parent, () => ({ dashboards: [...dashboards.values()] })),
+  });
+  const alertService = loaded.google.monitoring.v3.AlertPolicyService.service as grpc.ServiceDefinition;
+  server.addService(alertService, {
+    ListAlertPolicies: routed('ListAlertPolicies', 'name', (r) => r.name, () => ({ alertPolicies: [...alertPolicies.values()] })),
+    GetAlertPolicy: routed('GetAlertPolicy', 'name', (r) => r.name, (r) => alertPolicies.get(r.name) ?? (() => { throw notFound(r.name); })()),
+    CreateAlertPolicy: routed('CreateAlertPolicy', 'name', (r) => r.name, (r) => {
+      const name = `${project}/alertPolicies/${nextId++}`;
+      const stored = withConditionNames(name, checkPolicy(r.alertPolicy));
+      alertPolicies.set(name, stored);
+      return stored;
+    }),
+    UpdateAlertPolicy: routed('UpdateAlertPolicy', 'alert_policy.name', (r) => r.alertPolicy?.name, (r) => {
+      if (!alertPolicies.has(r.alertPolicy.name)) throw notFound(r.alertPolicy.name);
+      if (r.updateMask?.paths?.length) throw new Invalid('this fake replaces whole policies only (no update mask)');
+      const stored = withConditionNames(r.alertPolicy.name, checkPolicy(r.alertPolicy));
+      alertPolicies.set(r.alertPolicy.name, stored);
+      return stored;
+    }),
+  });
+  const channelService = loaded.google.monitoring.v3.NotificationChannelService.service as grpc.ServiceDefinition;
+  server.addService(channelService, {
+    ListNotificationChannels: routed('ListNotificationChannels', 'name', (r) => r.name, () => ({ notificationChannels: [...notificationChannels.values()] })),
+    CreateNotificationChannel: routed('CreateNotificationChannel', 'name', (r) => r.name, (r) => {
+      const c = r.notificationChannel as Message | undefined;
+      if (c?.type !== 'email' || !c.labels?.email_address) throw new Invalid('an email channel needs labels.email_address');
+      const name = `${project}/notificationChannels/${nextId++}`;
+      notificationChannels.set(name, { ...c, name });
+      return notificationChannels.get(name)!;
+    }),
+  });
   server.addService(service, {
     CreateMetricDescriptor: unary('CreateMetricDescriptor', createMetricDescriptor),
     CreateTimeSeries: unary('CreateTimeSeries', createTimeSeries),
@@ -229,6 +344,18 @@ export async function startFakeMonitoring(options: FakeMonitoringOptions = {}): 
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
+
+  const clientOptions = () => ({
+    projectId,
+    apiEndpoint: '127.0.0.1',
+    port,
+    sslCreds: grpc.credentials.createInsecure(),
+    authClient: fakeAuthClient() as never,
+  });
+  const track = <T extends { close(): Promise<void> }>(client: T): T => {
+    clients.push(client);
+    return client;
+  };
 
   return {
     projectId,
@@ -250,6 +377,12 @@ export async function startFakeMonitoring(options: FakeMonitoringOptions = {}): 
       clients.push(client);
       return client;
     },
+    dashboards,
+    alertPolicies,
+    notificationChannels,
+    dashboardsClient: () => track(new DashboardsServiceClient(clientOptions() as never)),
+    alertPolicyClient: () => track(new AlertPolicyServiceClient(clientOptions() as never)),
+    notificationChannelClient: () => track(new NotificationChannelServiceClient(clientOptions() as never)),
     close: async () => {
       await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
       server.forceShutdown();

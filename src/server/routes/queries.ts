@@ -1,5 +1,5 @@
 /**
- * The read routes: `GET /changes`, `GET /jobs/:job_id`, `GET /metrics`. Every parameter is
+ * The read routes: `GET /changes`, `GET /jobs/:job_id`, `GET /metrics`, `GET /metrics/prometheus`. Every parameter is
  * checked before the store is asked, and answers come from the shared store, so any replica can
  * serve them.
  */
@@ -41,6 +41,12 @@ export function registerQueries(router: Router, deps: ServerDeps): void {
 
   router.get('/metrics', async (ctx) => {
     ctx.body = await deps.metrics();
+  });
+
+  router.get('/metrics/prometheus', async (ctx) => {
+    const { contentType, body } = await deps.prometheus();
+    ctx.type = contentType;
+    ctx.body = body;
   });
 }
 

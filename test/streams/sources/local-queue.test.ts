@@ -226,6 +226,28 @@ test('ack removes the row; settling twice is a no-op', async (t) => {
   t.deepEqual(ids, [inbox.items[1]!.id]);
 });
 
+test('oldestTaskAgeMs: the age of the oldest task not yet acked, 0 when the queue is empty', async (t) => {
+  const dataDir = await tempDir(t);
+  const queue = open(t, dataDir);
+  t.is(await queue.oldestTaskAgeMs(), 0);
+  const before = Date.now();
+  await queue.publish([task(1)]);
+  await queue.publish([task(2)]);
+  const inbox = new Inbox(t, queue.deliveries());
+  const [first, second] = await inbox.waitFor(2);
+  const age = await queue.oldestTaskAgeMs(before + 60_000);
+  t.true(age > 59_000 && age <= 60_000, `age ${age}`);
+
+  first!.ack();
+  await Promise.resolve();
+  t.true((await queue.oldestTaskAgeMs(before + 60_000)) <= 60_000);
+  second!.ack();
+  await Promise.resolve();
+  t.is(await queue.oldestTaskAgeMs(), 0);
+  await queue.close();
+  await t.throwsAsync(queue.oldestTaskAgeMs(), { message: /local queue oldest task failed: the queue is closed/ });
+});
+
 test('nack makes the message visible again after a backoff, as attempt 2', async (t) => {
   const dataDir = await tempDir(t);
   const backoff = { initialMs: 400, maxMs: 400 };
