@@ -56,6 +56,19 @@ test('no variables at all: the embedded default with the documented defaults', (
   t.is(config.gcp.bigqueryEndpoint, null);
 });
 
+test('the sink breaker settings have their documented defaults, and the retired SINK_RETRY_SECONDS is accepted and ignored', (t) => {
+  t.deepEqual(loadConfig({}).sinkBreaker, { failuresToOpen: 3, probeInitialMs: 500, probeMaxMs: 30_000 });
+  t.is(loadConfig({}).pubsub.maxLeaseSeconds, 3600, 'a 30-minute outage plus the drain after it');
+  // Users who set the old variable keep starting; an outage is now retried until it ends.
+  t.deepEqual(problems({ SINK_RETRY_SECONDS: '60' }), []);
+  t.deepEqual(loadConfig({ SINK_RETRY_SECONDS: '60' }).sinkBreaker, loadConfig({}).sinkBreaker);
+  t.deepEqual(loadConfig({ SINK_BREAKER_FAILURES: '1', SINK_PROBE_INITIAL_MS: '20', SINK_PROBE_MAX_MS: '200' }).sinkBreaker, {
+    failuresToOpen: 1,
+    probeInitialMs: 20,
+    probeMaxMs: 200,
+  });
+});
+
 test('the seed-derived GCP names follow the project', (t) => {
   const config = loadConfig({ GOOGLE_CLOUD_PROJECT: 'acme-drawings' });
   t.is(config.gcp.inputBucket, 'buildtrace-input-acme-drawings');
