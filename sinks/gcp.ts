@@ -16,8 +16,8 @@
 import type { Config } from '../src/config.js';
 import type { Anomaly } from '../src/domain/types.js';
 import type { Logger } from '../src/log.js';
-import { createBigQueryClient, type RetryPolicy } from './bigquery/config.js';
-import { anomalyRow, changeResultRow, failureMetricRow, resultMetricRow, rollupRow } from './bigquery/encode.js';
+import { createBigQueryClient } from './bigquery/config.js';
+import { anomalyRow, changeResultRow, failureMetricRow, resultMetricRow, rollupRow, type InsertRow } from './bigquery/encode.js';
 import { BigQueryWriter, type BigQueryClient, type RowsByTable } from './bigquery/sink.js';
 import { BigQueryStore } from './bigquery/store.js';
 import { createStorageClient } from './cloud-storage/config.js';
@@ -25,7 +25,7 @@ import { CloudStorageMarkers, type BucketClient } from './cloud-storage/sink.js'
 import { createMonitoringClient } from './cloud-monitoring/config.js';
 import { detectResource } from './cloud-monitoring/resource.js';
 import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats } from './cloud-monitoring/sink.js';
-import type { JobRecord, JobStatus, MetricSample, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
+import type { JobRecord, JobStatus, MetricSample, Rejection, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
 
 /** The three clients, narrowed to what the sinks call; tests pass real clients at local fakes. */
 export interface GcpClients {
@@ -35,9 +35,6 @@ export interface GcpClients {
 }
 
 export interface GcpSinkOptions {
-  /** Row retry policy for BigQuery (tests shrink the backoff). */
-  readonly retry?: RetryPolicy;
-  readonly sleep?: (ms: number) => Promise<void>;
   /** Minimum spacing of Monitoring points (the API's 5 s by default). */
   readonly monitoringMinPointSpacingMs?: number;
   /** Monitoring interval override in ms (tests); else MONITORING_INTERVAL_SECONDS. */
@@ -51,8 +48,8 @@ export interface GcpSinkOptions {
 }
 
 export interface GcpSinkStats {
-  readonly bigqueryRetainedRows: number;
-  readonly bigqueryDroppedRows: number;
+  /** Rows BigQuery refused for good since start (their tasks failed alone). */
+  readonly bigqueryRejectedRows: number;
   readonly monitoring: MonitoringStats;
 }
 
@@ -64,6 +61,7 @@ export class GcpSink implements ResultSink, ResultStore {
   private readonly monitoring: CloudMonitoringSink;
   private readonly init: Promise<unknown>;
   private closed: Promise<void> | null = null;
+  private rejectedRows = 0;
 
   constructor(
     config: Config,
@@ -77,8 +75,6 @@ export class GcpSink implements ResultSink, ResultStore {
       client: clients.bigquery,
       datasetId: config.gcp.dataset,
       logger,
-      ...(options.retry ? { retry: options.retry } : {}),
-      ...(options.sleep ? { sleep: options.sleep } : {}),
       ...(options.location ? { location: options.location } : {}),
     });
     this.store = new BigQueryStore({ client: clients.bigquery, writer: this.writer, projectId, datasetId: config.gcp.dataset });
@@ -106,14 +102,31 @@ export class GcpSink implements ResultSink, ResultStore {
 
   /**
    * BigQuery rows, then create-if-absent result objects (which decide `fresh`), then metrics.
-   * Rejects with TransientError('sink_unavailable') if either store did not take the batch.
+   * A task any of whose rows BigQuery refused for good is `rejected` and gets no result object
+   * (so it is never counted). Rejects with TransientError('sink_unavailable') if either store
+   * could not take the batch now.
    */
   async writeBatch(batch: SinkBatch): Promise<WriteReceipt> {
     if (batch.results.length + batch.failures.length + batch.anomalies.length === 0) return { fresh: new Set() };
-    await this.writer.insert(rowsOf(batch));
-    const receipt = await this.markers.writeBatch(batch);
-    this.monitoring.record(batch, { tasks: receipt.freshTasks, anomalies: receipt.freshAnomalies });
-    return { fresh: receipt.freshTasks };
+    const { rows, taskOf } = rowsOf(batch);
+    const inserted = await this.writer.insert(rows);
+    const rejected = new Map<string, Rejection>();
+    for (const r of inserted.rejected) {
+      this.rejectedRows += 1;
+      const taskKey = taskOf.get(`${r.table}\u0000${r.insertId}`);
+      if (taskKey && !rejected.has(taskKey)) rejected.set(taskKey, { code: r.code, message: `BigQuery ${r.table}: ${r.message}` });
+    }
+    const accepted: SinkBatch =
+      rejected.size === 0
+        ? batch
+        : {
+            results: batch.results.filter((r) => !rejected.has(r.taskKey)),
+            failures: batch.failures.filter((f) => !rejected.has(f.taskKey)),
+            anomalies: batch.anomalies,
+          };
+    const receipt = await this.markers.writeBatch(accepted);
+    this.monitoring.record(accepted, { tasks: receipt.freshTasks, anomalies: receipt.freshAnomalies });
+    return { fresh: receipt.freshTasks, rejected };
   }
 
   /**
@@ -122,10 +135,12 @@ export class GcpSink implements ResultSink, ResultStore {
    */
   async writeRollups(rollups: readonly Rollup[]): Promise<void> {
     if (rollups.length === 0) return;
-    await this.writer.insert({ hourly_rollups: rollups.map(rollupRow) });
+    const { rejected } = await this.writer.insert({ hourly_rollups: rollups.map(rollupRow) });
+    // A refused rollup is logged by the writer; the next flush writes a newer version of it.
+    this.rejectedRows += rejected.length;
   }
 
-  /** Re-sends rows kept after failures, and writes a metrics point if one is due. */
+  /** Writes a metrics point if one is due (BigQuery keeps nothing to flush). */
   async flush(): Promise<void> {
     await this.writer.flush();
     await this.monitoring.flushIfDue();
@@ -136,8 +151,6 @@ export class GcpSink implements ResultSink, ResultStore {
     this.closed ??= (async () => {
       await this.init;
       await this.monitoring.close();
-      const { retained } = this.writer.retainedStats();
-      if (retained > 0) this.logger.warn({ retained }, 'closing with BigQuery rows not written (their tasks were not acked)');
       await this.ownedMonitoringClient?.close().catch(() => undefined);
     })();
     return this.closed;
@@ -150,8 +163,7 @@ export class GcpSink implements ResultSink, ResultStore {
   }
 
   stats(): GcpSinkStats {
-    const { retained, dropped } = this.writer.retainedStats();
-    return { bigqueryRetainedRows: retained, bigqueryDroppedRows: dropped, monitoring: this.monitoring.stats() };
+    return { bigqueryRejectedRows: this.rejectedRows, monitoring: this.monitoring.stats() };
   }
 
   changes(drawingId: string, limit: number): Promise<StoredChange[]> {
@@ -183,13 +195,19 @@ export class GcpSink implements ResultSink, ResultStore {
   }
 }
 
-function rowsOf(batch: SinkBatch): RowsByTable {
+/** The rows of a batch, and the task each row belongs to (by `table \0 insertId`), to map refusals back. */
+function rowsOf(batch: SinkBatch): { rows: RowsByTable; taskOf: Map<string, string> } {
   const rows: { -readonly [K in keyof RowsByTable]: RowsByTable[K] } = {};
-  if (batch.results.length > 0) rows.change_results = batch.results.map(changeResultRow);
-  const metrics = [...batch.results.map(resultMetricRow), ...batch.failures.map(failureMetricRow)];
+  const taskOf = new Map<string, string>();
+  const tag = (table: string, taskKey: string, row: InsertRow) => (taskOf.set(`${table}\u0000${row.insertId}`, taskKey), row);
+  if (batch.results.length > 0) rows.change_results = batch.results.map((r) => tag('change_results', r.taskKey, changeResultRow(r)));
+  const metrics = [
+    ...batch.results.map((r) => tag('processing_metrics', r.taskKey, resultMetricRow(r))),
+    ...batch.failures.map((f) => tag('processing_metrics', f.taskKey, failureMetricRow(f))),
+  ];
   if (metrics.length > 0) rows.processing_metrics = metrics;
   if (batch.anomalies.length > 0) rows.anomalies = batch.anomalies.map(anomalyRow);
-  return rows;
+  return { rows, taskOf };
 }
 
 function requireProject(config: Config): string {

@@ -28,8 +28,6 @@ async function gcpUnderTest(t: ExecutionContext, options: { dedupeInsertIds?: bo
     silentLogger,
     { bigquery: bq.client(), storage: gcs.client({ maxRetries: 0 }), monitoring: monitoring.client() },
     {
-      retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 },
-      sleep: async () => {},
       monitoringIntervalMs: 3_600_000,
       monitoringMinPointSpacingMs: 0,
       env: {},
@@ -85,7 +83,7 @@ test('a batch lands in BigQuery and Cloud Storage, and metrics count it once', a
 test('BigQuery down: TransientError, no marker left behind, and the redelivery is fresh and counted once', async (t) => {
   const { sink, bq, gcs, monitoring } = await open(t);
   await sink.healthcheck().catch(() => undefined);
-  bq.failRequests({ pathIncludes: '/insertAll', status: 503, times: 4 });
+  bq.failRequests({ pathIncludes: '/insertAll', status: 503, times: 1 });
   const batch = batchOf({ results: [result('k1')] });
 
   const err = await t.throwsAsync(sink.writeBatch(batch), { instanceOf: TransientError });
@@ -96,6 +94,23 @@ test('BigQuery down: TransientError, no marker left behind, and the redelivery i
   t.deepEqual([...again.fresh], ['k1']);
   await sink.close();
   t.deepEqual(pairsCounted(monitoring), [1]);
+});
+
+test('a result BigQuery refuses for good is rejected alone: no marker, not fresh, not re-sent by later writes', async (t) => {
+  const { sink, bq, gcs } = await open(t);
+  const bad = result('bad');
+  const poisoned = { ...bad, changes: { ...bad.changes, summary: 'x'.repeat(10 * 1024 * 1024) } };
+  const receipt = await sink.writeBatch(batchOf({ results: [result('good'), poisoned] }));
+
+  t.deepEqual([...receipt.fresh], ['good']);
+  t.deepEqual([...(receipt.rejected?.keys() ?? [])], ['bad']);
+  t.like(receipt.rejected?.get('bad'), { code: 'row_too_large' });
+  t.deepEqual(gcs.objects(OUT).map((o) => o.name), ['results/D1/good.json']);
+  t.is(sink.stats().bigqueryRejectedRows, 1);
+
+  const later = await sink.writeBatch(batchOf({ results: [result('later')] }));
+  t.deepEqual([...later.fresh], ['later']);
+  t.false(bq.insertRequests('change_results').slice(-1)[0]!.rows.some((r) => r.insertId === 'bad'));
 });
 
 test('Cloud Storage down after the rows were written: TransientError, then fresh once on redelivery', async (t) => {
