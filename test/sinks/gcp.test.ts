@@ -40,8 +40,16 @@ async function gcpUnderTest(t: ExecutionContext, options: { dedupeInsertIds?: bo
 }
 
 runSinkCompliance(test, 'gcp sink', async (t) => {
-  const { sink, dispose } = await gcpUnderTest(t);
-  return { sink, store: sink, dispose };
+  const { sink, bq, dispose } = await gcpUnderTest(t);
+  return {
+    sink,
+    store: sink,
+    dispose,
+    // BigQuery, the store that decides durability, answering 503 to everything until it is back.
+    outage: { down: () => bq.failRequests({ pathIncludes: '/projects/', status: 503, times: 1_000_000 }), up: () => bq.clearFaults() },
+    // A row over BigQuery's 10 MB row limit.
+    refusable: { make: (r) => ({ ...r, changes: { ...r.changes, summary: 'x'.repeat(10 * 1024 * 1024) } }), code: 'row_too_large' },
+  };
 });
 
 /** For the tests below: closes the sink, then the fakes. */

@@ -26,8 +26,27 @@ async function tempDir(t: ExecutionContext): Promise<string> {
 }
 
 runSinkCompliance(test, 'local store', async (t) => {
-  const store = openLocalStore({ dataDir: await tempDir(t), replicaId: 'test' });
-  return { sink: store, store };
+  const dataDir = await tempDir(t);
+  const store = openLocalStore({ dataDir, replicaId: 'test', maxColumnBytes: 64 * 1024 });
+  // Another connection (as another process would) holding the write lock.
+  let holder: Database.Database | null = null;
+  return {
+    sink: store,
+    store,
+    dispose: () => void holder?.close(),
+    outage: {
+      down: () => {
+        holder = new Database(path.join(dataDir, DATABASE_FILE));
+        holder.exec('BEGIN IMMEDIATE');
+      },
+      up: () => {
+        holder?.exec('ROLLBACK');
+        holder?.close();
+        holder = null;
+      },
+    },
+    refusable: { make: (r) => ({ ...r, changes: { ...r.changes, summary: 'x'.repeat(100 * 1024) } }), code: 'result_too_large' },
+  };
 });
 
 test('the schema is created once, versioned, without a foreign key on drawing_id', async (t) => {

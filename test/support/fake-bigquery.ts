@@ -77,6 +77,8 @@ export interface FakeBigQuery {
   failRequests(fault: { method?: string; pathIncludes: string; times?: number; status?: number; reason?: string }): void;
   /** Rows matching `match` fail with `reason` in insertAll (`backendError`: transient; `invalid`: others stopped). */
   failRows(fault: { table?: string; match: (row: Record<string, unknown>) => boolean; times?: number; reason?: string }): void;
+  /** Ends every injected fault (an outage is over). */
+  clearFaults(): void;
   /** insertAll request bodies received for one table, in order. */
   insertRequests(tableId: string): { rows: { insertId?: string; json: Record<string, unknown> }[] }[];
   /** A real client pointed at this server, with test credentials. */
@@ -416,6 +418,10 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
         ...(o.maxRetries !== undefined ? { maxRetries: o.maxRetries } : {}),
         authClient: fakeAuthClient() as never,
       });
+    },
+    clearFaults() {
+      requestFaults.length = 0;
+      rowFaults.length = 0;
     },
     close: async () => {
       await new Promise<void>((resolve) => {
