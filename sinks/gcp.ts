@@ -18,7 +18,7 @@ import type { Anomaly } from '../src/domain/types.js';
 import type { Logger } from '../src/log.js';
 import { createBigQueryClient } from './bigquery/config.js';
 import { anomalyRow, changeResultRow, failureMetricRow, resultMetricRow, rollupRow, type InsertRow } from './bigquery/encode.js';
-import { BigQueryWriter, type BigQueryClient, type RowsByTable } from './bigquery/sink.js';
+import { BigQueryWriter, type BigQueryClient, type InsertReceipt, type RowsByTable } from './bigquery/sink.js';
 import { BigQueryStore } from './bigquery/store.js';
 import { createStorageClient } from './cloud-storage/config.js';
 import { CloudStorageMarkers, type BucketClient } from './cloud-storage/sink.js';
@@ -108,14 +108,20 @@ export class GcpSink implements ResultSink, ResultStore {
    */
   async writeBatch(batch: SinkBatch): Promise<WriteReceipt> {
     if (batch.results.length + batch.failures.length + batch.anomalies.length === 0) return { fresh: new Set() };
-    const { rows, taskOf } = rowsOf(batch);
-    const inserted = await this.writer.insert(rows);
+    // Result rows first, then the metrics rows of the results BigQuery took: a `completed`
+    // metrics row of a refused result would count its task as completed in /jobs.
     const rejected = new Map<string, Rejection>();
-    for (const r of inserted.rejected) {
-      this.rejectedRows += 1;
-      const taskKey = taskOf.get(`${r.table}\u0000${r.insertId}`);
-      if (taskKey && !rejected.has(taskKey)) rejected.set(taskKey, { code: r.code, message: `BigQuery ${r.table}: ${r.message}` });
-    }
+    const refuse = (inserted: InsertReceipt, taskOf: ReadonlyMap<string, string>) => {
+      for (const r of inserted.rejected) {
+        this.rejectedRows += 1;
+        const taskKey = taskOf.get(`${r.table}\u0000${r.insertId}`);
+        if (taskKey && !rejected.has(taskKey)) rejected.set(taskKey, { code: r.code, message: `BigQuery ${r.table}: ${r.message}` });
+      }
+    };
+    const first = rowsOf({ results: batch.results, failures: [], anomalies: batch.anomalies }, { metrics: false });
+    refuse(await this.writer.insert(first.rows), first.taskOf);
+    const second = rowsOf({ results: batch.results.filter((r) => !rejected.has(r.taskKey)), failures: batch.failures, anomalies: [] }, { metrics: true });
+    refuse(await this.writer.insert(second.rows), second.taskOf);
     const accepted: SinkBatch =
       rejected.size === 0
         ? batch
@@ -196,17 +202,20 @@ export class GcpSink implements ResultSink, ResultStore {
 }
 
 /** The rows of a batch, and the task each row belongs to (by `table \0 insertId`), to map refusals back. */
-function rowsOf(batch: SinkBatch): { rows: RowsByTable; taskOf: Map<string, string> } {
+function rowsOf(batch: SinkBatch, parts: { readonly metrics: boolean }): { rows: RowsByTable; taskOf: Map<string, string> } {
   const rows: { -readonly [K in keyof RowsByTable]: RowsByTable[K] } = {};
   const taskOf = new Map<string, string>();
   const tag = (table: string, taskKey: string, row: InsertRow) => (taskOf.set(`${table}\u0000${row.insertId}`, taskKey), row);
-  if (batch.results.length > 0) rows.change_results = batch.results.map((r) => tag('change_results', r.taskKey, changeResultRow(r)));
+  if (batch.anomalies.length > 0) rows.anomalies = batch.anomalies.map(anomalyRow);
+  if (!parts.metrics) {
+    if (batch.results.length > 0) rows.change_results = batch.results.map((r) => tag('change_results', r.taskKey, changeResultRow(r)));
+    return { rows, taskOf };
+  }
   const metrics = [
     ...batch.results.map((r) => tag('processing_metrics', r.taskKey, resultMetricRow(r))),
     ...batch.failures.map((f) => tag('processing_metrics', f.taskKey, failureMetricRow(f))),
   ];
   if (metrics.length > 0) rows.processing_metrics = metrics;
-  if (batch.anomalies.length > 0) rows.anomalies = batch.anomalies.map(anomalyRow);
   return { rows, taskOf };
 }
 
