@@ -12,20 +12,26 @@
  * failed batch; its redelivery would then be "not fresh" and its counts lost.) Replays and
  * concurrent duplicates still write their BigQuery rows — with the same insertIds, and the
  * queries dedupe — so the rows are there whichever attempt survives.
+ *
+ * A result too large for one BigQuery row (over SPILL_ROW_BYTES) keeps its summary and an excerpt
+ * in the row, with `result_object` pointing at its result object, which holds it whole; reads
+ * answer it whole from there. A row BigQuery refuses for good fails its task alone (`rejected`).
  */
 import type { Config } from '../src/config.js';
 import type { Anomaly } from '../src/domain/types.js';
 import type { Logger } from '../src/log.js';
-import { createBigQueryClient } from './bigquery/config.js';
-import { anomalyRow, changeResultRow, failureMetricRow, resultMetricRow, rollupRow, type InsertRow } from './bigquery/encode.js';
-import { BigQueryWriter, type BigQueryClient, type InsertReceipt, type RowsByTable } from './bigquery/sink.js';
-import { BigQueryStore } from './bigquery/store.js';
+import { ERROR_CODES, TransientError } from '../src/domain/errors.js';
+import { createBigQueryClient, EXCERPT_ITEMS, SPILL_ROW_BYTES } from './bigquery/config.js';
+import { anomalyRow, changeResultRow, excerptChangeResultRow, failureMetricRow, resultMetricRow, rollupRow, rowBytes, type InsertRow } from './bigquery/encode.js';
+import { BigQueryWriter, describe, errorCode, type BigQueryClient, type InsertReceipt, type RowsByTable } from './bigquery/sink.js';
+import { BigQueryStore, type ResultLists } from './bigquery/store.js';
 import { createStorageClient } from './cloud-storage/config.js';
+import { resultObjectName } from './cloud-storage/encode.js';
 import { CloudStorageMarkers, type BucketClient } from './cloud-storage/sink.js';
 import { createMonitoringClient } from './cloud-monitoring/config.js';
 import { detectResource } from './cloud-monitoring/resource.js';
 import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats } from './cloud-monitoring/sink.js';
-import type { JobRecord, JobStatus, MetricSample, Rejection, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
+import type { JobRecord, JobStatus, MetricSample, Rejection, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
 
 /** The three clients, narrowed to what the sinks call; tests pass real clients at local fakes. */
 export interface GcpClients {
@@ -62,6 +68,12 @@ export class GcpSink implements ResultSink, ResultStore {
   private readonly init: Promise<unknown>;
   private closed: Promise<void> | null = null;
   private rejectedRows = 0;
+  /**
+   * The change_results row of a result: whole when it fits, else an excerpt pointing at the
+   * result object in OUTPUT_BUCKET, which is the same object the marker creates (it holds the
+   * whole result). Between the row and the marker a reader sees the excerpt; once acked, the whole.
+   */
+  private readonly resultRow: (r: ResultRecord) => InsertRow;
 
   constructor(
     config: Config,
@@ -77,9 +89,20 @@ export class GcpSink implements ResultSink, ResultStore {
       logger,
       ...(options.location ? { location: options.location } : {}),
     });
-    this.store = new BigQueryStore({ client: clients.bigquery, writer: this.writer, projectId, datasetId: config.gcp.dataset });
+    const outputBucket = clients.storage.bucket(config.gcp.outputBucket);
+    this.resultRow = (r) => {
+      const row = changeResultRow(r);
+      return rowBytes(row) > SPILL_ROW_BYTES ? excerptChangeResultRow(r, `gs://${config.gcp.outputBucket}/${resultObjectName(r)}`, EXCERPT_ITEMS) : row;
+    };
+    this.store = new BigQueryStore({
+      client: clients.bigquery,
+      writer: this.writer,
+      projectId,
+      datasetId: config.gcp.dataset,
+      readObject: (uri) => readResultObject(outputBucket, config.gcp.outputBucket, uri),
+    });
     this.markers = new CloudStorageMarkers({
-      bucket: clients.storage.bucket(config.gcp.outputBucket),
+      bucket: outputBucket,
       logger,
       ...(options.markerConcurrency ? { concurrency: options.markerConcurrency } : {}),
     });
@@ -118,9 +141,12 @@ export class GcpSink implements ResultSink, ResultStore {
         if (taskKey && !rejected.has(taskKey)) rejected.set(taskKey, { code: r.code, message: `BigQuery ${r.table}: ${r.message}` });
       }
     };
-    const first = rowsOf({ results: batch.results, failures: [], anomalies: batch.anomalies }, { metrics: false });
+    const first = rowsOf({ results: batch.results, failures: [], anomalies: batch.anomalies }, { metrics: false, resultRow: this.resultRow });
     refuse(await this.writer.insert(first.rows), first.taskOf);
-    const second = rowsOf({ results: batch.results.filter((r) => !rejected.has(r.taskKey)), failures: batch.failures, anomalies: [] }, { metrics: true });
+    const second = rowsOf(
+      { results: batch.results.filter((r) => !rejected.has(r.taskKey)), failures: batch.failures, anomalies: [] },
+      { metrics: true, resultRow: this.resultRow },
+    );
     refuse(await this.writer.insert(second.rows), second.taskOf);
     const accepted: SinkBatch =
       rejected.size === 0
@@ -202,13 +228,16 @@ export class GcpSink implements ResultSink, ResultStore {
 }
 
 /** The rows of a batch, and the task each row belongs to (by `table \0 insertId`), to map refusals back. */
-function rowsOf(batch: SinkBatch, parts: { readonly metrics: boolean }): { rows: RowsByTable; taskOf: Map<string, string> } {
+function rowsOf(
+  batch: SinkBatch,
+  parts: { readonly metrics: boolean; readonly resultRow: (r: SinkBatch['results'][number]) => InsertRow },
+): { rows: RowsByTable; taskOf: Map<string, string> } {
   const rows: { -readonly [K in keyof RowsByTable]: RowsByTable[K] } = {};
   const taskOf = new Map<string, string>();
   const tag = (table: string, taskKey: string, row: InsertRow) => (taskOf.set(`${table}\u0000${row.insertId}`, taskKey), row);
   if (batch.anomalies.length > 0) rows.anomalies = batch.anomalies.map(anomalyRow);
   if (!parts.metrics) {
-    if (batch.results.length > 0) rows.change_results = batch.results.map((r) => tag('change_results', r.taskKey, changeResultRow(r)));
+    if (batch.results.length > 0) rows.change_results = batch.results.map((r) => tag('change_results', r.taskKey, parts.resultRow(r)));
     return { rows, taskOf };
   }
   const metrics = [
@@ -217,6 +246,23 @@ function rowsOf(batch: SinkBatch, parts: { readonly metrics: boolean }): { rows:
   ];
   if (metrics.length > 0) rows.processing_metrics = metrics;
   return { rows, taskOf };
+}
+
+/**
+ * The lists of a result object this sink wrote (`gs://<OUTPUT_BUCKET>/<name>`), or null when it
+ * does not exist (yet: its row is written before it).
+ */
+async function readResultObject(bucket: BucketClient, bucketName: string, uri: string): Promise<ResultLists | null> {
+  const prefix = `gs://${bucketName}/`;
+  if (!uri.startsWith(prefix)) throw new TransientError(ERROR_CODES.sinkUnavailable, `result object ${uri} is not in OUTPUT_BUCKET ${bucketName}`);
+  try {
+    const [bytes] = await bucket.file(uri.slice(prefix.length)).download();
+    const body = JSON.parse(bytes.toString('utf8')) as ResultLists;
+    return { added: body.added, removed: body.removed, moved: body.moved, modified: body.modified };
+  } catch (err) {
+    if (errorCode(err) === 404) return null;
+    throw new TransientError(ERROR_CODES.sinkUnavailable, `cannot read result object ${uri}: ${describe(err)}`, { cause: err });
+  }
 }
 
 function requireProject(config: Config): string {

@@ -18,6 +18,16 @@ export const INSERT_LIMITS = {
  */
 export const MAX_ROW_BYTES = 9 * 1024 * 1024;
 
+/**
+ * A change_results row larger than this keeps only an excerpt and points at the whole result in
+ * Cloud Storage (OUTPUT_BUCKET): a 1 MB margin under MAX_ROW_BYTES. A 100,000-object pair with
+ * every object moved is about 31 MB.
+ */
+export const SPILL_ROW_BYTES = 8 * 1024 * 1024;
+
+/** Items of each kind (added, removed, moved, modified) a spilled row keeps as its excerpt. */
+export const EXCERPT_ITEMS = 100;
+
 /** Insert requests in flight at once for one batch. */
 export const INSERT_CONCURRENCY = 4;
 

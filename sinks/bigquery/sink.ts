@@ -92,11 +92,27 @@ export class BigQueryWriter {
       TABLE_IDS.map(async (id) => {
         const table = dataset.table(id);
         const [tableExists] = await table.exists();
-        if (tableExists) return;
+        if (tableExists) return this.addMissingColumns(id);
         await ignoreConflict(table.create(tableMetadata(TABLES[id])));
         this.options.logger.info({ dataset: this.options.datasetId, table: id }, 'created BigQuery table');
       }),
     );
+  }
+
+  /**
+   * Adds the NULLABLE columns a newer build defines to a table an older build created (BigQuery
+   * allows adding nullable columns in place); a row carrying such a column would otherwise be
+   * refused as invalid.
+   */
+  private async addMissingColumns(id: TableId): Promise<void> {
+    const table = this.options.client.dataset(this.options.datasetId).table(id);
+    const [metadata] = await table.getMetadata();
+    const fields: { name: string }[] = (metadata as { schema?: { fields?: { name: string }[] } }).schema?.fields ?? [];
+    const have = new Set(fields.map((f) => f.name.toLowerCase()));
+    const missing = tableMetadata(TABLES[id]).schema.fields.filter((f) => f.mode === 'NULLABLE' && !have.has(f.name.toLowerCase()));
+    if (missing.length === 0) return;
+    await table.setMetadata({ schema: { fields: [...fields, ...missing] } });
+    this.options.logger.info({ dataset: this.options.datasetId, table: id, added: missing.map((f) => f.name) }, 'added BigQuery columns');
   }
 
   /**

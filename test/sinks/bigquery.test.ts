@@ -5,6 +5,7 @@ import {
   anomalyRow,
   changeResultRow,
   chunkRows,
+  excerptChangeResultRow,
   failureMetricRow,
   insertIdFor,
   jobRow,
@@ -15,7 +16,7 @@ import {
   type InsertRow,
 } from '../../sinks/bigquery/encode.js';
 import { changesQuery, tableRef } from '../../sinks/bigquery/queries.js';
-import { TABLES, TABLE_IDS } from '../../sinks/bigquery/schema.js';
+import { TABLES, TABLE_IDS, tableMetadata } from '../../sinks/bigquery/schema.js';
 import { BigQueryWriter } from '../../sinks/bigquery/sink.js';
 import { MAX_ROW_BYTES } from '../../sinks/bigquery/config.js';
 import { BigQueryStore } from '../../sinks/bigquery/store.js';
@@ -51,9 +52,15 @@ test('encode: rows carry deterministic insertIds and the columns of the table sc
     ['hourly_rollups', rollupRow(rollup('replica-a', '2026-11-29T10:00:00Z', '2026-11-29T10:30:00Z', 3))],
     ['jobs', jobRow({ jobId: 'job-1', tasksCreated: 3, createdAt: new Date('2026-11-29T10:00:00Z') })],
   ];
+  // result_object is set only on the row of a result too large for one row (NULL otherwise)
+  const columns = (table: keyof typeof TABLES) => TABLES[table].fields.map((f) => f.name).filter((n) => n !== 'result_object').sort();
   for (const [table, row] of rows) {
-    t.deepEqual(Object.keys(row.json).sort(), TABLES[table].fields.map((f) => f.name).sort(), table);
+    t.deepEqual(Object.keys(row.json).sort(), columns(table), table);
   }
+  const excerpt = excerptChangeResultRow(r, 'gs://out/results/D1/task-1.json', 0);
+  t.deepEqual(Object.keys(excerpt.json).sort(), TABLES.change_results.fields.map((f) => f.name).sort());
+  t.is(excerpt.insertId, 'task-1', 'the same insertId as the whole row');
+  t.is(excerpt.json.added, '[]', 'the excerpt is bounded');
   t.is(changeResultRow(r).insertId, 'task-1');
   t.deepEqual(changeResultRow(r), changeResultRow(result('task-1')), 'same record → same row and insertId');
   t.is(resultMetricRow(r).insertId, 'completed:task-1');
@@ -156,6 +163,7 @@ test('ensureSchema creates the dataset and five partitioned, clustered tables, o
       'end_to_end_ms:FLOAT64:REQUIRED',
       'created_at:TIMESTAMP:REQUIRED',
       'replica_id:STRING:REQUIRED',
+      'result_object:STRING:NULLABLE',
     ],
   );
   const metrics = byId.get('processing_metrics') as Record<string, any>;
@@ -176,7 +184,27 @@ test('ensureSchema leaves existing tables alone and tolerates another replica cr
   const before = fake.requests.length;
   const second = new BigQueryWriter({ client: fake.client(), datasetId: DATASET, logger: silentLogger });
   await second.ensureSchema();
-  t.false(fake.requests.slice(before).some((r) => r.method === 'POST'), 'no create requests for existing tables');
+  t.false(fake.requests.slice(before).some((r) => r.method === 'POST' || r.method === 'PATCH'), 'no create or patch requests for up-to-date tables');
+});
+
+test('ensureSchema adds the nullable columns a newer build defines to a table an older build created, and rows using them go in', async (t) => {
+  // given a change_results table created without result_object (the schema before it existed)
+  const { fake, writer } = await setup(t);
+  const client = fake.client();
+  await client.dataset(DATASET).create();
+  const old = tableMetadata(TABLES.change_results);
+  await client.dataset(DATASET).table('change_results').create({ ...old, schema: { fields: old.schema.fields.filter((f) => f.name !== 'result_object') } });
+  t.false(fake.table(DATASET, 'change_results')!.fields.some((f) => f.name === 'result_object'));
+
+  // when a newer writer sets the schema up
+  await writer.ensureSchema();
+
+  // then the column was added in place, and a row carrying it is accepted
+  t.true(fake.table(DATASET, 'change_results')!.fields.some((f) => f.name === 'result_object' && f.mode === 'NULLABLE'));
+  const row = changeResultRow(result('spilled'));
+  const receipt = await writer.insert({ change_results: [{ insertId: row.insertId, json: { ...row.json, result_object: 'gs://out/results/D1/spilled.json' } }] });
+  t.deepEqual(receipt.rejected, []);
+  t.is(fake.table(DATASET, 'change_results')!.rows[0]?.json.result_object, 'gs://out/results/D1/spilled.json');
 });
 
 test('ensureSchema failure is a TransientError and is retried on the next call', async (t) => {

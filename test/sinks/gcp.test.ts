@@ -11,6 +11,7 @@ import { startFakeGcs } from '../support/fake-gcs.js';
 import { startFakeMonitoring } from '../support/fake-monitoring.js';
 import { anomaly, failure, result } from '../support/gcp-fixtures.js';
 import { batchOf, runSinkCompliance } from '../support/sink-compliance.js';
+import { countChanges, validateAndDiff } from '../../src/domain/diff.js';
 
 const OUT = 'buildtrace-output-test';
 
@@ -119,6 +120,36 @@ test('a result BigQuery refuses for good is rejected alone: no marker, not fresh
   const later = await sink.writeBatch(batchOf({ results: [result('later')] }));
   t.deepEqual([...later.fresh], ['later']);
   t.false(bq.insertRequests('change_results').slice(-1)[0]!.rows.some((r) => r.insertId === 'bad'));
+});
+
+test('a 100,000-object pair with every object moved: the row keeps an excerpt and a pointer, the result object holds it whole, and changes() answers it whole', async (t) => {
+  const { sink, bq, gcs } = await open(t);
+  // given the result of such a pair (about 31 MB, over BigQuery's 10 MB row limit)
+  const a = Array.from({ length: 100_000 }, (_, i) => ({ id: `O${i}`, type: 'door', x: i, y: 0, width: 1, height: 1 }));
+  const changes = validateAndDiff(a, a.map((o) => ({ ...o, x: o.x + 2 })), 'D1');
+  const huge = { ...result('huge'), changes, counts: countChanges(changes) };
+
+  // when it is written
+  const receipt = await sink.writeBatch(batchOf({ results: [huge, result('small')] }));
+
+  // then it is durable and fresh, not rejected
+  t.deepEqual([...receipt.fresh].sort(), ['huge', 'small']);
+  t.is(receipt.rejected?.size ?? 0, 0);
+  // and its row holds the summary, an excerpt and the pointer; the small one is whole, with no pointer
+  const rows = bq.table('buildtrace', 'change_results')!.rows;
+  const row = rows.find((r) => r.insertId === 'huge')!.json;
+  t.is(row.result_object, `gs://${OUT}/results/D1/huge.json`);
+  t.is(JSON.parse(String(row.moved)).length, 100);
+  t.is(row.summary, changes.summary);
+  t.true(Buffer.byteLength(JSON.stringify(row)) < 1024 * 1024);
+  t.is(rows.find((r) => r.insertId === 'small')!.json.result_object, undefined);
+  t.truthy(gcs.object(OUT, 'results/D1/huge.json'));
+  // and any replica's read answers it whole
+  const stored = await sink.changes('D1', 10);
+  const whole = stored.find((c) => c.moved.length === 100_000);
+  t.truthy(whole, `lengths ${stored.map((c) => c.moved.length).join(',')}`);
+  t.deepEqual(whole!.moved[99_999], changes.moved[99_999]);
+  t.is(whole!.summary, changes.summary);
 });
 
 test('Cloud Storage down after the rows were written: TransientError, then fresh once on redelivery', async (t) => {

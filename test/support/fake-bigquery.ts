@@ -175,6 +175,9 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
     if ((r = /^\/datasets\/([^/]+)\/tables\/([^/]+)$/.exec(rest)) && method === 'GET') {
       return getTable(decodeURIComponent(r[1]!), decodeURIComponent(r[2]!)).metadata;
     }
+    if ((r = /^\/datasets\/([^/]+)\/tables\/([^/]+)$/.exec(rest)) && (method === 'PATCH' || method === 'PUT')) {
+      return patchTable(decodeURIComponent(r[1]!), decodeURIComponent(r[2]!), body);
+    }
     if ((r = /^\/datasets\/([^/]+)\/tables\/([^/]+)\/insertAll$/.exec(rest)) && method === 'POST') {
       return insertAll(decodeURIComponent(r[1]!), decodeURIComponent(r[2]!), body);
     }
@@ -256,6 +259,26 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
       `CREATE TABLE ${sqliteName(datasetId, ref.tableId)} (${fields.map((f) => `"${f.name}" ${sqliteType(f.type)}`).join(', ')})`,
     );
     return metadata;
+  }
+
+  /** tables.patch as BigQuery allows it on a schema: every existing field kept, new ones NULLABLE. */
+  function patchTable(datasetId: string, tableId: string, body: unknown): unknown {
+    const table = getTable(datasetId, tableId);
+    const fields = ((body ?? {}) as { schema?: { fields?: FieldSchema[] } }).schema?.fields;
+    if (!Array.isArray(fields)) throw new ApiFailure(400, 'invalid', 'patch without a schema is not served by the fake');
+    const old = new Map(table.fields.map((f) => [f.name.toLowerCase(), f]));
+    for (const f of table.fields) {
+      if (!fields.some((n) => n.name.toLowerCase() === f.name.toLowerCase())) throw new ApiFailure(400, 'invalid', `Provided Schema does not match Table: field ${f.name} is missing`);
+    }
+    const added = fields.filter((f) => !old.has(f.name.toLowerCase()));
+    for (const f of added) {
+      if (f.mode === 'REQUIRED') throw new ApiFailure(400, 'invalid', `Cannot add required field ${f.name} to an existing schema`);
+      if (!TYPES.has(f.type)) throw new ApiFailure(400, 'invalid', `Invalid type ${f.type} for field ${f.name}`);
+      db.exec(`ALTER TABLE ${sqliteName(datasetId, tableId)} ADD COLUMN "${f.name}" ${sqliteType(f.type)}`);
+    }
+    const next: TableState = { ...table, fields: [...table.fields, ...added], metadata: { ...table.metadata, schema: { fields: [...table.fields, ...added] } } };
+    datasets.get(datasetId)!.tables.set(tableId, next);
+    return next.metadata;
   }
 
   function insertAll(datasetId: string, tableId: string, body: unknown): unknown {
