@@ -1,8 +1,9 @@
 /**
- * The SINKS=gcp sink: BigQuery rows (the queryable store every replica reads), Cloud Storage
- * result objects (the create-if-absent marker that decides freshness, and a durable copy), and
- * Cloud Monitoring metrics (telemetry that never fails a batch), behind one ResultSink and
- * ResultStore.
+ * The SINKS=gcp sink: three sinks behind one fan-out (sinks/fan-out.ts), each with its role —
+ * BigQuery rows (the records sink: durability and per-item rejection; also the queryable store
+ * every replica reads), Cloud Storage result objects (the freshness sink: create-if-absent
+ * markers, and a durable copy), and Cloud Monitoring metrics (telemetry that never fails a batch)
+ * — as one ResultSink and ResultStore.
  *
  * Write order, and why: BigQuery rows first, then the Cloud Storage markers, then the metrics.
  * A batch is durable only when both stores hold it; freshness is decided by whichever object
@@ -21,9 +22,9 @@ import type { Config } from '../src/config.js';
 import type { Anomaly } from '../src/domain/types.js';
 import type { Logger } from '../src/log.js';
 import { ERROR_CODES, TransientError } from '../src/domain/errors.js';
-import { createBigQueryClient, EXCERPT_ITEMS, SPILL_ROW_BYTES } from './bigquery/config.js';
-import { anomalyRow, changeResultRow, excerptChangeResultRow, failureMetricRow, resultMetricRow, rollupRow, rowBytes, type InsertRow } from './bigquery/encode.js';
-import { BigQueryWriter, describe, errorCode, type BigQueryClient, type InsertReceipt, type RowsByTable } from './bigquery/sink.js';
+import { createBigQueryClient } from './bigquery/config.js';
+import { BigQueryRecords } from './bigquery/records.js';
+import { BigQueryWriter, describe, errorCode, type BigQueryClient } from './bigquery/sink.js';
 import { BigQueryStore, type ResultLists } from './bigquery/store.js';
 import { createStorageClient } from './cloud-storage/config.js';
 import { resultObjectName } from './cloud-storage/encode.js';
@@ -31,7 +32,8 @@ import { CloudStorageMarkers, type BucketClient } from './cloud-storage/sink.js'
 import { createMonitoringClient } from './cloud-monitoring/config.js';
 import { detectResource } from './cloud-monitoring/resource.js';
 import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats } from './cloud-monitoring/sink.js';
-import type { JobRecord, JobStatus, MetricSample, Rejection, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
+import { FanOutSink, type TelemetrySink } from './fan-out.js';
+import type { JobRecord, JobStatus, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
 
 /** The three clients, narrowed to what the sinks call; tests pass real clients at local fakes. */
 export interface GcpClients {
@@ -61,50 +63,40 @@ export interface GcpSinkStats {
 
 export class GcpSink implements ResultSink, ResultStore {
   readonly name = 'gcp';
-  private readonly writer: BigQueryWriter;
-  private readonly store: BigQueryStore;
-  private readonly markers: CloudStorageMarkers;
-  private readonly monitoring: CloudMonitoringSink;
-  private readonly init: Promise<unknown>;
-  private closed: Promise<void> | null = null;
-  private rejectedRows = 0;
   /**
-   * The change_results row of a result: whole when it fits, else an excerpt pointing at the
-   * result object in OUTPUT_BUCKET, which is the same object the marker creates (it holds the
-   * whole result). Between the row and the marker a reader sees the excerpt; once acked, the whole.
+   * The three sinks, each replaceable and tested alone, and which decides what: BigQuery the
+   * records (durability, per-item rejection), Cloud Storage the freshness (first writer wins),
+   * Cloud Monitoring telemetry (never fails a batch).
    */
-  private readonly resultRow: (r: ResultRecord) => InsertRow;
+  readonly parts: { readonly records: BigQueryRecords; readonly freshness: CloudStorageMarkers; readonly telemetry: TelemetrySink };
+  private readonly fanOut: FanOutSink;
+  private readonly store: BigQueryStore;
+  private readonly monitoring: CloudMonitoringSink;
 
   constructor(
     config: Config,
-    private readonly logger: Logger,
+    logger: Logger,
     clients: GcpClients,
-    private readonly ownedMonitoringClient: { close(): Promise<void> } | null,
+    ownedMonitoringClient: { close(): Promise<void> } | null,
     options: GcpSinkOptions = {},
   ) {
     const projectId = requireProject(config);
-    this.writer = new BigQueryWriter({
+    const writer = new BigQueryWriter({
       client: clients.bigquery,
       datasetId: config.gcp.dataset,
       logger,
       ...(options.location ? { location: options.location } : {}),
     });
     const outputBucket = clients.storage.bucket(config.gcp.outputBucket);
-    this.resultRow = (r) => {
-      const row = changeResultRow(r);
-      return rowBytes(row) > SPILL_ROW_BYTES ? excerptChangeResultRow(r, `gs://${config.gcp.outputBucket}/${resultObjectName(r)}`, EXCERPT_ITEMS) : row;
-    };
+    // A result too large for one row is kept whole in its result object, which the freshness
+    // sink creates for every result anyway; its row points there.
+    const wholeResultUri = (r: ResultRecord) => `gs://${config.gcp.outputBucket}/${resultObjectName(r)}`;
     this.store = new BigQueryStore({
       client: clients.bigquery,
-      writer: this.writer,
+      writer,
       projectId,
       datasetId: config.gcp.dataset,
       readObject: (uri) => readResultObject(outputBucket, config.gcp.outputBucket, uri),
-    });
-    this.markers = new CloudStorageMarkers({
-      bucket: outputBucket,
-      logger,
-      ...(options.markerConcurrency ? { concurrency: options.markerConcurrency } : {}),
     });
     this.monitoring = new CloudMonitoringSink({
       client: clients.monitoring,
@@ -114,13 +106,31 @@ export class GcpSink implements ResultSink, ResultStore {
       intervalMs: options.monitoringIntervalMs ?? config.gcp.monitoringIntervalSeconds * 1000,
       ...(options.monitoringMinPointSpacingMs !== undefined ? { minPointSpacingMs: options.monitoringMinPointSpacingMs } : {}),
     });
-    // Set up in the background: a slow or down API at start-up must not crash the process;
-    // writes and readiness wait for (and retry) the schema themselves.
-    this.init = Promise.allSettled([
-      this.writer.ensureSchema().catch((err: unknown) => logger.warn({ err: String(err) }, 'BigQuery schema not ready yet')),
-      this.monitoring.ensureDescriptors(),
-    ]);
-    this.monitoring.startTimer();
+    const monitoring = this.monitoring;
+    const descriptors = monitoring.ensureDescriptors().catch(() => false);
+    monitoring.startTimer();
+    let monitoringClosed: Promise<void> | null = null;
+    this.parts = {
+      records: new BigQueryRecords({ writer, logger, wholeResultUri }),
+      freshness: new CloudStorageMarkers({
+        bucket: outputBucket,
+        logger,
+        ...(options.markerConcurrency ? { concurrency: options.markerConcurrency } : {}),
+      }),
+      telemetry: {
+        name: 'cloud-monitoring',
+        observe: (batch, fresh) => monitoring.record(batch, fresh),
+        flush: () => monitoring.flushIfDue(),
+        // Writes the final point, then releases the channel this sink opened.
+        close: () =>
+          (monitoringClosed ??= (async () => {
+            await descriptors;
+            await monitoring.close();
+            await ownedMonitoringClient?.close().catch(() => undefined);
+          })()),
+      },
+    };
+    this.fanOut = new FanOutSink('gcp', { records: this.parts.records, freshness: this.parts.freshness, telemetry: [this.parts.telemetry] });
   }
 
   /**
@@ -129,73 +139,31 @@ export class GcpSink implements ResultSink, ResultStore {
    * (so it is never counted). Rejects with TransientError('sink_unavailable') if either store
    * could not take the batch now.
    */
-  async writeBatch(batch: SinkBatch): Promise<WriteReceipt> {
-    if (batch.results.length + batch.failures.length + batch.anomalies.length === 0) return { fresh: new Set() };
-    // Result rows first, then the metrics rows of the results BigQuery took: a `completed`
-    // metrics row of a refused result would count its task as completed in /jobs.
-    const rejected = new Map<string, Rejection>();
-    const refuse = (inserted: InsertReceipt, taskOf: ReadonlyMap<string, string>) => {
-      for (const r of inserted.rejected) {
-        this.rejectedRows += 1;
-        const taskKey = taskOf.get(`${r.table}\u0000${r.insertId}`);
-        if (taskKey && !rejected.has(taskKey)) rejected.set(taskKey, { code: r.code, message: `BigQuery ${r.table}: ${r.message}` });
-      }
-    };
-    const first = rowsOf({ results: batch.results, failures: [], anomalies: batch.anomalies }, { metrics: false, resultRow: this.resultRow });
-    refuse(await this.writer.insert(first.rows), first.taskOf);
-    const second = rowsOf(
-      { results: batch.results.filter((r) => !rejected.has(r.taskKey)), failures: batch.failures, anomalies: [] },
-      { metrics: true, resultRow: this.resultRow },
-    );
-    refuse(await this.writer.insert(second.rows), second.taskOf);
-    const accepted: SinkBatch =
-      rejected.size === 0
-        ? batch
-        : {
-            results: batch.results.filter((r) => !rejected.has(r.taskKey)),
-            failures: batch.failures.filter((f) => !rejected.has(f.taskKey)),
-            anomalies: batch.anomalies,
-          };
-    const receipt = await this.markers.writeBatch(accepted);
-    this.monitoring.record(accepted, { tasks: receipt.freshTasks, anomalies: receipt.freshAnomalies });
-    return { fresh: receipt.freshTasks, rejected };
+  writeBatch(batch: SinkBatch): Promise<WriteReceipt> {
+    return this.fanOut.writeBatch(batch);
   }
 
-  /**
-   * Appends a version of each rollup; readers take the newest `updated_at` per (replica, hour),
-   * which is an upsert as far as every query can tell.
-   */
-  async writeRollups(rollups: readonly Rollup[]): Promise<void> {
-    if (rollups.length === 0) return;
-    const { rejected } = await this.writer.insert({ hourly_rollups: rollups.map(rollupRow) });
-    // A refused rollup is logged by the writer; the next flush writes a newer version of it.
-    this.rejectedRows += rejected.length;
+  writeRollups(rollups: readonly Rollup[]): Promise<void> {
+    return this.fanOut.writeRollups(rollups);
   }
 
-  /** Writes a metrics point if one is due (BigQuery keeps nothing to flush). */
-  async flush(): Promise<void> {
-    await this.writer.flush();
-    await this.monitoring.flushIfDue();
+  /** Writes a metrics point if one is due (BigQuery and Cloud Storage keep nothing to flush). */
+  flush(): Promise<void> {
+    return this.fanOut.flush();
   }
 
-  /** Writes the final metrics point and releases the Monitoring channel. */
+  /** Writes the final metrics point and releases the Monitoring channel. Idempotent. */
   close(): Promise<void> {
-    this.closed ??= (async () => {
-      await this.init;
-      await this.monitoring.close();
-      await this.ownedMonitoringClient?.close().catch(() => undefined);
-    })();
-    return this.closed;
+    return this.fanOut.close();
   }
 
   /** Ready when the tables exist and the dataset and the output bucket answer. */
-  async healthcheck(): Promise<void> {
-    await this.writer.ensureSchema();
-    await Promise.all([this.writer.healthcheck(), this.markers.healthcheck()]);
+  healthcheck(): Promise<void> {
+    return this.fanOut.healthcheck();
   }
 
   stats(): GcpSinkStats {
-    return { bigqueryRejectedRows: this.rejectedRows, monitoring: this.monitoring.stats() };
+    return { bigqueryRejectedRows: this.parts.records.refusedRows, monitoring: this.monitoring.stats() };
   }
 
   changes(drawingId: string, limit: number): Promise<StoredChange[]> {
@@ -225,27 +193,6 @@ export class GcpSink implements ResultSink, ResultStore {
   dataQualityIssues(since: Date): Promise<number> {
     return this.store.dataQualityIssues(since);
   }
-}
-
-/** The rows of a batch, and the task each row belongs to (by `table \0 insertId`), to map refusals back. */
-function rowsOf(
-  batch: SinkBatch,
-  parts: { readonly metrics: boolean; readonly resultRow: (r: SinkBatch['results'][number]) => InsertRow },
-): { rows: RowsByTable; taskOf: Map<string, string> } {
-  const rows: { -readonly [K in keyof RowsByTable]: RowsByTable[K] } = {};
-  const taskOf = new Map<string, string>();
-  const tag = (table: string, taskKey: string, row: InsertRow) => (taskOf.set(`${table}\u0000${row.insertId}`, taskKey), row);
-  if (batch.anomalies.length > 0) rows.anomalies = batch.anomalies.map(anomalyRow);
-  if (!parts.metrics) {
-    if (batch.results.length > 0) rows.change_results = batch.results.map((r) => tag('change_results', r.taskKey, parts.resultRow(r)));
-    return { rows, taskOf };
-  }
-  const metrics = [
-    ...batch.results.map((r) => tag('processing_metrics', r.taskKey, resultMetricRow(r))),
-    ...batch.failures.map((f) => tag('processing_metrics', f.taskKey, failureMetricRow(f))),
-  ];
-  if (metrics.length > 0) rows.processing_metrics = metrics;
-  return { rows, taskOf };
 }
 
 /**
