@@ -1,8 +1,9 @@
 /**
- * The SINKS=gcp sink: BigQuery rows (the queryable store every replica reads), Cloud Storage
- * result objects (the create-if-absent marker that decides freshness, and a durable copy), and
- * Cloud Monitoring metrics (telemetry that never fails a batch), behind one ResultSink and
- * ResultStore.
+ * The SINKS=gcp sink: three sinks behind one fan-out (sinks/fan-out.ts), each with its role —
+ * BigQuery rows (the records sink: durability and per-item rejection; also the queryable store
+ * every replica reads), Cloud Storage result objects (the freshness sink: create-if-absent
+ * markers, and a durable copy), and Cloud Monitoring metrics (telemetry that never fails a batch)
+ * — as one ResultSink and ResultStore.
  *
  * Write order, and why: BigQuery rows first, then the Cloud Storage markers, then the metrics.
  * A batch is durable only when both stores hold it; freshness is decided by whichever object
@@ -12,20 +13,27 @@
  * failed batch; its redelivery would then be "not fresh" and its counts lost.) Replays and
  * concurrent duplicates still write their BigQuery rows — with the same insertIds, and the
  * queries dedupe — so the rows are there whichever attempt survives.
+ *
+ * A result too large for one BigQuery row (over SPILL_ROW_BYTES) keeps its summary and an excerpt
+ * in the row, with `result_object` pointing at its result object, which holds it whole; reads
+ * answer it whole from there. A row BigQuery refuses for good fails its task alone (`rejected`).
  */
 import type { Config } from '../src/config.js';
 import type { Anomaly } from '../src/domain/types.js';
 import type { Logger } from '../src/log.js';
-import { createBigQueryClient, type RetryPolicy } from './bigquery/config.js';
-import { anomalyRow, changeResultRow, failureMetricRow, resultMetricRow, rollupRow } from './bigquery/encode.js';
-import { BigQueryWriter, type BigQueryClient, type RowsByTable } from './bigquery/sink.js';
-import { BigQueryStore } from './bigquery/store.js';
+import { ERROR_CODES, TransientError } from '../src/domain/errors.js';
+import { createBigQueryClient } from './bigquery/config.js';
+import { BigQueryRecords } from './bigquery/records.js';
+import { BigQueryWriter, describe, errorCode, type BigQueryClient } from './bigquery/sink.js';
+import { BigQueryStore, type ResultLists } from './bigquery/store.js';
 import { createStorageClient } from './cloud-storage/config.js';
+import { resultObjectName } from './cloud-storage/encode.js';
 import { CloudStorageMarkers, type BucketClient } from './cloud-storage/sink.js';
 import { createMonitoringClient } from './cloud-monitoring/config.js';
 import { detectResource } from './cloud-monitoring/resource.js';
 import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats, type SeriesSource } from './cloud-monitoring/sink.js';
-import type { JobRecord, JobStatus, MetricSample, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
+import { FanOutSink, type TelemetrySink } from './fan-out.js';
+import type { JobRecord, JobStatus, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
 
 /** The three clients, narrowed to what the sinks call; tests pass real clients at local fakes. */
 export interface GcpClients {
@@ -35,9 +43,6 @@ export interface GcpClients {
 }
 
 export interface GcpSinkOptions {
-  /** Row retry policy for BigQuery (tests shrink the backoff). */
-  readonly retry?: RetryPolicy;
-  readonly sleep?: (ms: number) => Promise<void>;
   /** Minimum spacing of Monitoring points (the API's 5 s by default). */
   readonly monitoringMinPointSpacingMs?: number;
   /** Monitoring interval override in ms (tests); else MONITORING_INTERVAL_SECONDS. */
@@ -51,41 +56,47 @@ export interface GcpSinkOptions {
 }
 
 export interface GcpSinkStats {
-  readonly bigqueryRetainedRows: number;
-  readonly bigqueryDroppedRows: number;
+  /** Rows BigQuery refused for good since start (their tasks failed alone). */
+  readonly bigqueryRejectedRows: number;
   readonly monitoring: MonitoringStats;
 }
 
 export class GcpSink implements ResultSink, ResultStore {
   readonly name = 'gcp';
-  private readonly writer: BigQueryWriter;
+  /**
+   * The three sinks, each replaceable and tested alone, and which decides what: BigQuery the
+   * records (durability, per-item rejection), Cloud Storage the freshness (first writer wins),
+   * Cloud Monitoring telemetry (never fails a batch).
+   */
+  readonly parts: { readonly records: BigQueryRecords; readonly freshness: CloudStorageMarkers; readonly telemetry: TelemetrySink };
+  private readonly fanOut: FanOutSink;
   private readonly store: BigQueryStore;
-  private readonly markers: CloudStorageMarkers;
   private readonly monitoring: CloudMonitoringSink;
-  private readonly init: Promise<unknown>;
-  private closed: Promise<void> | null = null;
 
   constructor(
     config: Config,
-    private readonly logger: Logger,
+    logger: Logger,
     clients: GcpClients,
-    private readonly ownedMonitoringClient: { close(): Promise<void> } | null,
+    ownedMonitoringClient: { close(): Promise<void> } | null,
     options: GcpSinkOptions = {},
   ) {
     const projectId = requireProject(config);
-    this.writer = new BigQueryWriter({
+    const writer = new BigQueryWriter({
       client: clients.bigquery,
       datasetId: config.gcp.dataset,
       logger,
-      ...(options.retry ? { retry: options.retry } : {}),
-      ...(options.sleep ? { sleep: options.sleep } : {}),
       location: options.location ?? config.gcp.bigqueryLocation,
     });
-    this.store = new BigQueryStore({ client: clients.bigquery, writer: this.writer, projectId, datasetId: config.gcp.dataset });
-    this.markers = new CloudStorageMarkers({
-      bucket: clients.storage.bucket(config.gcp.outputBucket),
-      logger,
-      ...(options.markerConcurrency ? { concurrency: options.markerConcurrency } : {}),
+    const outputBucket = clients.storage.bucket(config.gcp.outputBucket);
+    // A result too large for one row is kept whole in its result object, which the freshness
+    // sink creates for every result anyway; its row points there.
+    const wholeResultUri = (r: ResultRecord) => `gs://${config.gcp.outputBucket}/${resultObjectName(r)}`;
+    this.store = new BigQueryStore({
+      client: clients.bigquery,
+      writer,
+      projectId,
+      datasetId: config.gcp.dataset,
+      readObject: (uri) => readResultObject(outputBucket, config.gcp.outputBucket, uri),
     });
     this.monitoring = new CloudMonitoringSink({
       client: clients.monitoring,
@@ -95,34 +106,45 @@ export class GcpSink implements ResultSink, ResultStore {
       intervalMs: options.monitoringIntervalMs ?? config.gcp.monitoringIntervalSeconds * 1000,
       ...(options.monitoringMinPointSpacingMs !== undefined ? { minPointSpacingMs: options.monitoringMinPointSpacingMs } : {}),
     });
-    // Set up in the background: a slow or down API at start-up must not crash the process;
-    // writes and readiness wait for (and retry) the schema themselves.
-    this.init = Promise.allSettled([
-      this.writer.ensureSchema().catch((err: unknown) => logger.warn({ err: String(err) }, 'BigQuery schema not ready yet')),
-      this.monitoring.ensureDescriptors(),
-    ]);
-    this.monitoring.startTimer();
+    const monitoring = this.monitoring;
+    const descriptors = monitoring.ensureDescriptors().catch(() => false);
+    monitoring.startTimer();
+    let monitoringClosed: Promise<void> | null = null;
+    this.parts = {
+      records: new BigQueryRecords({ writer, logger, wholeResultUri }),
+      freshness: new CloudStorageMarkers({
+        bucket: outputBucket,
+        logger,
+        ...(options.markerConcurrency ? { concurrency: options.markerConcurrency } : {}),
+      }),
+      telemetry: {
+        name: 'cloud-monitoring',
+        observe: (batch, fresh) => monitoring.record(batch, fresh),
+        flush: () => monitoring.flushIfDue(),
+        // Writes the final point, then releases the channel this sink opened.
+        close: () =>
+          (monitoringClosed ??= (async () => {
+            await descriptors;
+            await monitoring.close();
+            await ownedMonitoringClient?.close().catch(() => undefined);
+          })()),
+      },
+    };
+    this.fanOut = new FanOutSink('gcp', { records: this.parts.records, freshness: this.parts.freshness, telemetry: [this.parts.telemetry] });
   }
 
   /**
    * BigQuery rows, then create-if-absent result objects (which decide `fresh`), then metrics.
-   * Rejects with TransientError('sink_unavailable') if either store did not take the batch.
+   * A task any of whose rows BigQuery refused for good is `rejected` and gets no result object
+   * (so it is never counted). Rejects with TransientError('sink_unavailable') if either store
+   * could not take the batch now.
    */
-  async writeBatch(batch: SinkBatch): Promise<WriteReceipt> {
-    if (batch.results.length + batch.failures.length + batch.anomalies.length === 0) return { fresh: new Set() };
-    await this.writer.insert(rowsOf(batch));
-    const receipt = await this.markers.writeBatch(batch);
-    this.monitoring.record(batch, { tasks: receipt.freshTasks, anomalies: receipt.freshAnomalies });
-    return { fresh: receipt.freshTasks };
+  writeBatch(batch: SinkBatch): Promise<WriteReceipt> {
+    return this.fanOut.writeBatch(batch);
   }
 
-  /**
-   * Appends a version of each rollup; readers take the newest `updated_at` per (replica, hour),
-   * which is an upsert as far as every query can tell.
-   */
-  async writeRollups(rollups: readonly Rollup[]): Promise<void> {
-    if (rollups.length === 0) return;
-    await this.writer.insert({ hourly_rollups: rollups.map(rollupRow) });
+  writeRollups(rollups: readonly Rollup[]): Promise<void> {
+    return this.fanOut.writeRollups(rollups);
   }
 
   /** Writes these metrics (the service's self-telemetry) with every Monitoring point. */
@@ -130,33 +152,23 @@ export class GcpSink implements ResultSink, ResultStore {
     this.monitoring.attach(source);
   }
 
-  /** Re-sends rows kept after failures, and writes a metrics point if one is due. */
-  async flush(): Promise<void> {
-    await this.writer.flush();
-    await this.monitoring.flushIfDue();
+  /** Writes a metrics point if one is due (BigQuery and Cloud Storage keep nothing to flush). */
+  flush(): Promise<void> {
+    return this.fanOut.flush();
   }
 
-  /** Writes the final metrics point and releases the Monitoring channel. */
+  /** Writes the final metrics point and releases the Monitoring channel. Idempotent. */
   close(): Promise<void> {
-    this.closed ??= (async () => {
-      await this.init;
-      await this.monitoring.close();
-      const { retained } = this.writer.retainedStats();
-      if (retained > 0) this.logger.warn({ retained }, 'closing with BigQuery rows not written (their tasks were not acked)');
-      await this.ownedMonitoringClient?.close().catch(() => undefined);
-    })();
-    return this.closed;
+    return this.fanOut.close();
   }
 
   /** Ready when the tables exist and the dataset and the output bucket answer. */
-  async healthcheck(): Promise<void> {
-    await this.writer.ensureSchema();
-    await Promise.all([this.writer.healthcheck(), this.markers.healthcheck()]);
+  healthcheck(): Promise<void> {
+    return this.fanOut.healthcheck();
   }
 
   stats(): GcpSinkStats {
-    const { retained, dropped } = this.writer.retainedStats();
-    return { bigqueryRetainedRows: retained, bigqueryDroppedRows: dropped, monitoring: this.monitoring.stats() };
+    return { bigqueryRejectedRows: this.parts.records.refusedRows, monitoring: this.monitoring.stats() };
   }
 
   changes(drawingId: string, limit: number): Promise<StoredChange[]> {
@@ -188,13 +200,21 @@ export class GcpSink implements ResultSink, ResultStore {
   }
 }
 
-function rowsOf(batch: SinkBatch): RowsByTable {
-  const rows: { -readonly [K in keyof RowsByTable]: RowsByTable[K] } = {};
-  if (batch.results.length > 0) rows.change_results = batch.results.map(changeResultRow);
-  const metrics = [...batch.results.map(resultMetricRow), ...batch.failures.map(failureMetricRow)];
-  if (metrics.length > 0) rows.processing_metrics = metrics;
-  if (batch.anomalies.length > 0) rows.anomalies = batch.anomalies.map(anomalyRow);
-  return rows;
+/**
+ * The lists of a result object this sink wrote (`gs://<OUTPUT_BUCKET>/<name>`), or null when it
+ * does not exist (yet: its row is written before it).
+ */
+async function readResultObject(bucket: BucketClient, bucketName: string, uri: string): Promise<ResultLists | null> {
+  const prefix = `gs://${bucketName}/`;
+  if (!uri.startsWith(prefix)) throw new TransientError(ERROR_CODES.sinkUnavailable, `result object ${uri} is not in OUTPUT_BUCKET ${bucketName}`);
+  try {
+    const [bytes] = await bucket.file(uri.slice(prefix.length)).download();
+    const body = JSON.parse(bytes.toString('utf8')) as ResultLists;
+    return { added: body.added, removed: body.removed, moved: body.moved, modified: body.modified };
+  } catch (err) {
+    if (errorCode(err) === 404) return null;
+    throw new TransientError(ERROR_CODES.sinkUnavailable, `cannot read result object ${uri}: ${describe(err)}`, { cause: err });
+  }
 }
 
 function requireProject(config: Config): string {

@@ -38,9 +38,24 @@ export interface SinkBatch {
   readonly anomalies: readonly Anomaly[];
 }
 
+/** Why a sink refused an item for good: writing it again would fail the same way. */
+export interface Rejection {
+  /** Low-cardinality, e.g. `row_too_large`, `invalid_row`. */
+  readonly code: string;
+  readonly message: string;
+}
+
+/**
+ * The per-item answer of a write. Each task key of the batch is either durable (in `fresh` when
+ * written for the first time, absent when a replay), or rejected (permanent, with the reason);
+ * an unavailable store is the third outcome, and it applies to the whole batch: `writeBatch`
+ * rejects with a TransientError, and a resend of the same batch is idempotent.
+ */
 export interface WriteReceipt {
   /** Task keys of results and failures written for the first time (replays are absent). */
   readonly fresh: ReadonlySet<string>;
+  /** Task keys the sink refused for good, with the reason; nothing of theirs is counted. */
+  readonly rejected?: ReadonlyMap<string, Rejection>;
 }
 
 export interface HourlyCounts extends ChangeCounts {
@@ -93,8 +108,10 @@ export interface ResultSink {
   readonly name: string;
   /**
    * Durably writes results, failures and anomalies. Idempotent by task key (and anomaly id): a
-   * replayed record is not written twice and is absent from `fresh`. Rejects with a
-   * TransientError when the store is unavailable; nothing in the batch may then be acked.
+   * replayed record is not written twice and is absent from `fresh`. An item the store refuses
+   * for good is named in `rejected`, and the rest is written. Rejects with a TransientError when
+   * the store is unavailable; nothing in the batch may then be acked. Never keeps an item to
+   * re-send it behind later writes.
    */
   writeBatch(batch: SinkBatch): Promise<WriteReceipt>;
   /** Upserts this replica's rollups, keyed by (replicaId, hourStart). */

@@ -60,8 +60,12 @@ export interface Config {
   readonly maxDeliveryAttempts: number;
   /** Local source: a leased task not settled by then is redelivered. */
   readonly leaseSeconds: number;
-  /** A failing sink write is retried in process this long (messages stay leased) before nacking. */
-  readonly sinkRetrySeconds: number;
+  /**
+   * The sink breaker (streams/retry/sink-breaker.ts): consecutive failed writes that open it, and
+   * the backoff of the retries that probe the sink while it is open. Replaces SINK_RETRY_SECONDS,
+   * which is no longer read: an outage is retried until it ends, not for a fixed time.
+   */
+  readonly sinkBreaker: { readonly failuresToOpen: number; readonly probeInitialMs: number; readonly probeMaxMs: number };
   readonly batchSize: number;
   readonly batchMaxWaitMs: number;
   readonly rollupFlushSeconds: number;
@@ -201,7 +205,8 @@ export function loadConfig(env: Env = process.env): Config {
       emulatorHost,
       maxOutstandingMessages: read('MAX_OUTSTANDING_MESSAGES', intIn(1, 1_000_000), 1000),
       maxOutstandingBytes: read('MAX_OUTSTANDING_BYTES', intIn(1024, 2 ** 40), 100 * 1024 * 1024),
-      maxLeaseSeconds: read('MAX_LEASE_SECONDS', intIn(10, 86_400), 600),
+      // An hour: held deliveries ride out a 30-minute sink outage plus the drain after it.
+      maxLeaseSeconds: read('MAX_LEASE_SECONDS', intIn(10, 86_400), 3600),
       watchdogSeconds: read('WATCHDOG_SECONDS', intIn(5, 3600), 60),
     },
     gcp: {
@@ -222,7 +227,11 @@ export function loadConfig(env: Env = process.env): Config {
     concurrency: read('CONCURRENCY', intIn(1, 1024), cpus),
     maxDeliveryAttempts: read('MAX_DELIVERY_ATTEMPTS', intIn(1, 100), 5),
     leaseSeconds: read('LEASE_SECONDS', intIn(1, 86_400), 60),
-    sinkRetrySeconds: read('SINK_RETRY_SECONDS', intIn(0, 3600), 60),
+    sinkBreaker: {
+      failuresToOpen: read('SINK_BREAKER_FAILURES', intIn(1, 1000), 3),
+      probeInitialMs: read('SINK_PROBE_INITIAL_MS', intIn(1, 600_000), 500),
+      probeMaxMs: read('SINK_PROBE_MAX_MS', intIn(1, 3_600_000), 30_000),
+    },
     batchSize: read('BATCH_SIZE', intIn(1, 10_000), 500),
     batchMaxWaitMs: read('BATCH_MAX_WAIT_MS', intIn(1, 60_000), 20),
     rollupFlushSeconds: read('ROLLUP_FLUSH_SECONDS', intIn(1, 3600), 30),

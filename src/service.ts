@@ -23,6 +23,7 @@ import { instrumentSink, instrumentSource } from '../streams/telemetry/instrumen
 import { telemetrySeriesSource } from '../streams/telemetry/monitoring.js';
 import { prometheusRegistry } from '../streams/telemetry/prometheus.js';
 import type { SeriesSource } from '../sinks/cloud-monitoring/sink.js';
+import { SinkBreaker } from '../streams/retry/sink-breaker.js';
 
 /** Time kept back from the grace period for flushing and closing after the drain. */
 const SHUTDOWN_MARGIN_MS = 3_000;
@@ -36,6 +37,11 @@ export interface Service {
   readonly url: string;
   readonly pipeline: Pipeline;
   readonly telemetry: Telemetry;
+  /**
+   * The durable sink's breaker: `status` ({ state, reason }) and `onChange(listener)`, for
+   * probes, /health and telemetry.
+   */
+  readonly breaker: SinkBreaker;
   /** Resolves with the error if the pipeline's stream fails (the source broke); never otherwise. */
   readonly failed: Promise<unknown>;
   /** Drains and closes everything; resolves when all is flushed. */
@@ -79,8 +85,14 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   const prometheus = prometheusRegistry(telemetry);
 
   const outbox = new AnomalyOutbox();
-  /** Infinity until shutdown; then failing writes stop retrying in time to nack and exit 0. */
-  let retryDeadline = Number.POSITIVE_INFINITY;
+  // One retry policy for every write to the durable sink; shutdown aborts its retries in time to
+  // nack and exit 0 within the grace period.
+  const breaker = new SinkBreaker(config.sinkBreaker, clock);
+  const stopRetrying = new AbortController();
+  // Telemetry logs each change of state (one labelled line) and reports it as a metric.
+  breaker.onChange((status) =>
+    telemetry.setBreakerState(sinks.sink.name, status.state, status.state === 'closed' ? 'the sink answers again; the stream resumes' : status.reason),
+  );
   const aggregation = new Aggregation(config, { sink, store: sinks.store }, outbox, clock, logger);
   const restoreStarted = performance.now();
   await aggregation.restore();
@@ -109,8 +121,8 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       replicaId: config.replicaId,
       clock,
       logger,
-      maxWriteRetryMs: config.sinkRetrySeconds * 1000,
-      retryDeadline: () => retryDeadline,
+      breaker,
+      stopRetrying: stopRetrying.signal,
     },
     { concurrency: config.concurrency, batchSize: config.batchSize, batchMaxWaitMs: config.batchMaxWaitMs },
     logger,
@@ -170,7 +182,10 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       if (!sources.source.isReady()) warnings.push(`source ${sources.source.name} is not connected`);
       await checkSink();
       if (!sinkHealthy.ok) warnings.push(sinkHealthy.reason);
-      if (pipeline.stats.failedWrites > 0) warnings.push(`${pipeline.stats.failedWrites} batch write(s) failed and were retried`);
+      const b = breaker.status;
+      if (b.state !== 'closed') warnings.push(breakerReason(b));
+      if (pipeline.stats.failedWrites > 0) warnings.push(`${pipeline.stats.failedWrites} batch write(s) abandoned at shutdown and nacked`);
+      if (pipeline.stats.rejected > 0) warnings.push(`${pipeline.stats.rejected} result(s) refused by the sink for good; their tasks failed`);
       const backlog = await sources.backlog?.().catch(() => undefined);
       if (backlog !== undefined && backlog > config.pubsub.maxOutstandingMessages * 10) {
         warnings.push(`${backlog} tasks waiting in the queue`);
@@ -183,6 +198,8 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       if (stopping) reasons.push('shutting down');
       if (!sources.source.isReady()) reasons.push(`source ${sources.source.name} is not connected`);
       if (!sinkHealthy.ok) reasons.push(sinkHealthy.reason);
+      const b = breaker.status;
+      if (b.state !== 'closed') reasons.push(breakerReason(b));
       return { ready: reasons.length === 0, reasons };
     },
     limits: { maxBodyBytes: config.maxBodyBytes, maxPairsPerRequest: config.maxPairsPerRequest, maxPairsPerPrefix: config.maxPairsPerPrefix },
@@ -218,7 +235,7 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       stopping = true;
-      retryDeadline = clock() + Math.max(0, config.shutdownGraceSeconds * 1000 - SHUTDOWN_MARGIN_MS);
+      setTimeout(() => stopRetrying.abort(), Math.max(0, config.shutdownGraceSeconds * 1000 - SHUTDOWN_MARGIN_MS)).unref();
       const closing = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await pipeline.stop();
@@ -233,5 +250,9 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     })();
     return stopped;
   };
-  return { server, url, pipeline, telemetry, failed, stop };
+  return { server, url, pipeline, telemetry, breaker, failed, stop };
+}
+
+function breakerReason(status: Exclude<SinkBreaker['status'], { state: 'closed' }>): string {
+  return `sink breaker ${status.state} since ${status.since.toISOString()}: ${status.reason}`;
 }

@@ -1,12 +1,17 @@
 /**
  * The commit stage: writes one batch of outcomes to the sink, and only after the write is durable
- * counts the fresh ones and settles every delivery. A failed write settles nothing but nacks, so
- * no task is acked before its result exists.
+ * counts the fresh ones and settles every delivery. The write goes through the sink breaker (the
+ * one retry policy): an unavailable sink is retried, the deliveries staying leased, until it
+ * answers; only shutdown nacks them. An item the sink rejects for good fails its own task alone
+ * (failure record, processing_error anomaly, dead letter, ack); the rest of the batch is acked.
  */
 import type { Anomaly } from '../src/domain/types.js';
-import type { FailureRecord, ResultRecord, ResultSink, WriteReceipt } from '../sinks/sink.js';
+import { ERROR_CODES } from '../src/domain/errors.js';
+import type { FailureRecord, Rejection, ResultRecord, ResultSink, SinkBatch, WriteReceipt } from '../sinks/sink.js';
 import type { Logger } from '../src/log.js';
 import { type Outcome, type PendingFailure, type PendingResult, toResultRecord } from './process.js';
+import { processingErrorAnomaly } from './detect/anomalies.js';
+import type { SinkBreaker } from './retry/sink-breaker.js';
 
 /** What the commit stage feeds after a durable write: the windows and the detectors. */
 export interface CommitObserver {
@@ -24,20 +29,21 @@ export interface CommitDeps {
   readonly replicaId: string;
   readonly clock: () => number;
   readonly logger: Logger;
-  /** How long a failing sink write is retried in process (messages stay leased) before nacking. */
-  readonly maxWriteRetryMs: number;
+  /** Retries writes through outages and says when the sink is down. */
+  readonly breaker: SinkBreaker;
   /**
-   * A time (ms, same clock) after which a failing write is not retried at all: set when shutdown
-   * begins, so a sink outage cannot hold the process past its grace period.
+   * Aborts when retrying must stop (shutdown, in time to exit within the grace period): the
+   * batch being written is then nacked.
    */
-  readonly retryDeadline?: () => number;
-  readonly sleep?: (ms: number) => Promise<void>;
+  readonly stopRetrying: AbortSignal;
 }
 
 export interface CommitStats {
   written: number;
   duplicates: number;
   failedWrites: number;
+  /** Items the sink refused for good (each failed its own task). */
+  rejected: number;
 }
 
 /** Writes a batch, then acks (or nacks) each of its deliveries. Never rejects. */
@@ -53,11 +59,7 @@ export async function commitBatch(batch: readonly Outcome[], deps: CommitDeps, s
   const outboxed = deps.outbox.drain();
   anomalies.push(...outboxed);
 
-  const receipt = await writeWithRetry(
-    deps,
-    { results, failures: failures.map((f) => f.record), anomalies },
-    batch.length,
-  );
+  const receipt = await write(deps, { results, failures: failures.map((f) => f.record), anomalies }, batch.length);
   if (!receipt) {
     deps.outbox.putBack(outboxed);
     stats.failedWrites += 1;
@@ -65,27 +67,110 @@ export async function commitBatch(batch: readonly Outcome[], deps: CommitDeps, s
     for (const o of failures) o.delivery.nack();
     return;
   }
+  const rejected = receipt.rejected ?? new Map<string, Rejection>();
 
   // A key is fresh once per write, however many copies of the task the batch held.
   const counted = new Set<string>();
-  for (const r of results) {
-    if (receipt.fresh.has(r.taskKey) && !counted.has(r.taskKey)) {
+  const refused: { pending: PendingResult; record: ResultRecord; rejection: Rejection }[] = [];
+  results.forEach((r, i) => {
+    const rejection = rejected.get(r.taskKey);
+    if (rejection) {
+      refused.push({ pending: pendingResults[i]!, record: r, rejection });
+    } else if (receipt.fresh.has(r.taskKey) && !counted.has(r.taskKey)) {
       counted.add(r.taskKey);
       stats.written += 1;
       observe(deps, 'counted', () => deps.observer.counted({ result: r }), undefined);
     } else {
       stats.duplicates += 1;
     }
-  }
+  });
   for (const f of failures) {
+    if (rejected.has(f.record.taskKey)) continue;
     if (receipt.fresh.has(f.record.taskKey) && !counted.has(f.record.taskKey)) {
       counted.add(f.record.taskKey);
       observe(deps, 'counted', () => deps.observer.counted({ failure: f.record }), undefined);
     }
   }
 
-  for (const o of pendingResults) o.delivery.ack();
-  await Promise.all(failures.map((o) => settleFailure(o, deps)));
+  for (const o of pendingResults) if (!rejected.has(o.task.taskKey)) o.delivery.ack();
+  await Promise.all([
+    ...failures.map((o) => {
+      const rejection = rejected.get(o.record.taskKey);
+      return rejection ? deadLetterRejected(o.delivery, o.record, rejection, deps) : settleFailure(o, deps);
+    }),
+    refused.length > 0 ? failRejected(refused, deps, stats) : Promise.resolve(),
+  ]);
+}
+
+/**
+ * Fails the tasks whose results the sink refused for good: a failure record with the reason and
+ * a processing_error anomaly are written (through the same breaker), then each is dead-lettered
+ * with the reason and acked. Another copy of the same result would be refused the same way, so
+ * retrying it would only spend attempts.
+ */
+async function failRejected(
+  refused: readonly { pending: PendingResult; record: ResultRecord; rejection: Rejection }[],
+  deps: CommitDeps,
+  stats: CommitStats,
+): Promise<void> {
+  const at = new Date(deps.clock());
+  const failures = refused.map(({ pending, record, rejection }) => {
+    const message = `the ${deps.sink.name} sink refused the result: ${rejection.code}: ${rejection.message}`;
+    const failure: FailureRecord = {
+      taskKey: record.taskKey,
+      jobId: record.jobId,
+      drawingId: record.drawingId,
+      kind: 'failed',
+      code: ERROR_CODES.resultRejected,
+      message,
+      createdAt: at,
+      replicaId: deps.replicaId,
+    };
+    const anomaly = processingErrorAnomaly({
+      taskKey: record.taskKey,
+      drawingId: record.drawingId,
+      code: ERROR_CODES.resultRejected,
+      message,
+      attempts: pending.delivery.deliveryAttempt,
+      now: at,
+    });
+    return { pending, failure, anomaly };
+  });
+  stats.rejected += failures.length;
+  deps.logger.error(
+    { rejected: failures.map((f) => ({ taskKey: f.failure.taskKey, reason: f.failure.message })).slice(0, 10), count: failures.length },
+    'sink refused results for good; failing those tasks alone',
+  );
+  const receipt = await write(deps, { results: [], failures: failures.map((f) => f.failure), anomalies: failures.map((f) => f.anomaly) }, failures.length);
+  if (!receipt) {
+    for (const f of failures) f.pending.delivery.nack();
+    return;
+  }
+  const counted = new Set<string>();
+  for (const f of failures) {
+    if (receipt.fresh.has(f.failure.taskKey) && !counted.has(f.failure.taskKey) && !receipt.rejected?.has(f.failure.taskKey)) {
+      counted.add(f.failure.taskKey);
+      observe(deps, 'counted', () => deps.observer.counted({ failure: f.failure }), undefined);
+    }
+  }
+  await Promise.all(failures.map((f) => deadLetterRejected(f.pending.delivery, f.failure, f.failure, deps)));
+}
+
+/** Dead-letters a task whose record is durable (or refused for good) with `reason`, then acks it. */
+async function deadLetterRejected(
+  delivery: PendingResult['delivery'],
+  record: FailureRecord,
+  reason: { readonly code: string; readonly message: string },
+  deps: CommitDeps,
+): Promise<void> {
+  try {
+    await delivery.deadLetter({ code: reason.code, message: reason.message, drawingId: record.drawingId });
+  } catch (err) {
+    deps.logger.warn({ err: (err as Error).message, taskKey: record.taskKey }, 'dead-lettering failed; the message will be redelivered');
+    delivery.nack();
+    return;
+  }
+  delivery.ack();
 }
 
 /**
@@ -117,27 +202,22 @@ function observe<T>(deps: CommitDeps, what: string, call: () => T, fallback: T):
   }
 }
 
-async function writeWithRetry(
-  deps: CommitDeps,
-  batch: Parameters<ResultSink['writeBatch']>[0],
-  size: number,
-): Promise<WriteReceipt | null> {
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const started = deps.clock();
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await deps.sink.writeBatch(batch);
-    } catch (err) {
-      const now = deps.clock();
-      const delay = Math.min(5_000, 100 * 2 ** (attempt - 1));
-      const deadline = Math.min(started + deps.maxWriteRetryMs, deps.retryDeadline?.() ?? Infinity);
-      if (now + delay > deadline) {
-        deps.logger.error({ err, attempt, size }, 'sink write failed; nacking the batch');
-        return null;
+/** The write through the breaker; null once shutdown abandons it (the caller nacks). */
+async function write(deps: CommitDeps, batch: SinkBatch, size: number): Promise<WriteReceipt | null> {
+  let attempt = 0;
+  try {
+    return await deps.breaker.write(async () => {
+      attempt += 1;
+      try {
+        return await deps.sink.writeBatch(batch);
+      } catch (err) {
+        deps.logger.warn({ err: (err as Error).message, attempt, size, breaker: deps.breaker.status.state }, 'sink write failed; retrying while the deliveries stay leased');
+        throw err;
       }
-      deps.logger.warn({ err: (err as Error).message, attempt, size, retryInMs: delay }, 'sink write failed; retrying');
-      await sleep(delay);
-    }
+    }, deps.stopRetrying);
+  } catch (err) {
+    deps.logger.error({ err: (err as Error).message, attempt, size }, 'sink write abandoned at shutdown; nacking the batch');
+    return null;
   }
 }
 

@@ -34,6 +34,7 @@ export class Pipeline {
     written: 0,
     duplicates: 0,
     failedWrites: 0,
+    rejected: 0,
     lastError: null,
   };
   private subscription: Subscription | null = null;
@@ -70,7 +71,21 @@ export class Pipeline {
           mergeMap((delivery) => {
             stats.received += 1;
             stats.inFlight += 1;
-            return from(processDelivery(delivery, processDeps).finally(() => (stats.inFlight -= 1)));
+            // While the sink breaker is open no new pair is worked on: the deliveries wait here,
+            // leased (the source keeps extending them), and the source's flow control, counting
+            // them as unsettled, stops it pulling more. Shutdown opens the gate, so they are
+            // nacked unprocessed rather than left hanging.
+            const { breaker, stopRetrying } = this.commitDeps;
+            return from(
+              breaker
+                .whenClosed(stopRetrying)
+                .then((): Outcome | Promise<Outcome> => {
+                  if (breaker.status.state === 'closed') return processDelivery(delivery, processDeps);
+                  delivery.nack();
+                  return { kind: 'retried', delivery };
+                })
+                .finally(() => (stats.inFlight -= 1)),
+            );
           }, this.options.concurrency),
           filter((o: Outcome) => {
             if (o.kind === 'retried') stats.retried += 1;

@@ -56,6 +56,19 @@ test('no variables at all: the embedded default with the documented defaults', (
   t.is(config.gcp.bigqueryEndpoint, null);
 });
 
+test('the sink breaker settings have their documented defaults, and the retired SINK_RETRY_SECONDS is accepted and ignored', (t) => {
+  t.deepEqual(loadConfig({}).sinkBreaker, { failuresToOpen: 3, probeInitialMs: 500, probeMaxMs: 30_000 });
+  t.is(loadConfig({}).pubsub.maxLeaseSeconds, 3600, 'a 30-minute outage plus the drain after it');
+  // Users who set the old variable keep starting; an outage is now retried until it ends.
+  t.deepEqual(problems({ SINK_RETRY_SECONDS: '60' }), []);
+  t.deepEqual(loadConfig({ SINK_RETRY_SECONDS: '60' }).sinkBreaker, loadConfig({}).sinkBreaker);
+  t.deepEqual(loadConfig({ SINK_BREAKER_FAILURES: '1', SINK_PROBE_INITIAL_MS: '20', SINK_PROBE_MAX_MS: '200' }).sinkBreaker, {
+    failuresToOpen: 1,
+    probeInitialMs: 20,
+    probeMaxMs: 200,
+  });
+});
+
 test('the seed-derived GCP names follow the project', (t) => {
   const config = loadConfig({ GOOGLE_CLOUD_PROJECT: 'acme-drawings' });
   t.is(config.gcp.inputBucket, 'buildtrace-input-acme-drawings');
@@ -147,7 +160,9 @@ const BAD: Array<[name: string, bad: string[], good: string, base?: Env]> = [
   ['CONCURRENCY', ['0', '1025', 'all', '2.5'], '1024'],
   ['MAX_DELIVERY_ATTEMPTS', ['0', '101'], '100'],
   ['LEASE_SECONDS', ['0', '86401'], '1'],
-  ['SINK_RETRY_SECONDS', ['-1', '3601', 'soon'], '0'],
+  ['SINK_BREAKER_FAILURES', ['0', '1001', 'many'], '1'],
+  ['SINK_PROBE_INITIAL_MS', ['0', '600001', '1s'], '1'],
+  ['SINK_PROBE_MAX_MS', ['0', '3600001'], '3600000'],
   ['BATCH_SIZE', ['0', '10001'], '10000'],
   ['BATCH_MAX_WAIT_MS', ['0', '60001'], '1'],
   ['ROLLUP_FLUSH_SECONDS', ['0', '3601'], '3600'],

@@ -12,22 +12,21 @@ export const INSERT_LIMITS = {
   maxBytes: 5 * 1024 * 1024,
 } as const;
 
-export interface RetryPolicy {
-  /** Attempts per row including the first; rows still failing after these are kept and reported. */
-  readonly attempts: number;
-  /** Backoff before retry n (1-based) is `baseDelayMs · 2^(n−1)`, capped, with full jitter. */
-  readonly baseDelayMs: number;
-  readonly maxDelayMs: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 250, maxDelayMs: 4_000 };
+/**
+ * Largest row the writer sends. BigQuery's streaming insert limit is 10 MB per row (and per
+ * request); a 1 MB margin covers the JSON envelope and the request's other fields.
+ */
+export const MAX_ROW_BYTES = 9 * 1024 * 1024;
 
 /**
- * Rows kept in memory after their retries ran out, by count and by bytes (oldest dropped beyond
- * either; their tasks were nacked, so a redelivery rebuilds them).
+ * A change_results row larger than this keeps only an excerpt and points at the whole result in
+ * Cloud Storage (OUTPUT_BUCKET): a 1 MB margin under MAX_ROW_BYTES. A 100,000-object pair with
+ * every object moved is about 31 MB.
  */
-export const DEFAULT_MAX_RETAINED_ROWS = 10_000;
-export const DEFAULT_MAX_RETAINED_BYTES = 64 * 1024 * 1024;
+export const SPILL_ROW_BYTES = 8 * 1024 * 1024;
+
+/** Items of each kind (added, removed, moved, modified) a spilled row keeps as its excerpt. */
+export const EXCERPT_ITEMS = 100;
 
 /** Insert requests in flight at once for one batch. */
 export const INSERT_CONCURRENCY = 4;

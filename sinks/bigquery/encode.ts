@@ -39,6 +39,30 @@ export function changeResultRow(r: ResultRecord): InsertRow {
 }
 
 /**
+ * The `change_results` row of a result too large for one row: the summary and the first
+ * `excerptItems` items of each kind, and `result_object` naming where the whole result is.
+ * Counts per kind are in the result's `processing_metrics` row, as for any result.
+ *
+ * @example
+ * excerptChangeResultRow(huge, 'gs://out/results/D1/k.json', 100).json.result_object // 'gs://out/results/D1/k.json'
+ */
+export function excerptChangeResultRow(r: ResultRecord, resultObject: string, excerptItems: number): InsertRow {
+  const c = r.changes;
+  const excerpt: ResultRecord = {
+    ...r,
+    changes: {
+      ...c,
+      added: c.added.slice(0, excerptItems),
+      removed: c.removed.slice(0, excerptItems),
+      moved: c.moved.slice(0, excerptItems),
+      modified: c.modified.slice(0, excerptItems),
+    },
+  };
+  const row = changeResultRow(excerpt);
+  return { insertId: row.insertId, json: { ...row.json, result_object: resultObject } };
+}
+
+/**
  * The `processing_metrics` row of a result. The insertId carries the status as well as the task
  * key: a task that first failed (retries exhausted) and later completed has two rows, and
  * BigQuery's dedupe must not drop the second as a copy of the first.

@@ -57,6 +57,11 @@ export const TABLES: Readonly<Record<TableId, TableSpec>> = {
       req('end_to_end_ms', 'FLOAT64', 'published or uploaded_at → durable'),
       req('created_at', 'TIMESTAMP'),
       req('replica_id', 'STRING'),
+      opt(
+        'result_object',
+        'STRING',
+        'Set when the result was too large for one row: the Cloud Storage object (gs://bucket/name) holding it whole; added/removed/moved/modified then hold an excerpt',
+      ),
     ],
     partitionField: 'created_at',
     clustering: ['drawing_id'],

@@ -1,13 +1,16 @@
 /**
  * Writes rows to BigQuery with streaming inserts: creates the dataset and tables when missing,
- * sends rows in API-sized requests with deterministic insertIds, retries only the rows that
- * failed (with backoff, a bounded number of times) and keeps the ones that still fail, rejecting
- * with a TransientError so the pipeline nacks instead of acking a row that was never written.
+ * sends rows in API-sized requests with deterministic insertIds, and answers per row: written,
+ * rejected for good (BigQuery's `invalid`, a row over the row-size limit; reported, never kept),
+ * or unavailable (backend errors, 5xx, 429, no connection: the whole insert rejects with a
+ * TransientError, and the caller's retry policy resends it; insertIds make the resend idempotent).
+ * It keeps nothing between calls and retries nothing on its own, except rows BigQuery `stopped`
+ * only because an invalid row shared their request: those are sent again at once without it.
  */
 import type { BigQuery, TableMetadata } from '@google-cloud/bigquery';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import type { Logger } from '../../src/log.js';
-import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_ROWS, DEFAULT_RETRY, INSERT_CONCURRENCY, INSERT_LIMITS, type RetryPolicy } from './config.js';
+import { INSERT_CONCURRENCY, INSERT_LIMITS, MAX_ROW_BYTES } from './config.js';
 import { chunkRows, rowBytes, uniqueRows, type InsertRow } from './encode.js';
 import { hasDrift, migrationPatch, tableDrift, type ExistingTable } from './migrate.js';
 import { TABLE_IDS, TABLES, tableMetadata, type TableId } from './schema.js';
@@ -23,19 +26,30 @@ export interface BigQueryWriterOptions {
   /** Location for a dataset this writer creates (the API defaults to US). */
   readonly location?: string;
   readonly logger: Logger;
-  readonly retry?: RetryPolicy;
-  readonly maxRetainedRows?: number;
-  readonly maxRetainedBytes?: number;
-  /** Injected for tests; waits between retry rounds. */
-  readonly sleep?: (ms: number) => Promise<void>;
 }
 
-interface FailedRow {
-  readonly row: InsertRow;
-  readonly reason: string;
-  /** `invalid` rows fail the same way every time: retrying them within one call is pointless. */
-  readonly retryable: boolean;
+/** A row BigQuery refused for good: sending it again would fail the same way. */
+export interface RowRejection {
+  readonly table: TableId;
+  readonly insertId: string;
+  /** `invalid_row` (BigQuery's `invalid`, e.g. a column the table lacks) or `row_too_large`. */
+  readonly code: 'invalid_row' | 'row_too_large';
+  readonly message: string;
 }
+
+export interface InsertReceipt {
+  /** Rows refused for good; every other row was written. */
+  readonly rejected: readonly RowRejection[];
+}
+
+/** What one request said about one row. */
+type RowOutcome =
+  | { readonly kind: 'rejected'; readonly row: InsertRow; readonly code: RowRejection['code']; readonly message: string }
+  | { readonly kind: 'resend'; readonly row: InsertRow }
+  | { readonly kind: 'unavailable'; readonly row: InsertRow; readonly message: string };
+
+/** Rounds of resending `stopped` rows (or rows split out of a refused request) within one call. */
+const MAX_ROUNDS = 3;
 
 /** The HTTP status (number) or Node error code (string) of a client error. */
 export function errorCode(err: unknown): number | string | undefined {
@@ -46,25 +60,10 @@ export function errorCode(err: unknown): number | string | undefined {
   return undefined;
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
-
 export class BigQueryWriter {
-  private readonly retry: RetryPolicy;
-  private readonly maxRetained: number;
-  private readonly maxRetainedBytes: number;
-  private retainedBytes = 0;
-  private readonly sleep: (ms: number) => Promise<void>;
-  /** Rows whose retries ran out, by `table \0 insertId`, oldest first; re-sent with the next insert. */
-  private readonly retained = new Map<string, { readonly table: TableId; readonly row: InsertRow; readonly bytes: number }>();
   private schemaReady: Promise<void> | null = null;
-  private droppedRetained = 0;
 
-  constructor(private readonly options: BigQueryWriterOptions) {
-    this.retry = options.retry ?? DEFAULT_RETRY;
-    this.maxRetained = options.maxRetainedRows ?? DEFAULT_MAX_RETAINED_ROWS;
-    this.maxRetainedBytes = options.maxRetainedBytes ?? DEFAULT_MAX_RETAINED_BYTES;
-    this.sleep = options.sleep ?? defaultSleep;
-  }
+  constructor(private readonly options: BigQueryWriterOptions) {}
 
   /**
    * Creates the dataset and every table that is missing (day-partitioned, clustered), and adds
@@ -111,36 +110,31 @@ export class BigQueryWriter {
   }
 
   /**
-   * Streams rows into their tables, together with any rows retained from earlier failures.
-   * Resolves once every row was accepted; otherwise keeps the failed rows and rejects with
-   * TransientError('sink_unavailable').
+   * Streams rows into their tables. Resolves with the rows BigQuery refused for good (every other
+   * row is written); rejects with TransientError('sink_unavailable') when any row could not be
+   * written for a reason that may pass, in which case the whole call may be repeated.
    */
-  async insert(rowsByTable: RowsByTable): Promise<void> {
+  async insert(rowsByTable: RowsByTable): Promise<InsertReceipt> {
     await this.ensureSchema();
-    const tables = new Set<TableId>([...this.retainedTables(), ...(Object.keys(rowsByTable) as TableId[])]);
-    const outcomes = await Promise.all(
-      [...tables].map(async (table) => ({ table, failed: await this.insertTable(table, rowsByTable[table] ?? []) })),
-    );
-    const failed = outcomes.filter((o) => o.failed.length > 0);
-    if (failed.length === 0) return;
-    const summary = failed
-      .map((o) => `${o.failed.length} ${o.table} row(s) (${[...new Set(o.failed.map((f) => f.reason))].slice(0, 3).join('; ')})`)
+    const tables = Object.keys(rowsByTable) as TableId[];
+    const outcomes = await Promise.all(tables.map(async (table) => ({ table, ...(await this.insertTable(table, rowsByTable[table] ?? [])) })));
+    const rejected = outcomes.flatMap((o) => o.rejected);
+    if (rejected.length > 0) {
+      this.options.logger.error(
+        { rejected: rejected.slice(0, 5).map((r) => `${r.table}/${r.insertId}: ${r.code}: ${r.message}`), count: rejected.length },
+        'BigQuery refused rows for good; they are reported, not kept',
+      );
+    }
+    const unavailable = outcomes.filter((o) => o.unavailable.length > 0);
+    if (unavailable.length === 0) return { rejected };
+    const summary = unavailable
+      .map((o) => `${o.unavailable.length} ${o.table} row(s) (${[...new Set(o.unavailable)].slice(0, 3).join('; ')})`)
       .join(', ');
-    throw new TransientError(
-      ERROR_CODES.sinkUnavailable,
-      `BigQuery did not accept ${summary} after ${this.retry.attempts} attempt(s); rows kept for retry`,
-    );
+    throw new TransientError(ERROR_CODES.sinkUnavailable, `BigQuery did not accept ${summary}`);
   }
 
-  /** Re-sends retained rows; resolves when none are left. */
-  async flush(): Promise<void> {
-    if (this.retained.size > 0) await this.insert({});
-  }
-
-  /** Rows currently kept after failing (bounded), their size, and how many were dropped past the bound. */
-  retainedStats(): { readonly retained: number; readonly bytes: number; readonly dropped: number } {
-    return { retained: this.retained.size, bytes: this.retainedBytes, dropped: this.droppedRetained };
-  }
+  /** Every insert either wrote its rows or said so: nothing is kept, so nothing is left to flush. */
+  async flush(): Promise<void> {}
 
   /** Resolves when the dataset answers (readiness). */
   async healthcheck(): Promise<void> {
@@ -153,46 +147,38 @@ export class BigQueryWriter {
     }
   }
 
-  private retainedTables(): TableId[] {
-    return [...new Set([...this.retained.values()].map((r) => r.table))];
-  }
-
-  /** Inserts one table's rows with bounded retries of the failed ones; returns those still failing. */
-  private async insertTable(table: TableId, fresh: readonly InsertRow[]): Promise<FailedRow[]> {
-    const retained = [...this.retained.values()].filter((r) => r.table === table).map((r) => r.row);
-    const rows = uniqueRows([...retained, ...fresh]);
-    const permanent: FailedRow[] = [];
-    let retryable: FailedRow[] = [];
-    let pending: readonly InsertRow[] = rows;
-    for (let attempt = 1; attempt <= this.retry.attempts && pending.length > 0; attempt++) {
-      if (attempt > 1) await this.sleep(this.backoff(attempt - 1));
-      const round = await this.sendOnce(table, pending);
-      if (round.length > 0) {
-        this.options.logger.warn(
-          { table, attempt, failed: round.length, of: pending.length, reason: round[0]?.reason },
-          'BigQuery insert: rows failed',
-        );
+  /** Inserts one table's rows; returns the refused rows and the reasons of rows that could not be written now. */
+  private async insertTable(table: TableId, fresh: readonly InsertRow[]): Promise<{ rejected: RowRejection[]; unavailable: string[] }> {
+    const rejected: RowRejection[] = [];
+    const unavailable: string[] = [];
+    let pending: InsertRow[] = [];
+    for (const row of uniqueRows(fresh)) {
+      const bytes = rowBytes(row);
+      if (bytes > MAX_ROW_BYTES) {
+        rejected.push({ table, insertId: row.insertId, code: 'row_too_large', message: `${bytes} bytes, over the ${MAX_ROW_BYTES}-byte row limit` });
+      } else {
+        pending.push(row);
       }
-      // Invalid rows fail the same way every time: not retried here, but they stay failed (nack).
-      permanent.push(...round.filter((f) => !f.retryable));
-      retryable = round.filter((f) => f.retryable);
-      pending = retryable.map((f) => f.row);
     }
-    const failed = [...permanent, ...retryable];
-    const failedIds = new Set(failed.map((f) => f.row.insertId));
-    for (const row of rows) {
-      const key = `${table}\u0000${row.insertId}`;
-      if (failedIds.has(row.insertId)) this.retain(key, table, row);
-      else this.release(key);
+    for (let round = 1; round <= MAX_ROUNDS && pending.length > 0; round++) {
+      const outcomes = await this.sendOnce(table, pending, round === MAX_ROUNDS);
+      pending = [];
+      for (const o of outcomes) {
+        if (o.kind === 'rejected') rejected.push({ table, insertId: o.row.insertId, code: o.code, message: o.message });
+        else if (o.kind === 'unavailable') unavailable.push(o.message);
+        else pending.push(o.row);
+      }
     }
-    return failed;
+    // Rows still to resend after the last round stay unwritten: the call is repeated as a whole.
+    for (const _ of pending) unavailable.push('not written after an invalid row stopped its request');
+    return { rejected, unavailable };
   }
 
-  /** One round: every chunk once, a few requests at a time. */
-  private async sendOnce(table: TableId, rows: readonly InsertRow[]): Promise<FailedRow[]> {
+  /** One round: every chunk once, a few requests at a time; returns what did not go in. */
+  private async sendOnce(table: TableId, rows: readonly InsertRow[], last: boolean): Promise<RowOutcome[]> {
     const target = this.options.client.dataset(this.options.datasetId).table(table);
     const chunks = chunkRows(rows, INSERT_LIMITS);
-    const failed: FailedRow[] = [];
+    const outcomes: RowOutcome[] = [];
     let next = 0;
     const worker = async () => {
       while (next < chunks.length) {
@@ -201,64 +187,50 @@ export class BigQueryWriter {
           // partialRetries: 0 — the client would retry failed rows at once, without backoff.
           await target.insert(chunk as InsertRow[], { raw: true, partialRetries: 0 });
         } catch (err) {
-          failed.push(...this.failedRowsOf(table, chunk, err));
+          outcomes.push(...this.outcomesOf(table, chunk, err, last));
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(INSERT_CONCURRENCY, chunks.length) }, worker));
-    return failed;
+    return outcomes;
   }
 
-  private failedRowsOf(table: TableId, chunk: readonly InsertRow[], err: unknown): FailedRow[] {
+  private outcomesOf(table: TableId, chunk: readonly InsertRow[], err: unknown, last: boolean): RowOutcome[] {
     const partial = partialFailures(err);
     if (partial) {
-      return partial.map(({ row, reasons }) => ({
-        row,
-        reason: reasons.join(', ') || 'unknown',
-        retryable: !reasons.includes('invalid'),
-      }));
+      return partial.map(({ row, errors }): RowOutcome => {
+        const invalid = errors.find((e) => e.reason === 'invalid');
+        if (invalid) return { kind: 'rejected', row, code: 'invalid_row', message: invalid.message || 'invalid' };
+        // `stopped`: not written only because another row of the request was invalid.
+        if (errors.length > 0 && errors.every((e) => e.reason === 'stopped')) return { kind: 'resend', row };
+        return { kind: 'unavailable', row, message: errors.map((e) => e.reason).join(', ') || 'unknown' };
+      });
     }
     const code = errorCode(err);
     // A deleted table: set it up again on the next call.
     if (code === 404) this.schemaReady = null;
-    const retryable = typeof code !== 'number' || code >= 500 || code === 429 || code === 408;
-    this.options.logger.warn({ table, code, err: describe(err) }, 'BigQuery insert request failed');
-    return chunk.map((row) => ({ row, reason: `${code ?? 'error'}: ${describe(err)}`, retryable }));
-  }
-
-  private retain(key: string, table: TableId, row: InsertRow): void {
-    this.release(key);
-    const bytes = rowBytes(row);
-    this.retained.set(key, { table, row, bytes });
-    this.retainedBytes += bytes;
-    while (this.retained.size > this.maxRetained || (this.retainedBytes > this.maxRetainedBytes && this.retained.size > 1)) {
-      this.release(this.retained.keys().next().value as string);
-      this.droppedRetained++;
-      this.options.logger.error({ table, dropped: this.droppedRetained }, 'BigQuery retained rows over limit: oldest dropped (its task stays unacked)');
+    this.options.logger.warn({ table, code, rows: chunk.length, err: describe(err) }, 'BigQuery insert request failed');
+    if (code === 400) {
+      // The request as a whole was refused (too large, malformed): one row alone is refused for
+      // good; several are sent again one by one, so only the offending row is refused.
+      if (chunk.length === 1) {
+        const message = describe(err);
+        return [{ kind: 'rejected', row: chunk[0]!, code: /payload size|too large/i.test(message) ? 'row_too_large' : 'invalid_row', message }];
+      }
+      if (!last) return chunk.map((row) => ({ kind: 'resend', row }) as const);
     }
-  }
-
-  private release(key: string): void {
-    const entry = this.retained.get(key);
-    if (!entry) return;
-    this.retained.delete(key);
-    this.retainedBytes -= entry.bytes;
-  }
-
-  private backoff(retry: number): number {
-    const cap = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (retry - 1));
-    return Math.round(cap / 2 + Math.random() * (cap / 2));
+    return chunk.map((row) => ({ kind: 'unavailable', row, message: `${code ?? 'error'}: ${describe(err)}` }) as const);
   }
 }
 
 /** The failed rows of a PartialFailureError (insertAll `insertErrors`), or null for other errors. */
-function partialFailures(err: unknown): { row: InsertRow; reasons: string[] }[] | null {
+function partialFailures(err: unknown): { row: InsertRow; errors: { reason: string; message: string }[] }[] | null {
   if (err === null || typeof err !== 'object' || (err as { name?: unknown }).name !== 'PartialFailureError') return null;
   const errors = (err as { errors?: unknown }).errors;
   if (!Array.isArray(errors)) return null;
   return errors
-    .filter((e): e is { row: InsertRow; errors?: { reason?: string }[] } => e !== null && typeof e === 'object' && 'row' in e && Boolean(e.row))
-    .map((e) => ({ row: e.row, reasons: (e.errors ?? []).map((x) => x.reason ?? 'unknown') }));
+    .filter((e): e is { row: InsertRow; errors?: { reason?: string; message?: string }[] } => e !== null && typeof e === 'object' && 'row' in e && Boolean(e.row))
+    .map((e) => ({ row: e.row, errors: (e.errors ?? []).map((x) => ({ reason: x.reason ?? 'unknown', message: x.message ?? '' })) }));
 }
 
 async function ignoreConflict(p: Promise<unknown>): Promise<void> {

@@ -5,7 +5,7 @@
 import type { Anomaly } from '../../src/domain/types.js';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import type { JobRecord, JobStatus, MetricSample, ResultStore, Rollup, StoredChange } from '../sink.js';
-import { decodeAnomaly, decodeChange, decodeJobStatus, decodeRollup, decodeSample, toDate, toNumber, type Row } from './decode.js';
+import { decodeAnomaly, decodeChange, decodeJobStatus, decodeRollup, decodeSample, toDate, toNullableText, toNumber, type Row } from './decode.js';
 import { jobRow } from './encode.js';
 import {
   anomaliesQuery,
@@ -23,9 +23,17 @@ import { describe, type BigQueryClient, type BigQueryWriter } from './sink.js';
 /** Results may be stamped by a replica whose clock is behind the one that created the job. */
 const JOB_CLOCK_SKEW_MS = 60 * 60 * 1000;
 
+/** The four lists of a result, as its Cloud Storage object holds them. */
+export type ResultLists = Pick<StoredChange, 'added' | 'removed' | 'moved' | 'modified'>;
+
 export interface BigQueryStoreOptions extends TableNames {
   readonly client: BigQueryClient;
   readonly writer: BigQueryWriter;
+  /**
+   * Reads the whole result of a row that holds an excerpt (`result_object` set); null when the
+   * object does not exist yet (the excerpt is answered then).
+   */
+  readonly readObject?: (uri: string) => Promise<ResultLists | null>;
   /** Location of the dataset, passed to jobs.query when known. */
   readonly location?: string;
 }
@@ -35,7 +43,16 @@ export class BigQueryStore implements ResultStore {
 
   async changes(drawingId: string, limit: number): Promise<StoredChange[]> {
     const rows = await this.run(changesQuery(this.options, drawingId, limit));
-    return rows.map(decodeChange);
+    // A result too large for one row is whole in Cloud Storage: the store answers it whole.
+    return Promise.all(
+      rows.map(async (row) => {
+        const change = decodeChange(row);
+        const uri = toNullableText(row, 'result_object');
+        if (uri === null || !this.options.readObject) return change;
+        const whole = await this.options.readObject(uri);
+        return whole ? { ...change, ...whole } : change;
+      }),
+    );
   }
 
   async createJob(job: JobRecord): Promise<void> {

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bucket } from '@google-cloud/storage';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import type { Logger } from '../../src/log.js';
+import type { FreshnessSink } from '../fan-out.js';
 import type { SinkBatch } from '../sink.js';
 import { DEFAULT_WRITE_CONCURRENCY } from './config.js';
 import { anomalyObject, failureObject, resultObject, type ObjectToWrite } from './encode.js';
@@ -32,7 +33,8 @@ export interface MarkerReceipt {
   readonly freshAnomalies: ReadonlySet<string>;
 }
 
-export class CloudStorageMarkers {
+export class CloudStorageMarkers implements FreshnessSink {
+  readonly name = 'cloud-storage';
   private readonly concurrency: number;
 
   constructor(private readonly options: CloudStorageMarkersOptions) {
@@ -48,6 +50,17 @@ export class CloudStorageMarkers {
    * @example
    * const { freshTasks } = await markers.writeBatch({ results, failures: [], anomalies: [] });
    */
+  /** The freshness sink's write (sinks/fan-out.ts): `writeBatch`. */
+  write(batch: SinkBatch): Promise<MarkerReceipt> {
+    return this.writeBatch(batch);
+  }
+
+  /** Each write created its objects (or rolled them back) before it resolved. */
+  async flush(): Promise<void> {}
+
+  /** The bucket client holds nothing to release. */
+  async close(): Promise<void> {}
+
   async writeBatch(batch: SinkBatch): Promise<MarkerReceipt> {
     const owners = new Map<string, { kind: 'task' | 'anomaly'; key: string }>();
     const objects: ObjectToWrite[] = [];

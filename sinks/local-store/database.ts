@@ -14,9 +14,18 @@ export const DATABASE_FILE = 'buildtrace.db';
 
 /**
  * How long a statement waits for another connection's write lock before failing with SQLITE_BUSY.
- * Writes are short transactions, so a wait this long means the file is stuck, not merely busy.
+ * better-sqlite3 waits synchronously, blocking the event loop (probes, the API, lease timers) for
+ * the whole wait, so it stays short: our write transactions last a few ms, so 50 ms covers a
+ * sibling's commit; a longer lock is an outage that fails fast as unavailable, and the sink
+ * breaker (streams/retry/) retries it asynchronously.
  */
-export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+export const DEFAULT_BUSY_TIMEOUT_MS = 50;
+
+/**
+ * Opening migrates the schema under the write lock; that runs once, before the server listens,
+ * so it may wait longer for another process's migration to finish.
+ */
+const OPEN_BUSY_TIMEOUT_MS = 5000;
 
 export const DATABASE_ERROR_CODES = {
   unavailable: 'database_unavailable',
@@ -53,7 +62,7 @@ export function openDatabase(dataDir: string, options: OpenDatabaseOptions = {})
   let db: Db;
   try {
     mkdirSync(path.dirname(file), { recursive: true });
-    db = new Database(file, { timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+    db = new Database(file, { timeout: OPEN_BUSY_TIMEOUT_MS });
   } catch (err) {
     throw new LocalDatabaseError(DATABASE_ERROR_CODES.unavailable, `cannot open ${file}: ${messageOf(err)}`, {
       cause: err,
@@ -70,6 +79,7 @@ export function openDatabase(dataDir: string, options: OpenDatabaseOptions = {})
     // loses nothing; only a power loss or kernel crash can drop the last few commits.
     db.pragma('synchronous = NORMAL');
     migrate(db, file);
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
     return db;
   } catch (err) {
     db.close();

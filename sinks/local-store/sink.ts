@@ -11,6 +11,7 @@ import type {
   JobRecord,
   JobStatus,
   MetricSample,
+  Rejection,
   ResultSink,
   ResultStore,
   Rollup,
@@ -125,34 +126,57 @@ export interface LocalStoreOptions {
   readonly logger?: Logger;
   /** @default DEFAULT_BUSY_TIMEOUT_MS */
   readonly busyTimeoutMs?: number;
+  /** @default MAX_RESULT_COLUMN_BYTES */
+  readonly maxColumnBytes?: number;
 }
+
+/**
+ * Largest JSON column of a stored result. SQLite refuses any string over SQLITE_MAX_LENGTH
+ * (1,000,000,000 bytes by default) with an error that would repeat on every retry; a result this
+ * large is refused for good instead (its task fails alone). A 100,000-object pair with every
+ * object moved is about 31 MB, far below.
+ */
+export const MAX_RESULT_COLUMN_BYTES = 512 * 1024 * 1024;
 
 /** `ResultSink` and `ResultStore` over `<dataDir>/buildtrace.db`. */
 export class LocalStore implements ResultSink, ResultStore {
   readonly name = 'local';
   private readonly statements: ReturnType<typeof prepareStatements>;
-  private readonly writeAll: (batch: SinkBatch) => Set<string>;
+  private readonly writeAll: (batch: SinkBatch) => WriteReceipt;
   private readonly upsertRollups: (rollups: readonly Rollup[]) => void;
 
   constructor(
     private readonly db: Db,
     readonly replicaId: string = 'local',
     private readonly logger: Logger = silentLogger,
+    maxColumnBytes: number = MAX_RESULT_COLUMN_BYTES,
   ) {
     const s = (this.statements = prepareStatements(db));
     this.writeAll = (batch) => {
       const fresh = new Set<string>();
+      const rejected = new Map<string, Rejection>();
+      // Encoded before the transaction: the write lock is held only for the inserts.
+      const rows = batch.results.map((r) => {
+        const row = changeRow(r);
+        const largest = Math.max(row.added.length, row.removed.length, row.moved.length, row.modified.length, row.summary.length);
+        if (largest > maxColumnBytes) {
+          rejected.set(r.taskKey, { code: 'result_too_large', message: `a column of ${largest} characters, over the store's ${maxColumnBytes}` });
+          return null;
+        }
+        return { r, row };
+      });
       db.transaction(() => {
-        for (const r of batch.results) {
-          if (s.insertChange.run(changeRow(r)).changes === 1) fresh.add(r.taskKey);
-          s.upsertCompleted.run(completedMetricRow(r));
+        for (const entry of rows) {
+          if (!entry) continue;
+          if (s.insertChange.run(entry.row).changes === 1) fresh.add(entry.r.taskKey);
+          s.upsertCompleted.run(completedMetricRow(entry.r));
         }
         for (const f of batch.failures) {
           if (s.insertFailure.run(failureMetricRow(f)).changes === 1) fresh.add(f.taskKey);
         }
         for (const a of batch.anomalies) s.insertAnomaly.run(anomalyRow(a));
       }).immediate();
-      return fresh;
+      return rejected.size > 0 ? { fresh, rejected } : { fresh };
     };
     this.upsertRollups = (rollups) => {
       db.transaction(() => {
@@ -163,7 +187,7 @@ export class LocalStore implements ResultSink, ResultStore {
 
   async writeBatch(batch: SinkBatch): Promise<WriteReceipt> {
     if (batch.results.length + batch.failures.length + batch.anomalies.length === 0) return { fresh: new Set() };
-    return { fresh: this.guard('write', () => this.writeAll(batch)) };
+    return this.guard('write', () => this.writeAll(batch));
   }
 
   async writeRollups(rollups: readonly Rollup[]): Promise<void> {
@@ -265,5 +289,5 @@ export class LocalStore implements ResultSink, ResultStore {
  */
 export function openLocalStore(options: LocalStoreOptions): LocalStore {
   const db = openDatabase(options.dataDir, { busyTimeoutMs: options.busyTimeoutMs });
-  return new LocalStore(db, options.replicaId, options.logger);
+  return new LocalStore(db, options.replicaId, options.logger, options.maxColumnBytes);
 }

@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   forbiddenPath: 'forbidden_path',
   storageUnavailable: 'storage_unavailable',
   sinkUnavailable: 'sink_unavailable',
+  /** The sink refused a result for good (too large, invalid for its schema). */
+  resultRejected: 'result_rejected',
   internal: 'internal_error',
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

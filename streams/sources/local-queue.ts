@@ -16,6 +16,17 @@ import type { DeadLetterReason, Delivery, OutgoingTask, TaskPublisher, TaskSourc
 /** Reason code of a message the queue itself gave up on (Pub/Sub's max delivery attempts). */
 export const MAX_ATTEMPTS_REASON = 'max_delivery_attempts';
 
+/** How long `publish` keeps retrying, asynchronously, while another process holds the write lock. */
+const PUBLISH_LOCK_WAIT_MS = 10_000;
+/** Wait before recording settles again when the write lock was held by another process. */
+const SETTLE_RETRY_MS = 50;
+
+/** SQLITE_BUSY (or SQLITE_BUSY_*): another connection holds the lock this statement needed. */
+function isBusy(err: unknown): boolean {
+  const cause = err instanceof TransientError ? err.cause : err;
+  return cause instanceof Database.SqliteError && cause.code.startsWith('SQLITE_BUSY');
+}
+
 /** Rows leased per transaction, so one pull never holds the write lock for long. */
 const PULL_BATCH = 256;
 
@@ -271,14 +282,26 @@ export class LocalQueue implements TaskSource, TaskPublisher {
    */
   async publish(tasks: readonly OutgoingTask[]): Promise<void> {
     if (tasks.length === 0) return;
-    this.guard('publish', () => {
-      const now = Date.now();
-      this.db.transaction(() => {
-        for (const task of tasks) {
-          this.s.insert.run({ id: randomUUID(), data: task.data, attributes: JSON.stringify(task.attributes), now });
-        }
-      }).immediate();
-    });
+    // The write lock is waited for asynchronously (the connection's own busy wait is short, as
+    // it blocks the event loop), so a sibling process's long transaction delays the caller only.
+    for (let waited = 0; ; ) {
+      try {
+        this.guard('publish', () => {
+          const now = Date.now();
+          this.db.transaction(() => {
+            for (const task of tasks) {
+              this.s.insert.run({ id: randomUUID(), data: task.data, attributes: JSON.stringify(task.attributes), now });
+            }
+          }).immediate();
+        });
+        break;
+      } catch (err) {
+        if (!isBusy(err) || waited >= PUBLISH_LOCK_WAIT_MS) throw err;
+        const pause = Math.min(200, 10 + waited);
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        waited += pause;
+      }
+    }
     this.wake();
   }
 
@@ -467,8 +490,17 @@ export class LocalQueue implements TaskSource, TaskPublisher {
         }
       }).immediate();
     } catch (err) {
+      if (isBusy(err) && !this.closed) {
+        // Another process holds the write lock: keep the settles (and their leases, extended
+        // while they wait) and record them shortly, rather than let the rows be redelivered.
+        for (const entry of settles) this.inFlight.set(entry.state.row.message_id, entry.state);
+        this.pendingSettles.unshift(...settles);
+        setTimeout(() => this.flushSettles(), SETTLE_RETRY_MS).unref();
+        return;
+      }
       this.logger.warn({ err, settles: settles.length }, 'local queue could not record settles; the messages will be redelivered');
     }
+    for (const { state } of settles) this.inFlight.delete(state.row.message_id);
     this.wake();
   }
 

@@ -9,7 +9,7 @@ import { GROUPS, renderReport, runBench, type Group } from './bench.js';
 
 const USAGE = `Usage: npm run bench -- [--quick] [--only ROW[,ROW…]] [--json FILE]
 
-Rows: ${GROUPS.join(', ')} (default: all, one to two minutes on two cores).
+Rows: ${GROUPS.join(', ')} (default: all, two to three minutes on two cores).
   --quick      small sizes and few runs, for a smoke run
   --only ROW   run only these rows (repeat the flag or separate with commas)
   --json FILE  where to write the results (default bench-results.json)

@@ -1,14 +1,18 @@
 /**
  * A BigQuery outage under load (SINKS=gcp on the local fakes, SOURCE=local): the BigQuery endpoint
- * answers 503 to everything for 30 s, then recovers. Backpressure holds (the process keeps at most
+ * answers 503 to everything for 30 s, then recovers. With MAX_DELIVERY_ATTEMPTS=2 that is 15 times
+ * MAX_DELIVERY_ATTEMPTS × the old model's retry window scaled to 1 s (SINK_RETRY_SECONDS=1 would
+ * have dead-lettered the held tasks after about 2 s): the breaker pauses the stream instead, so no
+ * attempt is spent and no good task is dead-lettered. Backpressure holds (the process keeps at most
  * MAX_OUTSTANDING_MESSAGES tasks, the rest wait in the queue, RSS stays flat), nothing is lost
  * (every task's result reaches BigQuery, one per task key after dedupe, with the simulator's
- * counts) and nothing is counted twice (/metrics equals the simulator's ground truth).
+ * counts), nothing is counted twice (/metrics equals the ground truth), and a job posted through
+ * the API ends `completed`.
  */
 import test from 'ava';
 import { rmSync } from 'node:fs';
 import type { ScenarioOptions } from '../../src/simulate/scenario.js';
-import { getJson, sleep, startService, tempDir, waitFor } from '../support/service-process.js';
+import { getJson, postJson, sleep, startService, tempDir, waitFor } from '../support/service-process.js';
 import { RssSampler } from '../support/fault-rss.js';
 import { watchQueue, type QueueState } from '../support/fault-queue.js';
 import { bigQueryResults, dedupeByTaskKey, startGcpFakes, storedTaskKeys } from '../support/fault-gcp.js';
@@ -18,6 +22,13 @@ import { enqueueScenario } from '../support/fault-enqueue.js';
 const OUTAGE_MS = 30_000;
 const MAX_OUTSTANDING = 100;
 const PAIRS = 2_000;
+const MAX_DELIVERY_ATTEMPTS = 2;
+/** A job posted through the API before the outage, queued behind the backlog. */
+const JOB_PAIRS = 50;
+
+const obj = (id: string, x: number) => ({ id, type: 'door', x, y: 0, width: 1, height: 2 });
+/** A pair with one object moved east by 2 (counts: moved 1). */
+const jobPair = (i: number) => ({ drawing_id: `job_${i}`, version_a: [obj('D1', 0)], version_b: [obj('D1', 2)] });
 
 test('BigQuery answering 503 for 30 s: bounded memory, nothing lost, nothing counted twice', async (t) => {
   const started = Date.now();
@@ -40,9 +51,9 @@ test('BigQuery answering 503 for 30 s: bounded memory, nothing lost, nothing cou
       DATA_DIR: dataDir,
       CONCURRENCY: '2',
       MAX_OUTSTANDING_MESSAGES: String(MAX_OUTSTANDING),
-      // give up on a failing write after 10 s, so the outage may nack and redeliver as well (how
-      // often depends on how long one failing BigQuery call takes; the attempts are logged)
-      SINK_RETRY_SECONDS: '10',
+      MAX_DELIVERY_ATTEMPTS: String(MAX_DELIVERY_ATTEMPTS),
+      SINK_PROBE_INITIAL_MS: '200',
+      SINK_PROBE_MAX_MS: '2000',
       REPLICA_ID: 'faults-bq',
       LOG_LEVEL: 'warn',
     },
@@ -54,6 +65,8 @@ test('BigQuery answering 503 for 30 s: bounded memory, nothing lost, nothing cou
   rss.phase = 'flowing';
   const stored = (): number => storedTaskKeys(gcp.bigquery);
   await waitFor(async () => (stored() >= PAIRS / 4 ? true : undefined), 120_000, 'a quarter of the run in BigQuery');
+  const job = await postJson(`${service.url}/process`, { version_pairs: Array.from({ length: JOB_PAIRS }, (_, i) => jobPair(i)) });
+  t.is(job.status, 202, JSON.stringify(job.body));
 
   // when BigQuery goes down while most of the run still waits
   const queue = watchQueue(dataDir);
@@ -92,6 +105,7 @@ test('BigQuery answering 503 for 30 s: bounded memory, nothing lost, nothing cou
   for (const q of during) t.true(q.leased <= MAX_OUTSTANDING, `leased ${q.leased} > ${MAX_OUTSTANDING}`);
   t.true(atOutage.depth - atRecovery.depth <= MAX_OUTSTANDING, `at most one flow-control window acked during the outage (${atOutage.depth} → ${atRecovery.depth})`);
   t.is(atRecovery.deadLetters, 0);
+  t.true(Math.max(...during.map((q) => q.maxAttempts)) <= 1, 'the outage spent no delivery attempt');
   t.true(liveness.length > 0 && liveness.every((s) => s === 200), `the process stayed live (/healthz ${liveness.join(',')})`);
 
   // memory: RSS during the outage stays near where it was under load, far below the backlog
@@ -106,22 +120,21 @@ test('BigQuery answering 503 for 30 s: bounded memory, nothing lost, nothing cou
       `${recovery.maxMb.toFixed(0)} MiB after, ` +
       `${outage.maxMb.toFixed(0)} MiB during the outage (first ${outage.firstMb.toFixed(0)}, last ${outage.lastMb.toFixed(0)})`,
   );
-  // (Within the outage RSS swings with garbage collection as nacked tasks are redelivered and
-  // decoded again, and the BigQuery writer may keep up to 64 MiB of rows whose retries ran out
-  // (DEFAULT_MAX_RETAINED_BYTES); what must not happen is a climb with the backlog, which the
-  // flow-control check above bounds. The slack below is those 64 MiB plus garbage-collection swing.)
-  t.true(outage.maxMb < normalMb + 64 + 48, 'RSS during the outage stays within the working level plus the writer\'s retained rows');
+  // (Within the outage the process holds one flow-control window of decoded tasks and the batch
+  // being retried; what must not happen is a climb with the backlog, which the flow-control
+  // check above bounds. The slack below covers those and garbage-collection swing.)
+  t.true(outage.maxMb < normalMb + 64 + 48, 'RSS during the outage stays within the working level plus the held window');
 
   // nothing lost: every task's result is in BigQuery, one per task key after dedupe
   const raw = bigQueryResults(gcp.bigquery);
-  const deduped = dedupeByTaskKey(raw);
+  const deduped = dedupeByTaskKey(raw).filter((r) => !r.drawingId.startsWith('job_'));
   const audit = auditResults(deduped, goodPairs(scenario));
   t.log(`BigQuery change_results: ${storedBefore} rows before the outage, ${raw.length} raw rows at the end (replays included); ${describeAudit(audit)}`);
   t.deepEqual(
     { results: audit.rows, duplicated: audit.duplicated, missing: audit.missing.slice(0, 10), unexpected: audit.unexpected, wrong: audit.wrong.slice(0, 5) },
     { results: PAIRS, duplicated: [], missing: [], unexpected: [], wrong: [] },
   );
-  t.is(raw.length >= PAIRS, true);
+  t.is(raw.length >= PAIRS + JOB_PAIRS, true);
   const sample = deduped[Math.floor(deduped.length / 2)]!;
   const history = await getJson(`${service.url}/changes?drawing_id=${sample.drawingId}&limit=10`);
   t.is(history.body.length, 1, `the service's own read of ${sample.drawingId} sees one result`);
@@ -129,8 +142,15 @@ test('BigQuery answering 503 for 30 s: bounded memory, nothing lost, nothing cou
   // nothing counted twice: /metrics equals the simulator's ground truth
   const metrics = (await getJson(`${service.url}/metrics`)).body;
   t.log(`/metrics: ${JSON.stringify(hourlyTotals(metrics))}, latency_count ${metrics.latency_count}`);
-  t.deepEqual(hourlyTotals(metrics), { ...truth.totals, failed: 0, malformed: 0 });
-  t.is(metrics.latency_count, PAIRS);
+  const expected = { ...truth.totals, failed: 0, malformed: 0 };
+  expected.pairs += JOB_PAIRS;
+  expected.moved += JOB_PAIRS;
+  t.deepEqual(hourlyTotals(metrics), expected);
+  t.is(metrics.latency_count, PAIRS + JOB_PAIRS);
+
+  // every job ends completed, and nothing was dead-lettered
+  t.like((await getJson(`${service.url}/jobs/${job.body.job_id}`)).body, { tasks_created: JOB_PAIRS, completed: JOB_PAIRS, failed: 0, pending: 0 });
+  t.is(queue.read().deadLetters, 0);
 
   const warnings = service.output().split('\n').filter((l) => l.includes('sink write failed')).length;
   t.log(`${warnings} 'sink write failed' log lines; run finished ${(recoveredAfterMs / 1000).toFixed(1)} s after recovery, ${((Date.now() - started) / 1000).toFixed(1)} s in all`);

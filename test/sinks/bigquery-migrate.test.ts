@@ -39,7 +39,7 @@ test("the writer's start-up check adds a missing column to an older table, keeps
   await client.dataset('buildtrace').table('jobs').create({ schema: { fields: old.map((f) => ({ ...f })) }, timePartitioning: { type: 'DAY', field: 'created_at' } });
   await client.dataset('buildtrace').table('jobs').insert([{ job_id: 'old', created_at: '2026-01-01T00:00:00Z' }]);
 
-  const writer = new BigQueryWriter({ client, datasetId: 'buildtrace', logger: silentLogger, sleep: async () => undefined });
+  const writer = new BigQueryWriter({ client, datasetId: 'buildtrace', logger: silentLogger });
   await writer.insert({ jobs: [{ insertId: 'j1', json: { job_id: 'new', tasks_created: 3, created_at: '2026-01-02T00:00:00Z' } }] });
 
   const jobs = fake.table('buildtrace', 'jobs')!;

@@ -5,6 +5,7 @@ import {
   anomalyRow,
   changeResultRow,
   chunkRows,
+  excerptChangeResultRow,
   failureMetricRow,
   insertIdFor,
   jobRow,
@@ -15,8 +16,9 @@ import {
   type InsertRow,
 } from '../../sinks/bigquery/encode.js';
 import { changesQuery, tableRef } from '../../sinks/bigquery/queries.js';
-import { TABLES, TABLE_IDS } from '../../sinks/bigquery/schema.js';
+import { TABLES, TABLE_IDS, tableMetadata } from '../../sinks/bigquery/schema.js';
 import { BigQueryWriter } from '../../sinks/bigquery/sink.js';
+import { MAX_ROW_BYTES } from '../../sinks/bigquery/config.js';
 import { BigQueryStore } from '../../sinks/bigquery/store.js';
 import { decodeChange, RowDecodeError } from '../../sinks/bigquery/decode.js';
 import { rewriteQualify, startFakeBigQuery, type FakeBigQuery } from '../support/fake-bigquery.js';
@@ -26,23 +28,14 @@ const DATASET = 'buildtrace';
 
 async function setup(
   t: { teardown(fn: () => unknown): void },
-  options: { dedupeInsertIds?: boolean; attempts?: number; maxRetainedRows?: number; maxRetainedBytes?: number } = {},
+  options: { dedupeInsertIds?: boolean } = {},
 ) {
   const fake = await startFakeBigQuery({ dedupeInsertIds: options.dedupeInsertIds ?? true });
   t.teardown(() => fake.close());
   const client = fake.client();
-  const delays: number[] = [];
-  const writer = new BigQueryWriter({
-    client,
-    datasetId: DATASET,
-    logger: silentLogger,
-    retry: { attempts: options.attempts ?? 3, baseDelayMs: 100, maxDelayMs: 1000 },
-    ...(options.maxRetainedRows !== undefined ? { maxRetainedRows: options.maxRetainedRows } : {}),
-    ...(options.maxRetainedBytes !== undefined ? { maxRetainedBytes: options.maxRetainedBytes } : {}),
-    sleep: async (ms) => void delays.push(ms),
-  });
+  const writer = new BigQueryWriter({ client, datasetId: DATASET, logger: silentLogger });
   const store = new BigQueryStore({ client, writer, projectId: fake.projectId, datasetId: DATASET });
-  return { fake, writer, store, delays };
+  return { fake, writer, store };
 }
 
 const insertIds = (body: { rows: { insertId?: string }[] }) => body.rows.map((r) => r.insertId);
@@ -59,9 +52,15 @@ test('encode: rows carry deterministic insertIds and the columns of the table sc
     ['hourly_rollups', rollupRow(rollup('replica-a', '2026-11-29T10:00:00Z', '2026-11-29T10:30:00Z', 3))],
     ['jobs', jobRow({ jobId: 'job-1', tasksCreated: 3, createdAt: new Date('2026-11-29T10:00:00Z') })],
   ];
+  // result_object is set only on the row of a result too large for one row (NULL otherwise)
+  const columns = (table: keyof typeof TABLES) => TABLES[table].fields.map((f) => f.name).filter((n) => n !== 'result_object').sort();
   for (const [table, row] of rows) {
-    t.deepEqual(Object.keys(row.json).sort(), TABLES[table].fields.map((f) => f.name).sort(), table);
+    t.deepEqual(Object.keys(row.json).sort(), columns(table), table);
   }
+  const excerpt = excerptChangeResultRow(r, 'gs://out/results/D1/task-1.json', 0);
+  t.deepEqual(Object.keys(excerpt.json).sort(), TABLES.change_results.fields.map((f) => f.name).sort());
+  t.is(excerpt.insertId, 'task-1', 'the same insertId as the whole row');
+  t.is(excerpt.json.added, '[]', 'the excerpt is bounded');
   t.is(changeResultRow(r).insertId, 'task-1');
   t.deepEqual(changeResultRow(r), changeResultRow(result('task-1')), 'same record → same row and insertId');
   t.is(resultMetricRow(r).insertId, 'completed:task-1');
@@ -164,6 +163,7 @@ test('ensureSchema creates the dataset and five partitioned, clustered tables, o
       'end_to_end_ms:FLOAT64:REQUIRED',
       'created_at:TIMESTAMP:REQUIRED',
       'replica_id:STRING:REQUIRED',
+      'result_object:STRING:NULLABLE',
     ],
   );
   const metrics = byId.get('processing_metrics') as Record<string, any>;
@@ -184,7 +184,27 @@ test('ensureSchema leaves existing tables alone and tolerates another replica cr
   const before = fake.requests.length;
   const second = new BigQueryWriter({ client: fake.client(), datasetId: DATASET, logger: silentLogger });
   await second.ensureSchema();
-  t.false(fake.requests.slice(before).some((r) => r.method === 'POST'), 'no create requests for existing tables');
+  t.false(fake.requests.slice(before).some((r) => r.method === 'POST' || r.method === 'PATCH'), 'no create or patch requests for up-to-date tables');
+});
+
+test('ensureSchema adds the nullable columns a newer build defines to a table an older build created, and rows using them go in', async (t) => {
+  // given a change_results table created without result_object (the schema before it existed)
+  const { fake, writer } = await setup(t);
+  const client = fake.client();
+  await client.dataset(DATASET).create();
+  const old = tableMetadata(TABLES.change_results);
+  await client.dataset(DATASET).table('change_results').create({ ...old, schema: { fields: old.schema.fields.filter((f) => f.name !== 'result_object') } });
+  t.false(fake.table(DATASET, 'change_results')!.fields.some((f) => f.name === 'result_object'));
+
+  // when a newer writer sets the schema up
+  await writer.ensureSchema();
+
+  // then the column was added in place, and a row carrying it is accepted
+  t.true(fake.table(DATASET, 'change_results')!.fields.some((f) => f.name === 'result_object' && f.mode === 'NULLABLE'));
+  const row = changeResultRow(result('spilled'));
+  const receipt = await writer.insert({ change_results: [{ insertId: row.insertId, json: { ...row.json, result_object: 'gs://out/results/D1/spilled.json' } }] });
+  t.deepEqual(receipt.rejected, []);
+  t.is(fake.table(DATASET, 'change_results')!.rows[0]?.json.result_object, 'gs://out/results/D1/spilled.json');
 });
 
 test('ensureSchema failure is a TransientError and is retried on the next call', async (t) => {
@@ -213,100 +233,83 @@ test('insert sends raw rows with their insertIds, at most 500 per request', asyn
   t.false('skipInvalidRows' in bodies[0]! && (bodies[0] as any).skipInvalidRows === true, 'invalid rows are never silently skipped');
 });
 
-test('a partial failure resends only the failed rows, with the same insertIds, after a backoff', async (t) => {
-  const { fake, writer, delays } = await setup(t);
+test('a transient row failure rejects the insert as unavailable; repeating it writes each row once, nothing kept in between', async (t) => {
+  const { fake, writer } = await setup(t);
   await writer.ensureSchema();
-  fake.failRows({ table: 'change_results', match: (row) => row.task_key === 'task-2' || row.task_key === 'task-4', times: 2 });
+  fake.failRows({ table: 'change_results', match: (row) => row.task_key === 'task-2' || row.task_key === 'task-4', times: 2, reason: 'backendError' });
   const rows = [1, 2, 3, 4, 5].map((i) => changeResultRow(result(`task-${i}`)));
 
-  await writer.insert({ change_results: rows });
-
-  const bodies = fake.insertRequests('change_results');
-  t.is(bodies.length, 2);
-  t.deepEqual(insertIds(bodies[0]!), ['task-1', 'task-2', 'task-3', 'task-4', 'task-5']);
-  t.deepEqual(insertIds(bodies[1]!), ['task-2', 'task-4'], 'only the failed rows are resent');
-  t.deepEqual(bodies[1]!.rows, bodies[0]!.rows.filter((r) => r.insertId === 'task-2' || r.insertId === 'task-4'), 'identical rows');
-  t.is(fake.table(DATASET, 'change_results')!.rows.length, 5);
-  t.is(delays.length, 1);
-  t.true(delays[0]! > 0);
-  t.like(writer.retainedStats(), { retained: 0, bytes: 0, dropped: 0 });
-});
-
-test('rows that keep failing are kept, the batch rejects with TransientError, and a later insert resends them', async (t) => {
-  const { fake, writer, delays } = await setup(t, { attempts: 3 });
-  await writer.ensureSchema();
-  fake.failRows({ table: 'processing_metrics', match: (row) => row.task_key === 'task-2', times: 3 });
-  const rows = [1, 2, 3].map((i) => resultMetricRow(result(`task-${i}`)));
-
-  const err = await t.throwsAsync(writer.insert({ processing_metrics: rows }), { instanceOf: TransientError });
+  // when: the first insert meets backend errors on two rows
+  const err = await t.throwsAsync(writer.insert({ change_results: rows }), { instanceOf: TransientError });
   t.is(err?.code, 'sink_unavailable');
-  t.regex(err!.message, /1 processing_metrics row/);
-  t.is(fake.insertRequests('processing_metrics').length, 3, 'bounded attempts');
-  t.is(delays.length, 2);
-  t.true(delays[1]! >= delays[0]! / 2, 'backoff does not shrink');
-  t.like(writer.retainedStats(), { retained: 1, dropped: 0 });
-  t.true(writer.retainedStats().bytes > 0);
-  t.deepEqual(fake.table(DATASET, 'processing_metrics')!.rows.map((r) => r.json.task_key).sort(), ['task-1', 'task-3']);
+  t.regex(err!.message, /2 change_results row\(s\) \(backendError\)/);
+  t.is(fake.insertRequests('change_results').length, 1, 'the writer does not retry on its own');
 
-  // when: the next batch arrives and BigQuery has recovered
-  await writer.insert({ processing_metrics: [resultMetricRow(result('task-4'))] });
+  // then: the caller repeats the call (its retry policy); the same insertIds make it idempotent
+  t.deepEqual(await writer.insert({ change_results: rows }), { rejected: [] });
+  t.deepEqual(fake.table(DATASET, 'change_results')!.rows.map((r) => r.insertId).sort(), ['task-1', 'task-2', 'task-3', 'task-4', 'task-5']);
 
-  // then: the kept row went with it, with its original insertId
-  const last = fake.insertRequests('processing_metrics').at(-1)!;
-  t.deepEqual(insertIds(last).sort(), ['completed:task-2', 'completed:task-4']);
-  t.deepEqual(fake.table(DATASET, 'processing_metrics')!.rows.map((r) => r.json.task_key).sort(), ['task-1', 'task-2', 'task-3', 'task-4']);
-  t.like(writer.retainedStats(), { retained: 0, bytes: 0, dropped: 0 });
+  // and: a later insert of other rows sends only those (nothing retained behind it)
+  await writer.insert({ change_results: [changeResultRow(result('task-6'))] });
+  t.deepEqual(insertIds(fake.insertRequests('change_results').at(-1)!), ['task-6']);
 });
 
-test('an invalid row stops the request; the others are retried without it and the batch still rejects', async (t) => {
+test('an invalid row is rejected for good and reported; the rows it stopped are written in the same call', async (t) => {
   const { fake, writer } = await setup(t);
   await writer.ensureSchema();
   const bad: InsertRow = { insertId: 'bad', json: { ...changeResultRow(result('bad')).json, created_at: 'not a time' } };
   const rows = [changeResultRow(result('ok-1')), bad, changeResultRow(result('ok-2'))];
 
-  await t.throwsAsync(writer.insert({ change_results: rows }), { instanceOf: TransientError, message: /invalid/ });
+  const receipt = await writer.insert({ change_results: rows });
 
+  t.is(receipt.rejected.length, 1);
+  t.like(receipt.rejected[0], { table: 'change_results', insertId: 'bad', code: 'invalid_row' });
   const bodies = fake.insertRequests('change_results');
-  t.deepEqual(insertIds(bodies[1]!), ['ok-1', 'ok-2'], 'stopped rows retried, the invalid one not resent in the same call');
+  t.deepEqual(insertIds(bodies[1]!), ['ok-1', 'ok-2'], 'stopped rows resent at once, without the invalid one');
   t.deepEqual(fake.table(DATASET, 'change_results')!.rows.map((r) => r.insertId), ['ok-1', 'ok-2']);
-  t.is(writer.retainedStats().retained, 1, 'the invalid row is kept, never dropped silently');
+
+  // and the invalid row is never sent again behind later writes
+  await writer.insert({ change_results: [changeResultRow(result('ok-3'))] });
+  t.deepEqual(insertIds(fake.insertRequests('change_results').at(-1)!), ['ok-3']);
+  t.false(fake.insertRequests('change_results').slice(2).some((b) => insertIds(b).includes('bad')));
 });
 
-test('retained rows are bounded: the oldest are dropped past the limit and counted', async (t) => {
-  const { fake, writer } = await setup(t, { attempts: 1, maxRetainedRows: 2 });
+test('a column the table lacks is rejected as invalid_row, alone', async (t) => {
+  const { fake, writer } = await setup(t);
   await writer.ensureSchema();
-  fake.failRequests({ pathIncludes: '/insertAll', status: 503, times: 10 });
-  await t.throwsAsync(writer.insert({ jobs: [1, 2, 3].map((i) => jobRow({ jobId: `j${i}`, tasksCreated: 1, createdAt: new Date() })) }));
-  t.like(writer.retainedStats(), { retained: 2, dropped: 1 });
+  const extra: InsertRow = { insertId: 'extra', json: { ...changeResultRow(result('extra')).json, no_such_column: 1 } };
+  const receipt = await writer.insert({ change_results: [changeResultRow(result('fine')), extra] });
+  t.deepEqual(receipt.rejected.map((r) => [r.insertId, r.code]), [['extra', 'invalid_row']]);
+  t.deepEqual(fake.table(DATASET, 'change_results')!.rows.map((r) => r.insertId), ['fine']);
 });
 
-test('retained rows are bounded by bytes too', async (t) => {
-  const rows = [1, 2, 3].map((i) => changeResultRow(result(`task-${i}`)));
-  const { fake, writer } = await setup(t, { attempts: 1, maxRetainedBytes: Math.floor(rowBytes(rows[0]!) * 2.5) });
+test('a row over the row-size limit is rejected as row_too_large without being sent; its neighbours are written', async (t) => {
+  const { fake, writer } = await setup(t);
   await writer.ensureSchema();
-  fake.failRequests({ pathIncludes: '/insertAll', status: 503 });
-  await t.throwsAsync(writer.insert({ change_results: rows }));
-  t.like(writer.retainedStats(), { retained: 2, dropped: 1 });
-  t.true(writer.retainedStats().bytes <= rowBytes(rows[0]!) * 2.5);
+  const huge: InsertRow = { insertId: 'huge', json: { ...changeResultRow(result('huge')).json, summary: 'x'.repeat(MAX_ROW_BYTES) } };
+  const receipt = await writer.insert({ change_results: [changeResultRow(result('small')), huge] });
+  t.deepEqual(receipt.rejected.map((r) => [r.insertId, r.code]), [['huge', 'row_too_large']]);
+  t.false(fake.insertRequests('change_results').some((b) => insertIds(b).includes('huge')));
+  t.deepEqual(fake.table(DATASET, 'change_results')!.rows.map((r) => r.insertId), ['small']);
 });
 
-test('503 from insertAll is a TransientError and nothing is lost', async (t) => {
-  const { fake, writer } = await setup(t, { attempts: 2 });
+test('503 from insertAll is a TransientError; repeating the call after recovery writes the row once', async (t) => {
+  const { fake, writer } = await setup(t);
   await writer.ensureSchema();
-  fake.failRequests({ pathIncludes: '/insertAll', status: 503, times: 2 });
-  const err = await t.throwsAsync(writer.insert({ anomalies: [anomalyRow(anomaly('a-1'))] }), { instanceOf: TransientError });
+  fake.failRequests({ pathIncludes: '/insertAll', status: 503, times: 1 });
+  const rows = { anomalies: [anomalyRow(anomaly('a-1'))] };
+  const err = await t.throwsAsync(writer.insert(rows), { instanceOf: TransientError });
   t.regex(err!.message, /503/);
-  t.is(writer.retainedStats().retained, 1);
-  await writer.flush();
+  t.is(fake.table(DATASET, 'anomalies')!.rows.length, 0);
+  await writer.insert(rows);
   t.is(fake.table(DATASET, 'anomalies')!.rows.length, 1);
-  t.is(writer.retainedStats().retained, 0);
 });
 
 test('a connection refused is a TransientError', async (t) => {
   const fake = await startFakeBigQuery();
   const client = fake.client();
   await fake.close();
-  const writer = new BigQueryWriter({ client, datasetId: DATASET, logger: silentLogger, sleep: async () => {} });
+  const writer = new BigQueryWriter({ client, datasetId: DATASET, logger: silentLogger });
   await t.throwsAsync(writer.insert({ jobs: [jobRow({ jobId: 'j', tasksCreated: 1, createdAt: new Date() })] }), {
     instanceOf: TransientError,
   });
@@ -314,14 +317,14 @@ test('a connection refused is a TransientError', async (t) => {
 });
 
 test('a table deleted under the writer is recreated on the next insert', async (t) => {
-  const { fake, writer } = await setup(t, { attempts: 1 });
+  const { fake, writer } = await setup(t);
   await writer.ensureSchema();
   fake.deleteTable(DATASET, 'jobs');
   const row = jobRow({ jobId: 'j1', tasksCreated: 1, createdAt: new Date() });
   await t.throwsAsync(writer.insert({ jobs: [row] }), { instanceOf: TransientError, message: /404/ });
   t.is(fake.table(DATASET, 'jobs'), undefined);
 
-  await writer.flush(); // the kept row, after the schema is set up again
+  await writer.insert({ jobs: [row] }); // repeated by the caller, after the schema is set up again
   t.deepEqual(fake.table(DATASET, 'jobs')!.rows.map((r) => r.insertId), ['j1']);
 });
 

@@ -14,6 +14,7 @@ import { batchOf, runSinkCompliance } from '../support/sink-compliance.js';
 import { Telemetry } from '../../streams/telemetry/telemetry.js';
 import { instrumentSink } from '../../streams/telemetry/instrument.js';
 import { telemetrySeriesSource } from '../../streams/telemetry/monitoring.js';
+import { countChanges, validateAndDiff } from '../../src/domain/diff.js';
 
 const OUT = 'buildtrace-output-test';
 
@@ -31,8 +32,6 @@ async function gcpUnderTest(t: ExecutionContext, options: { dedupeInsertIds?: bo
     silentLogger,
     { bigquery: bq.client(), storage: gcs.client({ maxRetries: 0 }), monitoring: monitoring.client() },
     {
-      retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 },
-      sleep: async () => {},
       monitoringIntervalMs: 3_600_000,
       monitoringMinPointSpacingMs: 0,
       env: {},
@@ -45,8 +44,16 @@ async function gcpUnderTest(t: ExecutionContext, options: { dedupeInsertIds?: bo
 }
 
 runSinkCompliance(test, 'gcp sink', async (t) => {
-  const { sink, dispose } = await gcpUnderTest(t);
-  return { sink, store: sink, dispose };
+  const { sink, bq, dispose } = await gcpUnderTest(t);
+  return {
+    sink,
+    store: sink,
+    dispose,
+    // BigQuery, the store that decides durability, answering 503 to everything until it is back.
+    outage: { down: () => bq.failRequests({ pathIncludes: '/projects/', status: 503, times: 1_000_000 }), up: () => bq.clearFaults() },
+    // A row over BigQuery's 10 MB row limit.
+    refusable: { make: (r) => ({ ...r, changes: { ...r.changes, summary: 'x'.repeat(10 * 1024 * 1024) } }), code: 'row_too_large' },
+  };
 });
 
 /** For the tests below: closes the sink, then the fakes. */
@@ -88,7 +95,7 @@ test('a batch lands in BigQuery and Cloud Storage, and metrics count it once', a
 test('BigQuery down: TransientError, no marker left behind, and the redelivery is fresh and counted once', async (t) => {
   const { sink, bq, gcs, monitoring } = await open(t);
   await sink.healthcheck().catch(() => undefined);
-  bq.failRequests({ pathIncludes: '/insertAll', status: 503, times: 4 });
+  bq.failRequests({ pathIncludes: '/insertAll', status: 503, times: 1 });
   const batch = batchOf({ results: [result('k1')] });
 
   const err = await t.throwsAsync(sink.writeBatch(batch), { instanceOf: TransientError });
@@ -99,6 +106,53 @@ test('BigQuery down: TransientError, no marker left behind, and the redelivery i
   t.deepEqual([...again.fresh], ['k1']);
   await sink.close();
   t.deepEqual(pairsCounted(monitoring), [1]);
+});
+
+test('a result BigQuery refuses for good is rejected alone: no marker, not fresh, not re-sent by later writes', async (t) => {
+  const { sink, bq, gcs } = await open(t);
+  const bad = result('bad');
+  const poisoned = { ...bad, changes: { ...bad.changes, summary: 'x'.repeat(10 * 1024 * 1024) } };
+  const receipt = await sink.writeBatch(batchOf({ results: [result('good'), poisoned] }));
+
+  t.deepEqual([...receipt.fresh], ['good']);
+  t.deepEqual([...(receipt.rejected?.keys() ?? [])], ['bad']);
+  t.like(receipt.rejected?.get('bad'), { code: 'row_too_large' });
+  t.deepEqual(gcs.objects(OUT).map((o) => o.name), ['results/D1/good.json']);
+  t.is(sink.stats().bigqueryRejectedRows, 1);
+
+  const later = await sink.writeBatch(batchOf({ results: [result('later')] }));
+  t.deepEqual([...later.fresh], ['later']);
+  t.false(bq.insertRequests('change_results').slice(-1)[0]!.rows.some((r) => r.insertId === 'bad'));
+});
+
+test('a 100,000-object pair with every object moved: the row keeps an excerpt and a pointer, the result object holds it whole, and changes() answers it whole', async (t) => {
+  const { sink, bq, gcs } = await open(t);
+  // given the result of such a pair (about 31 MB, over BigQuery's 10 MB row limit)
+  const a = Array.from({ length: 100_000 }, (_, i) => ({ id: `O${i}`, type: 'door', x: i, y: 0, width: 1, height: 1 }));
+  const changes = validateAndDiff(a, a.map((o) => ({ ...o, x: o.x + 2 })), 'D1');
+  const huge = { ...result('huge'), changes, counts: countChanges(changes) };
+
+  // when it is written
+  const receipt = await sink.writeBatch(batchOf({ results: [huge, result('small')] }));
+
+  // then it is durable and fresh, not rejected
+  t.deepEqual([...receipt.fresh].sort(), ['huge', 'small']);
+  t.is(receipt.rejected?.size ?? 0, 0);
+  // and its row holds the summary, an excerpt and the pointer; the small one is whole, with no pointer
+  const rows = bq.table('buildtrace', 'change_results')!.rows;
+  const row = rows.find((r) => r.insertId === 'huge')!.json;
+  t.is(row.result_object, `gs://${OUT}/results/D1/huge.json`);
+  t.is(JSON.parse(String(row.moved)).length, 100);
+  t.is(row.summary, changes.summary);
+  t.true(Buffer.byteLength(JSON.stringify(row)) < 1024 * 1024);
+  t.is(rows.find((r) => r.insertId === 'small')!.json.result_object, undefined);
+  t.truthy(gcs.object(OUT, 'results/D1/huge.json'));
+  // and any replica's read answers it whole
+  const stored = await sink.changes('D1', 10);
+  const whole = stored.find((c) => c.moved.length === 100_000);
+  t.truthy(whole, `lengths ${stored.map((c) => c.moved.length).join(',')}`);
+  t.deepEqual(whole!.moved[99_999], changes.moved[99_999]);
+  t.is(whole!.summary, changes.summary);
 });
 
 test('Cloud Storage down after the rows were written: TransientError, then fresh once on redelivery', async (t) => {

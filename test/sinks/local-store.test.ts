@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import { TransientError } from '../../src/domain/errors.js';
+import { countChanges, validateAndDiff } from '../../src/domain/diff.js';
 import { DATABASE_FILE, LocalDatabaseError, openLocalStore, SCHEMA_VERSION } from '../../sinks/local-store/index.js';
 import type { MetricSample } from '../../sinks/sink.js';
 import { anomaly, at, baseTime, batchOf, expectedStored, failure, result, rollup, runSinkCompliance, uniqueId } from '../support/sink-compliance.js';
@@ -26,8 +27,27 @@ async function tempDir(t: ExecutionContext): Promise<string> {
 }
 
 runSinkCompliance(test, 'local store', async (t) => {
-  const store = openLocalStore({ dataDir: await tempDir(t), replicaId: 'test' });
-  return { sink: store, store };
+  const dataDir = await tempDir(t);
+  const store = openLocalStore({ dataDir, replicaId: 'test', maxColumnBytes: 64 * 1024 });
+  // Another connection (as another process would) holding the write lock.
+  let holder: Database.Database | null = null;
+  return {
+    sink: store,
+    store,
+    dispose: () => void holder?.close(),
+    outage: {
+      down: () => {
+        holder = new Database(path.join(dataDir, DATABASE_FILE));
+        holder.exec('BEGIN IMMEDIATE');
+      },
+      up: () => {
+        holder?.exec('ROLLBACK');
+        holder?.close();
+        holder = null;
+      },
+    },
+    refusable: { make: (r) => ({ ...r, changes: { ...r.changes, summary: 'x'.repeat(100 * 1024) } }), code: 'result_too_large' },
+  };
 });
 
 test('the schema is created once, versioned, without a foreign key on drawing_id', async (t) => {
@@ -301,4 +321,26 @@ test('non-positive limits return nothing instead of every row', async (t) => {
   await store.writeBatch(batchOf({ results: [result({ taskKey: 'k', drawingId: 'D1', createdAt: base })], anomalies: [anomaly('spike_detected', base)] }));
   t.deepEqual(await store.changes('D1', 0), []);
   t.deepEqual(await store.anomalies(base, -1), []);
+});
+
+test('a 100,000-object pair with every object moved (a 31 MB result, over BigQuery\'s row limit) is stored and read back whole', async (t) => {
+  // given the result of diffing such a pair
+  const a = Array.from({ length: 100_000 }, (_, i) => ({ id: `O${i}`, type: 'door', x: i, y: 0, width: 1, height: 1 }));
+  const b = a.map((o) => ({ ...o, x: o.x + 2 }));
+  const changes = validateAndDiff(a, b, 'huge');
+  t.is(changes.moved.length, 100_000);
+  const r = result({ taskKey: uniqueId('huge'), drawingId: 'huge', createdAt: baseTime(), changes, counts: countChanges(changes) });
+  t.true(Buffer.byteLength(JSON.stringify(changes.moved)) > 10 * 1024 * 1024, 'larger than one BigQuery row may be');
+
+  // when it is written to the embedded store
+  const store = openLocalStore({ dataDir: await tempDir(t), replicaId: 'test' });
+  t.teardown(() => store.close());
+  const receipt = await store.writeBatch(batchOf({ results: [r] }));
+
+  // then it is durable, not rejected, and read back whole
+  t.deepEqual([...receipt.fresh], [r.taskKey]);
+  t.is(receipt.rejected?.size ?? 0, 0);
+  const [stored] = await store.changes('huge', 1);
+  t.is(stored?.moved.length, 100_000);
+  t.deepEqual(stored?.moved[99_999], changes.moved[99_999]);
 });

@@ -23,6 +23,7 @@ import { Pipeline } from '../../streams/pipeline.js';
 import { MAX_ATTEMPTS_REASON, openLocalQueue, type LocalQueue } from '../../streams/sources/local-queue.js';
 import type { DeadLetterReason, Delivery, OutgoingTask, TaskSource } from '../../streams/sources/source.js';
 import { waitFor } from '../support/service-process.js';
+import { SinkBreaker } from '../../streams/retry/sink-breaker.js';
 
 const WAIT_MS = 20_000;
 const JOB = 'job-1';
@@ -94,6 +95,8 @@ class FlakySink implements ResultSink {
   failNext = 0;
   /** The next N writes reach the store, then report failure (the answer was lost). */
   loseAnswers = 0;
+  /** Drawings whose results the sink refuses for good (as BigQuery refuses a row too large). */
+  readonly refuse = new Set<string>();
   writes = 0;
   failedWrites = 0;
 
@@ -109,15 +112,17 @@ class FlakySink implements ResultSink {
       this.failedWrites += 1;
       throw new TransientError(ERROR_CODES.sinkUnavailable, 'sink unavailable (test)');
     }
-    const receipt = await this.inner.writeBatch(batch);
+    const refused = batch.results.filter((r) => this.refuse.has(r.drawingId));
+    const receipt = await this.inner.writeBatch({ ...batch, results: batch.results.filter((r) => !this.refuse.has(r.drawingId)) });
     if (this.loseAnswers > 0) {
       this.loseAnswers -= 1;
       this.failedWrites += 1;
       throw new TransientError(ERROR_CODES.sinkUnavailable, 'connection reset after commit (test)');
     }
-    for (const r of batch.results) this.events.push(`written ${r.drawingId}`);
+    for (const r of batch.results) if (!this.refuse.has(r.drawingId)) this.events.push(`written ${r.drawingId}`);
     for (const f of batch.failures) this.events.push(`written ${f.drawingId}`);
-    return receipt;
+    if (refused.length === 0) return receipt;
+    return { ...receipt, rejected: new Map(refused.map((r) => [r.taskKey, { code: 'row_too_large', message: 'too large (test)' }])) };
   }
 
   writeRollups(rollups: readonly Rollup[]): Promise<void> {
@@ -177,7 +182,6 @@ class RecordingObserver implements CommitObserver {
 
 interface HarnessOptions {
   readonly maxDeliveryAttempts?: number;
-  readonly maxWriteRetryMs?: number;
   readonly batchMaxWaitMs?: number;
   readonly concurrency?: number;
   readonly maxOutstanding?: number;
@@ -194,6 +198,9 @@ interface Harness {
   readonly source: RecordingSource;
   readonly observer: RecordingObserver;
   readonly pipeline: Pipeline;
+  readonly breaker: SinkBreaker;
+  /** Shutdown: the write retries end and the batch is nacked. */
+  readonly stopRetrying: AbortController;
   readonly events: string[];
   /** How `start()` ended: still running, drained, or failed (the stream died). */
   readonly ended: () => 'running' | 'completed' | 'failed';
@@ -217,6 +224,8 @@ async function harness(t: ExecutionContext, options: HarnessOptions = {}): Promi
   const input = new FlakyInput(localInputStore({ inputDir, maxBytes: 1024 * 1024 }));
   const source = new RecordingSource(queue, events);
   const observer = new RecordingObserver();
+  const breaker = new SinkBreaker({ failuresToOpen: 2, probeInitialMs: 5, probeMaxMs: 20 });
+  const stopRetrying = new AbortController();
   const pipeline = new Pipeline(
     source,
     {
@@ -234,21 +243,22 @@ async function harness(t: ExecutionContext, options: HarnessOptions = {}): Promi
       replicaId: 'test',
       clock: Date.now,
       logger: silentLogger,
-      maxWriteRetryMs: options.maxWriteRetryMs ?? 0,
-      sleep: async () => {},
+      breaker,
+      stopRetrying: stopRetrying.signal,
     },
     { concurrency: options.concurrency ?? 2, batchSize: 50, batchMaxWaitMs: options.batchMaxWaitMs ?? 10 },
     silentLogger,
   );
   let state: 'running' | 'completed' | 'failed' = 'running';
   t.teardown(async () => {
+    stopRetrying.abort();
     pipeline.abort();
     await queue.close();
     await store.close();
     await rm(dataDir, { recursive: true, force: true });
   });
   await store.createJob({ jobId: JOB, tasksCreated: 0, createdAt: new Date() });
-  const h: Harness = { dataDir, inputDir, queue, store, sink, input, source, observer, pipeline, events, ended: () => state };
+  const h: Harness = { dataDir, inputDir, queue, store, sink, input, source, observer, pipeline, breaker, stopRetrying, events, ended: () => state };
   pipeline.start().then(
     () => (state = 'completed'),
     () => (state = 'failed'),
@@ -281,41 +291,81 @@ function ackedAfterWrite(t: ExecutionContext, h: Harness, label: string): void {
   t.true(written >= 0 && written < acked, `${label} was written before its ack: ${h.events.join(', ')}`);
 }
 
-test('a failing sink acks nothing; once it recovers every task is written once and only then acked', async (t) => {
-  // given a sink that is down, and three tasks
-  const h = await harness(t, { maxDeliveryAttempts: 50 });
+test('a failing sink acks nothing and spends no attempt: the breaker opens, and once the sink recovers every task is written once, then acked', async (t) => {
+  // given a sink that is down, three tasks, and only two delivery attempts each
+  const h = await harness(t, { maxDeliveryAttempts: 2 });
+  const seen: string[] = [];
+  h.breaker.onChange((s) => seen.push(s.state === 'closed' ? 'closed' : `${s.state}: ${s.reason}`));
   h.sink.failing = true;
   await h.queue.publish([task('A'), task('B'), task('C')]);
 
-  // when the pipeline has tried to write them and had them redelivered
-  await waitFor(
-    async () => (h.sink.failedWrites >= 3 && [...h.source.attempts.values()].some((a) => a.length > 1) ? true : undefined),
-    WAIT_MS,
-    'failed writes and redeliveries',
-  );
+  // when the pipeline has failed to write them many more times than they have attempts
+  await waitFor(async () => (h.sink.failedWrites >= 10 ? true : undefined), WAIT_MS, 'ten failed writes');
 
-  // then nothing was acked, nothing is stored, nothing left the queue
-  t.false(h.events.some((e) => e.startsWith('ack ')), h.events.join(', '));
+  // then the breaker is open and says why; nothing was acked, nacked or redelivered
+  t.like(h.breaker.status, { state: 'open' });
+  t.regex(h.breaker.status.state === 'closed' ? '' : h.breaker.status.reason, /sink unavailable \(test\)/);
+  t.false(h.events.some((e) => e.startsWith('ack ') || e.startsWith('nack ')), h.events.join(', '));
   t.is(await h.queue.depth(), 3);
   for (const id of ['A', 'B', 'C']) t.is(await results(h, id), 0);
-  t.true(h.pipeline.stats.failedWrites >= 1);
 
   // and when the sink recovers, every task is written exactly once, and acked after its write
   h.sink.failing = false;
   await drained(h);
   for (const id of ['A', 'B', 'C']) {
     t.is(await results(h, id), 1, `${id} has one result`);
+    t.deepEqual(h.source.attempts.get(id), [1], `${id} was delivered once`);
     ackedAfterWrite(t, h, id);
   }
+  t.deepEqual(h.breaker.status, { state: 'closed' });
+  t.true(seen.some((s) => s.startsWith('open: sink unavailable (test)')), seen.join(', '));
+  t.is(seen.at(-1), 'closed');
   t.is(h.observer.countedKeys.length, 3, 'each counted once');
-  t.like(h.pipeline.stats, { written: 3, duplicates: 0 });
+  t.like(h.pipeline.stats, { written: 3, duplicates: 0, failedWrites: 0 });
   t.like(await h.store.job(JOB), { completed: 3, failed: 0 });
   t.deepEqual(await h.queue.deadLetters(10), []);
   t.is(h.ended(), 'running');
 });
 
+test('while the breaker is open no new delivery is worked on; they wait leased and are processed once it closes', async (t) => {
+  // given a sink that is down and a first task stuck in its write
+  const h = await harness(t, { maxDeliveryAttempts: 2 });
+  h.sink.failing = true;
+  await h.queue.publish([task('FIRST')]);
+  await waitFor(async () => (h.breaker.status.state !== 'closed' ? true : undefined), WAIT_MS, 'the breaker to open');
+  const writesBefore = h.sink.writes;
+
+  // when more tasks arrive during the outage
+  await h.queue.publish([task('LATER1'), task('LATER2')]);
+  await waitFor(async () => (h.source.attempts.has('LATER2') ? true : undefined), WAIT_MS, 'the later tasks to be leased');
+  await waitFor(async () => (h.sink.writes >= writesBefore + 3 ? true : undefined), WAIT_MS, 'more probes');
+
+  // then only the first batch is being probed: the later ones are not in any write
+  t.false(h.events.some((e) => e.includes('LATER')  && !e.startsWith('deliver')), h.events.join(', '));
+
+  // and after recovery all three are written once, each delivered once
+  h.sink.failing = false;
+  await drained(h);
+  for (const id of ['FIRST', 'LATER1', 'LATER2']) {
+    t.is(await results(h, id), 1);
+    t.deepEqual(h.source.attempts.get(id), [1]);
+  }
+});
+
+test('shutdown during an outage abandons the write and nacks the batch, so the tasks stay queued', async (t) => {
+  const h = await harness(t);
+  h.sink.failing = true;
+  await h.queue.publish([task('S')]);
+  await waitFor(async () => (h.breaker.status.state !== 'closed' ? true : undefined), WAIT_MS, 'the breaker to open');
+  h.stopRetrying.abort();
+  await waitFor(async () => (h.events.includes('nack S') ? true : undefined), WAIT_MS, 'the nack');
+  t.true(h.pipeline.stats.failedWrites >= 1);
+  t.false(h.events.includes('ack S'));
+  t.is(await h.queue.depth(), 1);
+});
+
 test('a failing write is retried in process while the task stays leased, without a redelivery', async (t) => {
-  const h = await harness(t, { maxWriteRetryMs: 60_000 });
+  const h = await harness(t);
   h.sink.failNext = 2;
   await h.queue.publish([task('R')]);
   await drained(h);
@@ -326,18 +376,54 @@ test('a failing write is retried in process while the task stays leased, without
   t.like(h.pipeline.stats, { written: 1, failedWrites: 0 });
 });
 
-test('a write that landed but whose answer was lost is redelivered, stored once, and never counted twice', async (t) => {
+test('a write that landed but whose answer was lost is written again in process, stored once, and never counted twice', async (t) => {
   const h = await harness(t);
   h.sink.loseAnswers = 1;
   await h.queue.publish([task('LOST')]);
   await drained(h);
-  t.deepEqual(h.source.attempts.get('LOST'), [1, 2]);
+  t.deepEqual(h.source.attempts.get('LOST'), [1]);
   t.is(await results(h, 'LOST'), 1);
   t.like(h.pipeline.stats, { written: 0, duplicates: 1 }, 'the replay is recognised as one');
   t.like(await h.store.job(JOB), { completed: 1, failed: 0 });
   // The sinks' documented trade-off (sinks/gcp.ts): a lost answer loses the live count rather than
   // risk doubling it; the embedded store's windows recount it from stored rows after a restart.
   t.deepEqual(h.observer.countedKeys, []);
+});
+
+test('a result the sink refuses for good fails its own task alone: failure record, processing_error, dead letter, ack', async (t) => {
+  // given a sink that refuses the result of one drawing among several
+  const h = await harness(t);
+  h.sink.refuse.add('POISON');
+  await h.queue.publish([task('OK1'), task('POISON'), task('OK2')]);
+
+  // when they have been processed
+  await drained(h);
+
+  // then the others are written and acked; the refused one was delivered once and dead-lettered with the reason
+  for (const id of ['OK1', 'OK2']) {
+    t.is(await results(h, id), 1);
+    ackedAfterWrite(t, h, id);
+  }
+  t.is(await results(h, 'POISON'), 0);
+  t.deepEqual(h.source.attempts.get('POISON'), [1]);
+  const order = h.events.filter((e) => e.endsWith(' POISON'));
+  t.deepEqual(order.slice(-3), ['written POISON', 'dead-letter POISON', 'ack POISON'], order.join(', '));
+  const letters = await h.queue.deadLetters(10);
+  t.deepEqual(letters.map((l) => [l.drawingId, l.reasonCode]), [['POISON', 'result_rejected']]);
+  t.regex(letters[0]?.reasonMessage ?? '', /refused the result: row_too_large: too large \(test\)/);
+  const anomalies = await h.store.anomalies(new Date(0), 10);
+  t.deepEqual(anomalies.map((a) => [a.type, a.drawingId]), [['processing_error', 'POISON']]);
+  t.like(await h.store.job(JOB), { completed: 2, failed: 1, pending: 0 });
+  t.like(h.pipeline.stats, { written: 2, rejected: 1 });
+  t.is(h.observer.countedKeys.length, 3, 'two results and one failure, each once');
+
+  // and later writes succeed: nothing of the refused item is re-sent
+  const writes = h.sink.writes;
+  await h.queue.publish([task('AFTER')]);
+  await drained(h);
+  t.is(await results(h, 'AFTER'), 1);
+  t.true(h.sink.writes > writes);
+  t.deepEqual(h.breaker.status, { state: 'closed' });
 });
 
 test('malformed tasks are dead-lettered, recorded and acked at once, and the next good task succeeds', async (t) => {
@@ -384,10 +470,11 @@ test('malformed tasks are dead-lettered, recorded and acked at once, and the nex
 
 test('malformed input is not dead-lettered while its record cannot be written, and is dead-lettered once after', async (t) => {
   // given a sink that is down and a malformed task
-  const h = await harness(t, { maxDeliveryAttempts: 50 });
+  const h = await harness(t, { maxDeliveryAttempts: 2 });
   h.sink.failing = true;
   await h.queue.publish([task('BAD', 2, { version_b: 'not json' })]);
-  await waitFor(async () => ((h.source.attempts.get('BAD')?.length ?? 0) >= 3 ? true : undefined), WAIT_MS, 'three attempts');
+  await waitFor(async () => (h.sink.failedWrites >= 5 ? true : undefined), WAIT_MS, 'five failed writes');
+  t.deepEqual(h.source.attempts.get('BAD'), [1], 'no attempt spent on the outage');
 
   // then nothing went to the dead letters while its record could not be written
   t.false(h.events.some((e) => e.startsWith('dead-letter')), h.events.join(', '));

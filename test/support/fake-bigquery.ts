@@ -88,6 +88,8 @@ export interface FakeBigQuery {
   failRequests(fault: { method?: string; pathIncludes: string; times?: number; status?: number; reason?: string }): void;
   /** Rows matching `match` fail with `reason` in insertAll (`backendError`: transient; `invalid`: others stopped). */
   failRows(fault: { table?: string; match: (row: Record<string, unknown>) => boolean; times?: number; reason?: string }): void;
+  /** Ends every injected fault (an outage is over). */
+  clearFaults(): void;
   /** insertAll request bodies received for one table, in order. */
   insertRequests(tableId: string): { rows: { insertId?: string; json: Record<string, unknown> }[] }[];
   /** A real client pointed at this server, with test credentials. */
@@ -184,12 +186,12 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
     if (method === 'POST' && rest === '/datasets') return createDataset(body);
     if ((r = /^\/datasets\/([^/]+)$/.exec(rest)) && method === 'GET') return getDataset(decodeURIComponent(r[1]!));
     if ((r = /^\/datasets\/([^/]+)$/.exec(rest)) && method === 'PATCH') return patchDataset(decodeURIComponent(r[1]!), body);
-    if ((r = /^\/datasets\/([^/]+)\/tables\/([^/]+)$/.exec(rest)) && method === 'PATCH') {
-      return patchTable(decodeURIComponent(r[1]!), decodeURIComponent(r[2]!), body);
-    }
     if ((r = /^\/datasets\/([^/]+)\/tables$/.exec(rest)) && method === 'POST') return createTable(decodeURIComponent(r[1]!), body);
     if ((r = /^\/datasets\/([^/]+)\/tables\/([^/]+)$/.exec(rest)) && method === 'GET') {
       return getTable(decodeURIComponent(r[1]!), decodeURIComponent(r[2]!)).metadata;
+    }
+    if ((r = /^\/datasets\/([^/]+)\/tables\/([^/]+)$/.exec(rest)) && (method === 'PATCH' || method === 'PUT')) {
+      return patchTable(decodeURIComponent(r[1]!), decodeURIComponent(r[2]!), body);
     }
     if ((r = /^\/datasets\/([^/]+)\/tables\/([^/]+)\/insertAll$/.exec(rest)) && method === 'POST') {
       return insertAll(decodeURIComponent(r[1]!), decodeURIComponent(r[2]!), body);
@@ -508,6 +510,10 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
         ...(o.maxRetries !== undefined ? { maxRetries: o.maxRetries } : {}),
         authClient: fakeAuthClient() as never,
       });
+    },
+    clearFaults() {
+      requestFaults.length = 0;
+      rowFaults.length = 0;
     },
     close: async () => {
       await new Promise<void>((resolve) => {

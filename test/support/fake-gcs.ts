@@ -67,6 +67,8 @@ export interface FakeGcs {
     status?: number | 'reset';
     afterApplying?: boolean;
   }): void;
+  /** Ends every injected fault (an outage is over). */
+  clearFaults(): void;
   /** A real client pointed at this server (client retries on unless maxRetries is 0, with short delays). */
   client(options?: { maxRetries?: number }): Storage;
   close(): Promise<void>;
@@ -379,6 +381,7 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     },
     object: (b, name) => buckets.get(b)?.get(name),
     objects: (b) => [...(buckets.get(b)?.values() ?? [])].sort((x, y) => (x.name < y.name ? -1 : 1)),
+    clearFaults: () => void (faults.length = 0),
     failRequests: (f) =>
       faults.push({
         ...(f.method ? { method: f.method } : {}),

@@ -7,8 +7,11 @@
  *
  *     runSinkCompliance(test, 'local store', async (t) => {
  *       const store = openLocalStore({ dataDir: await tempDir(t) });
- *       return { sink: store, store };
+ *       return { sink: store, store, outage: { down, up }, refusable: { make, code } };
  *     });
+ *
+ * The failure paths run too: `outage` makes the durable store really unavailable (a held write
+ * lock, a server answering 503), `refusable` builds an item the sink must refuse for good.
  *
  * Each call of the factory must return an EMPTY store (ava runs a file's tests concurrently), so
  * counts and orders can be asserted exactly. The harness closes the sink after each test and then
@@ -17,6 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ExecutionContext, TestFn } from 'ava';
 import hdr from 'hdr-histogram-js';
+import { TransientError } from '../../src/domain/errors.js';
 import type { Anomaly, AnomalyType, ChangeSet } from '../../src/domain/types.js';
 import type { FailureRecord, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange } from '../../sinks/sink.js';
 
@@ -25,6 +29,10 @@ export interface SinkUnderTest {
   readonly store: ResultStore;
   /** Runs after `sink.close()`: stop whatever the factory started. */
   readonly dispose?: () => Promise<void> | void;
+  /** Makes the durable store unavailable (`down`) and available again (`up`), for real. */
+  readonly outage: { down(): Promise<void> | void; up(): Promise<void> | void };
+  /** A copy of `r` this sink refuses for good (too large for it), with the rejection code it gives. */
+  readonly refusable: { make(r: ResultRecord): ResultRecord; readonly code: string };
 }
 
 export type MakeSinkAndStore = (t: ExecutionContext) => Promise<SinkUnderTest>;
@@ -384,5 +392,56 @@ export function runSinkCompliance(test: TestFn, name: string, makeSinkAndStore: 
   test(`${name} compliance: healthcheck resolves while the sink is writable`, async (t) => {
     const { sink } = await open(t);
     await t.notThrowsAsync(sink.healthcheck());
+  });
+
+  test(`${name} compliance: down is unavailable (TransientError, nothing fresh, nothing readable), and the same batch is fresh once it is back`, async (t) => {
+    const { sink, store, outage } = await open(t);
+    const base = baseTime();
+    const r = result({ taskKey: uniqueId('r'), drawingId: uniqueId('D'), createdAt: at(base, 1) });
+
+    // given the store is down, when a batch is written, then the write is unavailable
+    await outage.down();
+    const err = await t.throwsAsync(sink.writeBatch(batchOf({ results: [r] })));
+    t.true(err instanceof TransientError, `a TransientError, not ${err?.name}: ${err?.message}`);
+    t.is((err as TransientError).code, 'sink_unavailable');
+    await t.throwsAsync(sink.healthcheck());
+
+    // when it is back, then the same batch is written and fresh once
+    await outage.up();
+    t.deepEqual(sorted((await sink.writeBatch(batchOf({ results: [r] }))).fresh), [r.taskKey]);
+    t.deepEqual(sorted((await sink.writeBatch(batchOf({ results: [r] }))).fresh), []);
+    t.deepEqual(await store.changes(r.drawingId, 10), [expectedStored(r)]);
+    await t.notThrowsAsync(sink.healthcheck());
+  });
+
+  test(`${name} compliance: a refused item is rejected alone with its reason; the rest is durable and later writes succeed`, async (t) => {
+    const { sink, store, refusable } = await open(t);
+    const base = baseTime();
+    const drawing = uniqueId('D');
+    const good = result({ taskKey: uniqueId('good'), drawingId: drawing, createdAt: at(base, 1) });
+    const bad = refusable.make(result({ taskKey: uniqueId('bad'), drawingId: drawing, createdAt: at(base, 2) }));
+    const f = failure({ taskKey: uniqueId('f'), createdAt: at(base, 3) });
+
+    const receipt = await sink.writeBatch(batchOf({ results: [good, bad], failures: [f] }));
+
+    t.deepEqual(sorted(receipt.fresh), sorted([good.taskKey, f.taskKey]));
+    t.deepEqual([...(receipt.rejected?.keys() ?? [])], [bad.taskKey]);
+    t.is(receipt.rejected?.get(bad.taskKey)?.code, refusable.code);
+    t.truthy(receipt.rejected?.get(bad.taskKey)?.message);
+    t.deepEqual(await store.changes(drawing, 10), [expectedStored(good)]);
+
+    // nothing of the refused item is kept and sent again: a later write stands on its own
+    const later = result({ taskKey: uniqueId('later'), drawingId: drawing, createdAt: at(base, 4) });
+    const next = await sink.writeBatch(batchOf({ results: [later] }));
+    t.deepEqual(sorted(next.fresh), [later.taskKey]);
+    t.is(next.rejected?.size ?? 0, 0);
+    t.deepEqual(await store.changes(drawing, 10), [expectedStored(later), expectedStored(good)]);
+  });
+
+  test(`${name} compliance: close twice resolves both times`, async (t) => {
+    const { sink } = await open(t);
+    await sink.writeBatch(batchOf({ results: [result({ taskKey: uniqueId('r'), drawingId: uniqueId('D'), createdAt: baseTime() })] }));
+    await t.notThrowsAsync(sink.close());
+    await t.notThrowsAsync(sink.close());
   });
 }

@@ -533,3 +533,43 @@ test('bad options are refused with a clear error', async (t) => {
     t.is(err?.code, 'invalid_option');
   }
 });
+
+test('another process holding the write lock: publish waits for it without blocking the event loop, and an ack made meanwhile is recorded after, not redelivered', async (t) => {
+  // given a queue with one delivery in hand, and another connection taking the write lock
+  const dataDir = await tempDir(t);
+  const queue = open(t, dataDir, { maxOutstanding: 10, leaseSeconds: 30, pollIntervalMs: 10 });
+  await queue.publish([task(1)]);
+  const inbox = new Inbox(t, queue.deliveries());
+  const [first] = await inbox.waitFor(1);
+  const holder = rawDb(t, dataDir);
+  holder.exec('BEGIN IMMEDIATE');
+
+  // when the delivery is acked and a task published while the lock is held
+  first!.ack();
+  let published = false;
+  const publishing = queue.publish([task(2)]).then(() => (published = true));
+  const ticks: number[] = [];
+  let last = performance.now();
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    ticks.push(now - last);
+    last = now;
+  }, 20);
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  clearInterval(ticker);
+
+  // then neither has happened yet, and the event loop kept ticking (no 5 s synchronous busy wait)
+  t.false(published);
+  t.true(Math.max(...ticks) < 300, `longest event-loop gap ${Math.round(Math.max(...ticks))} ms`);
+
+  // and once the lock is released, the publish lands and the ack is recorded: task 1 is gone,
+  // task 2 is delivered, and task 1 is never delivered again
+  holder.exec('ROLLBACK');
+  await publishing;
+  const [, second] = await inbox.waitFor(2);
+  t.is(nOf(second!), 2);
+  second!.ack();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.deepEqual(inbox.items.map(nOf), [1, 2]);
+  t.is(await queue.depth(), 0);
+});
