@@ -4,25 +4,35 @@
  */
 import { describeAdded, describeModified, describeMoved, describeRemoved, summarize } from './describe.js';
 import { duplicateId, indexVersion, validateObject, versionArray } from './drawing.js';
+import { describeRenamed, looksReidentified, matchByGeometry, matchSentence, reidentifiedName } from './match.js';
 import type {
   AddedItem,
+  AmbiguousGroup,
   ChangeCounts,
   ChangeSet,
   Direction,
   DrawingObject,
   DrawingVersion,
+  MatchMode,
   ModifiedField,
   ModifiedItem,
   MovedItem,
   RemovedItem,
+  RenamedItem,
 } from './types.js';
 
 /** The seed's hard-coded threshold, and MOVE_TOLERANCE's default. */
 export const DEFAULT_TOLERANCE = 0.1;
+/** MATCH_RADIUS's default: how far an object may move and still be paired by geometry. */
+export const DEFAULT_MATCH_RADIUS = 10;
 
 export interface DiffOptions {
   /** A coordinate or size must change by more than this to count; default 0.1. */
   readonly tolerance?: number;
+  /** `id` (default: the seed's matching only), `geometry` or `auto` (src/domain/match.ts). */
+  readonly match?: MatchMode;
+  /** Rule 2's reach for geometry matching; default 10. */
+  readonly radius?: number;
 }
 
 /**
@@ -40,7 +50,7 @@ export function diffVersions(a: DrawingVersion, b: DrawingVersion, options: Diff
   const tol = toleranceOf(options);
   const indexById = new Map<string, number>();
   for (let i = 0; i < a.length; i++) indexById.set((a[i] as DrawingObject).id, i);
-  return diffAgainst(a, indexById, b, false, '', tol);
+  return diffAgainst(a, indexById, b, false, '', tol, matchingOf(options));
 }
 
 /**
@@ -56,8 +66,9 @@ export function diffVersions(a: DrawingVersion, b: DrawingVersion, options: Diff
  */
 export function validateAndDiff(rawA: unknown, rawB: unknown, drawingId: string, options: DiffOptions = {}): ChangeSet {
   const tol = toleranceOf(options);
+  const matching = matchingOf(options);
   const a = indexVersion(rawA, drawingId, 'a');
-  return diffAgainst(a.objects, a.indexById, versionArray(rawB, drawingId, 'b'), true, drawingId, tol);
+  return diffAgainst(a.objects, a.indexById, versionArray(rawB, drawingId, 'b'), true, drawingId, tol, matching);
 }
 
 /**
@@ -67,7 +78,27 @@ export function validateAndDiff(rawA: unknown, rawB: unknown, drawingId: string,
  * countChanges(changes); // { added: 1, removed: 0, moved: 2, modified: 0 }
  */
 export function countChanges(c: ChangeSet): ChangeCounts {
-  return { added: c.added.length, removed: c.removed.length, moved: c.moved.length, modified: c.modified.length };
+  return {
+    added: c.added.length,
+    removed: c.removed.length,
+    moved: c.moved.length,
+    modified: c.modified.length,
+    renamed: c.renamed?.length ?? 0,
+  };
+}
+
+interface Matching {
+  readonly mode: MatchMode;
+  readonly radius: number;
+}
+
+function matchingOf(options: DiffOptions): Matching {
+  const mode = options.match ?? 'id';
+  const radius = options.radius ?? DEFAULT_MATCH_RADIUS;
+  if (typeof radius !== 'number' || !Number.isFinite(radius) || radius < 0) {
+    throw new RangeError(`radius must be a finite number of at least 0, got ${String(radius)}`);
+  }
+  return { mode, radius };
 }
 
 function toleranceOf(options: DiffOptions): number {
@@ -90,7 +121,12 @@ function diffAgainst(
   validate: boolean,
   drawingId: string,
   tol: number,
+  matching: Matching = { mode: 'id', radius: DEFAULT_MATCH_RADIUS },
 ): ChangeSet {
+  // The objects behind `added` and `removed`, index for index, kept only when geometry may need them.
+  const keepObjects = matching.mode !== 'id';
+  const addedObjects: DrawingObject[] = [];
+  const removedObjects: DrawingObject[] = [];
   const added: AddedItem[] = [];
   const removed: RemovedItem[] = [];
   const moved: MovedItem[] = [];
@@ -107,6 +143,7 @@ function diffAgainst(
       const first = addedIndexById.get(o.id);
       if (first !== undefined) throw duplicateId(drawingId, 'b', j, o.id, first);
       addedIndexById.set(o.id, j);
+      if (keepObjects) addedObjects.push(o);
       added.push({
         id: o.id,
         type: o.type,
@@ -124,6 +161,7 @@ function diffAgainst(
     const from = a[i] as DrawingObject;
     const to = partner[i];
     if (to === undefined) {
+      if (keepObjects) removedObjects.push(from);
       removed.push({
         id: from.id,
         type: from.type,
@@ -140,7 +178,55 @@ function diffAgainst(
     }
   }
 
-  return { added, removed, moved, modified, summary: summarize(added, removed, moved, modified) };
+  if (matching.mode === 'id' || (matching.mode === 'auto' && !looksReidentified(removed.length, nA))) {
+    return { added, removed, moved, modified, summary: summarize(added, removed, moved, modified) };
+  }
+  return withGeometry({ added, removed, moved, modified }, addedObjects, removedObjects, tol, matching.radius);
+}
+
+/**
+ * Pairs what ids left unmatched by geometry: a pair goes where an id-matched one would (moved,
+ * modified, or neither: renamed), carrying `previous_id`; ties stay added and removed.
+ */
+function withGeometry(
+  byId: { added: AddedItem[]; removed: RemovedItem[]; moved: MovedItem[]; modified: ModifiedItem[] },
+  addedObjects: readonly DrawingObject[],
+  removedObjects: readonly DrawingObject[],
+  tol: number,
+  radius: number,
+): ChangeSet {
+  const m = matchByGeometry(removedObjects, addedObjects, { tolerance: tol, radius });
+  const { moved, modified } = byId;
+  const renamed: RenamedItem[] = [];
+  const removed: RemovedItem[] = [];
+  for (let k = 0; k < removedObjects.length; k++) {
+    const j = m.partnerOfRemoved[k] as number;
+    if (j < 0) {
+      removed.push(byId.removed[k] as RemovedItem);
+      continue;
+    }
+    const from = removedObjects[k] as DrawingObject;
+    const to = addedObjects[j] as DrawingObject;
+    const dx = to.x - from.x;
+    const dy = to.y - from.y;
+    const isMoved = Math.abs(dx) > tol || Math.abs(dy) > tol;
+    const isModified = Math.abs(to.width - from.width) > tol || Math.abs(to.height - from.height) > tol;
+    const name = reidentifiedName(to.id, from.id);
+    const byGeometry = { previous_id: from.id, matched_by: 'geometry' as const };
+    if (isMoved) {
+      const item = movedItem(from, to, dx, dy, name);
+      moved.push({ ...item, id: to.id, ...byGeometry });
+    }
+    if (isModified) modified.push({ ...modifiedItem(from, to, tol, name), id: to.id, ...byGeometry });
+    if (!isMoved && !isModified) {
+      renamed.push({ id: to.id, previous_id: from.id, type: to.type, description: describeRenamed(from.id, to.id, to.type) });
+    }
+  }
+  const added = m.pairs === 0 ? byId.added : byId.added.filter((_, j) => m.pairedAdded[j] === 0);
+  const ambiguous: AmbiguousGroup[] = [...m.ambiguous];
+  const base = summarize(added, removed, moved, modified);
+  const sentence = matchSentence(m.pairs, renamed.length, ambiguous);
+  return { added, removed, moved, modified, renamed, ambiguous, summary: sentence === '' ? base : `${base} ${sentence}` };
 }
 
 /** Where an id first appears in B: only needed for the error message, so found by a scan. */
@@ -148,7 +234,7 @@ function firstIndexOf(b: readonly unknown[], id: string): number {
   return b.findIndex((o) => (o as { id?: unknown } | null)?.id === id);
 }
 
-function movedItem(from: DrawingObject, to: DrawingObject, dx: number, dy: number): MovedItem {
+function movedItem(from: DrawingObject, to: DrawingObject, dx: number, dy: number, name = from.id): MovedItem {
   // As in the seed: the larger axis decides, and a tie goes to north/south; y grows north.
   let direction: Direction;
   let distance: number;
@@ -168,11 +254,11 @@ function movedItem(from: DrawingObject, to: DrawingObject, dx: number, dy: numbe
     dy,
     direction,
     distance,
-    description: describeMoved(from.id, distance, direction),
+    description: describeMoved(name, distance, direction),
   };
 }
 
-function modifiedItem(from: DrawingObject, to: DrawingObject, tol: number): ModifiedItem {
+function modifiedItem(from: DrawingObject, to: DrawingObject, tol: number, name = from.id): ModifiedItem {
   const fields: ModifiedField[] = [];
   if (from.type !== to.type) fields.push('type');
   if (Math.abs(to.width - from.width) > tol) fields.push('width');
@@ -185,6 +271,6 @@ function modifiedItem(from: DrawingObject, to: DrawingObject, tol: number): Modi
     from: fromShape,
     to: toShape,
     fields,
-    description: describeModified(from.id, fromShape, toShape, fields),
+    description: describeModified(name, fromShape, toShape, fields),
   };
 }
