@@ -47,6 +47,10 @@ export interface Config {
     readonly monitoringIntervalSeconds: number;
   };
   readonly moveTolerance: number;
+  /** MATCH_FALLBACK: what pairs objects ids leave unmatched (src/domain/match.ts); a task's `"match"` overrides it. */
+  readonly matchFallback: MatchFallback;
+  /** MATCH_RADIUS: how far an object may have moved and still be paired by geometry. */
+  readonly matchRadius: number;
   readonly concurrency: number;
   /** Attempts before a transiently failing task is dead-lettered (local queue; Pub/Sub reads its policy). */
   readonly maxDeliveryAttempts: number;
@@ -73,6 +77,9 @@ export interface Config {
   readonly replicaId: string;
   readonly logLevel: string;
 }
+
+export const MATCH_FALLBACKS = ['none', 'geometry', 'auto'] as const;
+export type MatchFallback = (typeof MATCH_FALLBACKS)[number];
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -196,6 +203,8 @@ export function loadConfig(env: Env = process.env): Config {
       monitoringIntervalSeconds: read('MONITORING_INTERVAL_SECONDS', intIn(10, 3600), 60),
     },
     moveTolerance: read('MOVE_TOLERANCE', numberIn(0, 1e9), 0.1),
+    matchFallback: read('MATCH_FALLBACK', oneOf(MATCH_FALLBACKS), 'none'),
+    matchRadius: read('MATCH_RADIUS', numberIn(0, 1e9), 10),
     concurrency: read('CONCURRENCY', intIn(1, 1024), cpus),
     maxDeliveryAttempts: read('MAX_DELIVERY_ATTEMPTS', intIn(1, 100), 5),
     leaseSeconds: read('LEASE_SECONDS', intIn(1, 86_400), 60),

@@ -10,6 +10,7 @@ import type { Logger } from '../../src/log.js';
 import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_ROWS, DEFAULT_RETRY, INSERT_CONCURRENCY, INSERT_LIMITS, type RetryPolicy } from './config.js';
 import { chunkRows, rowBytes, uniqueRows, type InsertRow } from './encode.js';
 import { TABLE_IDS, TABLES, tableMetadata, type TableId } from './schema.js';
+import { addMissingColumns } from './columns.js';
 
 /** The slice of the BigQuery client the writer uses; tests hand in the real client at a local endpoint. */
 export type BigQueryClient = Pick<BigQuery, 'dataset' | 'query'>;
@@ -66,7 +67,8 @@ export class BigQueryWriter {
   }
 
   /**
-   * Creates the dataset and every table that is missing (day-partitioned, clustered). Safe to
+   * Creates the dataset and every table that is missing (day-partitioned, clustered), and adds
+   * to an existing table the columns a newer build writes (columns.ts). Safe to
    * call concurrently and repeatedly: success is remembered, a failure is retried next call.
    *
    * @example
@@ -93,7 +95,11 @@ export class BigQueryWriter {
       TABLE_IDS.map(async (id) => {
         const table = dataset.table(id);
         const [tableExists] = await table.exists();
-        if (tableExists) return;
+        if (tableExists) {
+          const added = await addMissingColumns(table, TABLES[id]);
+          if (added.length > 0) this.options.logger.info({ dataset: this.options.datasetId, table: id, columns: added }, 'added BigQuery columns');
+          return;
+        }
         await ignoreConflict(table.create(tableMetadata(TABLES[id])));
         this.options.logger.info({ dataset: this.options.datasetId, table: id }, 'created BigQuery table');
       }),

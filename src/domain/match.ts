@@ -14,7 +14,7 @@
  * objects linked by such near-equal candidates form one ambiguous group, left removed and added,
  * and they take no part in the later rules either.
  */
-import type { AmbiguousGroup, DrawingObject } from './types.js';
+import type { AmbiguousGroup, DrawingObject, MatchMode } from './types.js';
 
 export interface MatchOptions {
   readonly tolerance: number;
@@ -98,6 +98,17 @@ export function matchByGeometry(
   }
   groups.sort((x, y) => compareIds(x.previous_ids[0] as string, y.previous_ids[0] as string));
   return { partnerOfRemoved, pairedAdded, pairs, ambiguous: groups };
+}
+
+/**
+ * The mode for one pair: the task's `"match"` when it has one, else MATCH_FALLBACK (`none` is
+ * id matching alone).
+ *
+ * @example
+ * matchModeFor(task.match, config.matchFallback); // 'id' | 'geometry' | 'auto'
+ */
+export function matchModeFor(taskMatch: MatchMode | undefined, fallback: 'none' | 'geometry' | 'auto'): MatchMode {
+  return taskMatch ?? (fallback === 'none' ? 'id' : fallback);
 }
 
 /**

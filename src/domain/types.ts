@@ -131,8 +131,11 @@ export interface ChangeCounts {
   readonly removed: number;
   readonly moved: number;
   readonly modified: number;
-  /** Objects that only changed id: not a change of the drawing (the spike detector ignores them). */
-  readonly renamed: number;
+  /**
+   * Objects that only changed id (geometry matching): not a change of the drawing, so the spike
+   * detector leaves them out. Absent counts as 0 (records written before it existed).
+   */
+  readonly renamed?: number;
 }
 
 /** Where the two versions of a task come from (design.md, Input). */

@@ -36,7 +36,8 @@ export interface FieldSchema {
 
 export interface TableState {
   readonly metadata: Record<string, unknown>;
-  readonly fields: readonly FieldSchema[];
+  /** Grows when a tables.patch adds columns. */
+  readonly fields: FieldSchema[];
   /** Rows accepted, as sent (after insertId dedupe when enabled). */
   readonly rows: { insertId: string | undefined; json: Record<string, unknown> }[];
   readonly insertIds: Set<string>;
@@ -173,6 +174,9 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
     if ((r = /^\/datasets\/([^/]+)\/tables\/([^/]+)$/.exec(rest)) && method === 'GET') {
       return getTable(decodeURIComponent(r[1]!), decodeURIComponent(r[2]!)).metadata;
     }
+    if ((r = /^\/datasets\/([^/]+)\/tables\/([^/]+)$/.exec(rest)) && method === 'PATCH') {
+      return patchTable(decodeURIComponent(r[1]!), decodeURIComponent(r[2]!), body);
+    }
     if ((r = /^\/datasets\/([^/]+)\/tables\/([^/]+)\/insertAll$/.exec(rest)) && method === 'POST') {
       return insertAll(decodeURIComponent(r[1]!), decodeURIComponent(r[2]!), body);
     }
@@ -254,6 +258,37 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
       `CREATE TABLE ${sqliteName(datasetId, ref.tableId)} (${fields.map((f) => `"${f.name}" ${sqliteType(f.type)}`).join(', ')})`,
     );
     return metadata;
+  }
+
+  /**
+   * tables.patch with a schema, as BigQuery checks it: every existing column kept with its type
+   * and mode, new columns only NULLABLE (or REPEATED), appended.
+   */
+  function patchTable(datasetId: string, tableId: string, body: unknown): unknown {
+    const table = getTable(datasetId, tableId);
+    const fields = (body as { schema?: { fields?: FieldSchema[] } } | undefined)?.schema?.fields;
+    if (fields === undefined) return table.metadata;
+    if (!Array.isArray(fields)) throw new ApiFailure(400, 'invalid', 'schema.fields must be a list');
+    for (const old of table.fields) {
+      const kept = fields.find((f) => f.name === old.name);
+      if (!kept) throw new ApiFailure(400, 'invalid', `Provided Schema does not match Table ${projectId}:${datasetId}.${tableId}. Field ${old.name} is missing in new schema`);
+      if (kept.type !== old.type || (kept.mode ?? 'NULLABLE') !== (old.mode ?? 'NULLABLE')) {
+        throw new ApiFailure(400, 'invalid', `Provided Schema does not match Table ${projectId}:${datasetId}.${tableId}. Field ${old.name} has changed type or mode`);
+      }
+    }
+    const added = fields.filter((f) => !table.fields.some((old) => old.name === f.name));
+    for (const f of added) {
+      if (typeof f.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,299}$/.test(f.name)) throw new ApiFailure(400, 'invalid', `Invalid field name "${f.name}"`);
+      if (!TYPES.has(f.type)) throw new ApiFailure(400, 'invalid', `Invalid type ${f.type} for field ${f.name}`);
+      if (f.mode === 'REQUIRED') throw new ApiFailure(400, 'invalid', `Provided Schema does not match Table ${projectId}:${datasetId}.${tableId}. Cannot add required fields to an existing schema. (field: ${f.name})`);
+    }
+    for (const f of added) {
+      db.exec(`ALTER TABLE ${sqliteName(datasetId, tableId)} ADD COLUMN "${f.name}" ${sqliteType(f.type)}`);
+      table.fields.push(f);
+    }
+    const meta = table.metadata as { schema?: { fields?: FieldSchema[] } };
+    meta.schema = { fields: [...table.fields] };
+    return table.metadata;
   }
 
   function insertAll(datasetId: string, tableId: string, body: unknown): unknown {
