@@ -83,7 +83,8 @@ export function countChanges(c: ChangeSet): ChangeCounts {
     removed: c.removed.length,
     moved: c.moved.length,
     modified: c.modified.length,
-    renamed: c.renamed?.length ?? 0,
+    // Only where geometry matching ran: id matching's counts keep their four kinds.
+    ...(c.renamed === undefined ? {} : { renamed: c.renamed.length }),
   };
 }
 

@@ -77,7 +77,7 @@ test('property: regenerating every id, and nothing else, leaves every object ren
       t.is(c.renamed?.length, a.length);
       t.deepEqual(c.ambiguous, []);
       const newIdOf = new Map(a.map((o, i) => [o.id, (b[i] as DrawingObject).id]));
-      for (const r of c.renamed ?? []) t.is(r.id, newIdOf.get(r.previous_id));
+      for (const r of c.renamed ?? []) t.is(r.id, newIdOf.get(r.previous_id) as string);
     }),
     { numRuns: 60 },
   );
