@@ -66,6 +66,9 @@ function toArray<T>(row: Row, column: string): readonly T[] {
   return v as T[];
 }
 
+/** As countChanges: a result's counts name `renamed` only when there is some. */
+const renamedCount = (n: number): { renamed?: number } => (n > 0 ? { renamed: n } : {});
+
 /** A nullable JSON array column: absent from the result where NULL (geometry matching did not run). */
 function optionalArray(row: Row, column: 'renamed' | 'ambiguous'): Partial<Record<typeof column, readonly never[]>> {
   if (row[column] === null || row[column] === undefined) return {};
@@ -160,7 +163,7 @@ export function decodeSample(row: Row): MetricSample {
       removed: toNumber(row, 'removed_count'),
       moved: toNumber(row, 'moved_count'),
       modified: toNumber(row, 'modified_count'),
-      renamed: toNumber(row, 'renamed_count'),
+      ...renamedCount(toNumber(row, 'renamed_count')),
     },
   };
 }

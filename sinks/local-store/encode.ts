@@ -124,7 +124,8 @@ export function sampleFromRow(row: MetricRow): MetricSample {
         removed: row.removed_count,
         moved: row.moved_count,
         modified: row.modified_count,
-        renamed: row.renamed_count ?? 0,
+        // As countChanges: named only when there is some.
+        ...(row.renamed_count > 0 ? { renamed: row.renamed_count } : {}),
       },
     };
   }
