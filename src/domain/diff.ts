@@ -124,7 +124,9 @@ function diffAgainst(
   tol: number,
   matching: Matching = { mode: 'id', radius: DEFAULT_MATCH_RADIUS },
 ): ChangeSet {
-  // The objects behind `added` and `removed`, index for index, kept only when geometry may need them.
+  // When geometry may pair them, the unmatched objects are kept and their items built only after
+  // matching: a re-export leaves every object unmatched by id, and most of those items would be
+  // thrown away.
   const keepObjects = matching.mode !== 'id';
   const addedObjects: DrawingObject[] = [];
   const removedObjects: DrawingObject[] = [];
@@ -145,12 +147,7 @@ function diffAgainst(
       if (first !== undefined) throw duplicateId(drawingId, 'b', j, o.id, first);
       addedIndexById.set(o.id, j);
       if (keepObjects) addedObjects.push(o);
-      added.push({
-        id: o.id,
-        type: o.type,
-        to: { x: o.x, y: o.y, width: o.width, height: o.height },
-        description: describeAdded(o.id, o.type, o.x, o.y),
-      });
+      else added.push(addedItem(o));
     } else {
       if (partner[i] !== undefined) throw duplicateId(drawingId, 'b', j, o.id, firstIndexOf(b, o.id));
       partner[i] = o;
@@ -163,12 +160,7 @@ function diffAgainst(
     const to = partner[i];
     if (to === undefined) {
       if (keepObjects) removedObjects.push(from);
-      removed.push({
-        id: from.id,
-        type: from.type,
-        from: { x: from.x, y: from.y, width: from.width, height: from.height },
-        description: describeRemoved(from.id, from.type),
-      });
+      else removed.push(removedItem(from));
       continue;
     }
     const dx = to.x - from.x;
@@ -179,10 +171,14 @@ function diffAgainst(
     }
   }
 
-  if (matching.mode === 'id' || (matching.mode === 'auto' && !looksReidentified(removed.length, nA))) {
-    return { added, removed, moved, modified, summary: summarize(added, removed, moved, modified) };
+  if (keepObjects && (matching.mode === 'geometry' || looksReidentified(removedObjects.length, nA))) {
+    return withGeometry(moved, modified, addedObjects, removedObjects, tol, matching.radius);
   }
-  return withGeometry({ added, removed, moved, modified }, addedObjects, removedObjects, tol, matching.radius);
+  if (keepObjects) {
+    for (const o of addedObjects) added.push(addedItem(o));
+    for (const o of removedObjects) removed.push(removedItem(o));
+  }
+  return { added, removed, moved, modified, summary: summarize(added, removed, moved, modified) };
 }
 
 /**
@@ -190,20 +186,20 @@ function diffAgainst(
  * modified, or neither: renamed), carrying `previous_id`; ties stay added and removed.
  */
 function withGeometry(
-  byId: { added: AddedItem[]; removed: RemovedItem[]; moved: MovedItem[]; modified: ModifiedItem[] },
+  moved: MovedItem[],
+  modified: ModifiedItem[],
   addedObjects: readonly DrawingObject[],
   removedObjects: readonly DrawingObject[],
   tol: number,
   radius: number,
 ): ChangeSet {
   const m = matchByGeometry(removedObjects, addedObjects, { tolerance: tol, radius });
-  const { moved, modified } = byId;
   const renamed: RenamedItem[] = [];
   const removed: RemovedItem[] = [];
   for (let k = 0; k < removedObjects.length; k++) {
     const j = m.partnerOfRemoved[k] as number;
     if (j < 0) {
-      removed.push(byId.removed[k] as RemovedItem);
+      removed.push(removedItem(removedObjects[k] as DrawingObject));
       continue;
     }
     const from = removedObjects[k] as DrawingObject;
@@ -223,11 +219,20 @@ function withGeometry(
       renamed.push({ id: to.id, previous_id: from.id, type: to.type, description: describeRenamed(from.id, to.id, to.type) });
     }
   }
-  const added = m.pairs === 0 ? byId.added : byId.added.filter((_, j) => m.pairedAdded[j] === 0);
+  const added: AddedItem[] = [];
+  for (let j = 0; j < addedObjects.length; j++) if (m.pairedAdded[j] === 0) added.push(addedItem(addedObjects[j] as DrawingObject));
   const ambiguous: AmbiguousGroup[] = [...m.ambiguous];
   const base = summarize(added, removed, moved, modified);
   const sentence = matchSentence(m.pairs, renamed.length, ambiguous);
   return { added, removed, moved, modified, renamed, ambiguous, summary: sentence === '' ? base : `${base} ${sentence}` };
+}
+
+function addedItem(o: DrawingObject): AddedItem {
+  return { id: o.id, type: o.type, to: { x: o.x, y: o.y, width: o.width, height: o.height }, description: describeAdded(o.id, o.type, o.x, o.y) };
+}
+
+function removedItem(o: DrawingObject): RemovedItem {
+  return { id: o.id, type: o.type, from: { x: o.x, y: o.y, width: o.width, height: o.height }, description: describeRemoved(o.id, o.type) };
 }
 
 /** Where an id first appears in B: only needed for the error message, so found by a scan. */

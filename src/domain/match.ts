@@ -65,10 +65,29 @@ export function matchByGeometry(
   const groups: AmbiguousGroup[] = [];
   let pairs = 0;
 
-  for (const rule of [1, 2, 3] as const) {
-    const ruleEdges = edges.ofRule(rule);
-    if (ruleEdges.length === 0) continue;
+  for (const all of edges.byRule()) {
+    if (all.length === 0) continue;
     const { ea, eb, ed } = edges;
+    const byA = adjacency(all, ea, nA);
+    const byB = adjacency(all, eb, nB);
+    // An edge that is the only candidate of both its ends is taken whatever the order: nothing
+    // else in this rule touches either end. In a re-export that is nearly every edge, so only the
+    // rest needs sorting.
+    const ruleEdges: number[] = [];
+    for (const e of all) {
+      const a = ea[e] as number;
+      const b = eb[e] as number;
+      const alone = degree(byA, a) === 1 && degree(byB, b) === 1;
+      if (!alone) {
+        ruleEdges.push(e);
+      } else if (stateA[a] === FREE && stateB[b] === FREE) {
+        stateA[a] = PAIRED;
+        stateB[b] = PAIRED;
+        partnerOfRemoved[a] = b;
+        pairedAdded[b] = 1;
+        pairs++;
+      }
+    }
     ruleEdges.sort((x, y) => {
       const byDistance = (ed[x] as number) - (ed[y] as number);
       if (byDistance !== 0) return byDistance;
@@ -77,8 +96,6 @@ export function matchByGeometry(
         compareIds((added[eb[x] as number] as DrawingObject).id, (added[eb[y] as number] as DrawingObject).id)
       );
     });
-    const byA = adjacency(ruleEdges, ea, nA);
-    const byB = adjacency(ruleEdges, eb, nB);
 
     for (const e of ruleEdges) {
       const a = ea[e] as number;
@@ -154,10 +171,11 @@ function compareIds(x: string, y: string): number {
 
 /** Candidate pairs, each classified into the one rule it can satisfy. */
 interface Edges {
-  readonly ea: number[];
-  readonly eb: number[];
-  readonly ed: number[];
-  ofRule(rule: 1 | 2 | 3): number[];
+  readonly ea: Int32Array;
+  readonly eb: Int32Array;
+  readonly ed: Float64Array;
+  /** Edge indexes of rules 1, 2 and 3. */
+  byRule(): [number[], number[], number[]];
 }
 
 /**
@@ -168,40 +186,40 @@ interface Edges {
 function candidateEdges(removed: readonly DrawingObject[], added: readonly DrawingObject[], tol: number, radius: number): Edges {
   const reach = Math.max(radius, tol);
   const cell = reach > 0 ? reach : 1;
-  const grid = new Map<string, Map<number, number[]>>();
+  // Types as small numbers, so one hash holds every type's cells; each bucket is a linked list
+  // through `next`. The hash is open addressing over typed arrays: at 100,000 objects a Map's
+  // sets and gets were most of the matching time.
+  const typeIds = new Map<string, number>();
+  const cells = new CellHash(added.length);
+  const next = new Int32Array(added.length).fill(-1);
   for (let j = 0; j < added.length; j++) {
     const o = added[j] as DrawingObject;
-    let cells = grid.get(o.type);
-    if (cells === undefined) grid.set(o.type, (cells = new Map()));
-    const key = cellKey(Math.floor(o.x / cell), Math.floor(o.y / cell));
-    const bucket = cells.get(key);
-    if (bucket === undefined) cells.set(key, [j]);
-    else bucket.push(j);
+    let type = typeIds.get(o.type);
+    if (type === undefined) typeIds.set(o.type, (type = typeIds.size));
+    next[j] = cells.push(cellKey(Math.floor(o.x / cell), Math.floor(o.y / cell), type), j);
   }
 
-  const ea: number[] = [];
-  const eb: number[] = [];
-  const ed: number[] = [];
-  const er: number[] = [];
+  const edges = new EdgeList(removed.length);
   const keys: number[] = [];
   for (let i = 0; i < removed.length; i++) {
     const a = removed[i] as DrawingObject;
-    const cells = grid.get(a.type);
-    if (cells === undefined) continue;
-    const cx = Math.floor(a.x / cell);
-    const cy = Math.floor(a.y / cell);
+    const type = typeIds.get(a.type);
+    if (type === undefined) continue;
+    // The cells the square of side 2 × reach around the object touches: 2 × 2 mostly, 3 × 3 at most.
+    const cx0 = Math.floor((a.x - reach) / cell);
+    const cx1 = Math.min(Math.floor((a.x + reach) / cell), cx0 + 2);
+    const cy0 = Math.floor((a.y - reach) / cell);
+    const cy1 = Math.min(Math.floor((a.y + reach) / cell), cy0 + 2);
     keys.length = 0;
-    for (let ox = -1; ox <= 1; ox++) {
-      for (let oy = -1; oy <= 1; oy++) {
-        // Far from the origin cx + 1 may equal cx: visit each distinct cell once.
-        const key = cellKey(cx + ox, cy + oy);
+    for (let cx = cx0; cx <= cx1; cx++) {
+      for (let cy = cy0; cy <= cy1; cy++) {
+        // Two cells may hash alike: visit each key once, or a candidate would be seen twice.
+        const key = cellKey(cx, cy, type);
         if (!keys.includes(key)) keys.push(key);
       }
     }
     for (const key of keys) {
-      const bucket = cells.get(key);
-      if (bucket === undefined) continue;
-      for (const j of bucket) {
+      for (let j = cells.first(key); j >= 0; j = next[j] as number) {
         const b = added[j] as DrawingObject;
         if (b.type !== a.type) continue;
         const dx = b.x - a.x;
@@ -212,31 +230,108 @@ function candidateEdges(removed: readonly DrawingObject[], added: readonly Drawi
         const sameSize = Math.abs(dw) <= tol && Math.abs(dh) <= tol;
         let rule: 1 | 2 | 3;
         if (samePlace && sameSize) rule = 1;
-        else if (sameSize && Math.hypot(dx, dy) <= radius) rule = 2;
+        else if (sameSize && Math.sqrt(dx * dx + dy * dy) <= radius) rule = 2;
         else if (samePlace) rule = 3;
         else continue;
-        ea.push(i);
-        eb.push(j);
-        ed.push(Math.sqrt(dx * dx + dy * dy + dw * dw + dh * dh));
-        er.push(rule);
+        edges.add(i, j, Math.sqrt(dx * dx + dy * dy + dw * dw + dh * dh), rule);
       }
     }
   }
-  return {
-    ea,
-    eb,
-    ed,
-    ofRule(rule) {
-      const out: number[] = [];
-      for (let e = 0; e < er.length; e++) if (er[e] === rule) out.push(e);
-      return out;
-    },
-  };
+  return edges;
 }
 
-/** Any 32-bit mix of the two cell coordinates will do: collisions are filtered exactly. */
-function cellKey(cx: number, cy: number): number {
-  return (Math.imul(cx | 0, 73856093) ^ Math.imul(cy | 0, 19349663)) | 0;
+/** Cell key → the last object pushed there (linear probing; keys are 30-bit, -1 marks empty). */
+class CellHash {
+  private readonly keys: Int32Array;
+  private readonly heads: Int32Array;
+  private readonly mask: number;
+
+  constructor(entries: number) {
+    let size = 16;
+    while (size < entries * 2) size *= 2;
+    this.keys = new Int32Array(size).fill(-1);
+    this.heads = new Int32Array(size);
+    this.mask = size - 1;
+  }
+
+  /** Makes `value` the bucket's head; returns the previous head, or -1. */
+  push(key: number, value: number): number {
+    let slot = key & this.mask;
+    for (;;) {
+      const k = this.keys[slot] as number;
+      if (k === -1) {
+        this.keys[slot] = key;
+        this.heads[slot] = value;
+        return -1;
+      }
+      if (k === key) {
+        const previous = this.heads[slot] as number;
+        this.heads[slot] = value;
+        return previous;
+      }
+      slot = (slot + 1) & this.mask;
+    }
+  }
+
+  first(key: number): number {
+    let slot = key & this.mask;
+    for (;;) {
+      const k = this.keys[slot] as number;
+      if (k === -1) return -1;
+      if (k === key) return this.heads[slot] as number;
+      slot = (slot + 1) & this.mask;
+    }
+  }
+}
+
+/** Candidate pairs in growable typed arrays: ends, distance and rule of each. */
+class EdgeList implements Edges {
+  ea: Int32Array;
+  eb: Int32Array;
+  ed: Float64Array;
+  private er: Uint8Array;
+  private n = 0;
+
+  constructor(capacity: number) {
+    const c = Math.max(16, capacity);
+    this.ea = new Int32Array(c);
+    this.eb = new Int32Array(c);
+    this.ed = new Float64Array(c);
+    this.er = new Uint8Array(c);
+  }
+
+  add(a: number, b: number, d: number, rule: 1 | 2 | 3): void {
+    if (this.n === this.ea.length) {
+      const grow = <T extends Int32Array | Float64Array | Uint8Array>(old: T, make: (n: number) => T): T => {
+        const out = make(old.length * 2);
+        out.set(old);
+        return out;
+      };
+      this.ea = grow(this.ea, (n) => new Int32Array(n));
+      this.eb = grow(this.eb, (n) => new Int32Array(n));
+      this.ed = grow(this.ed, (n) => new Float64Array(n));
+      this.er = grow(this.er, (n) => new Uint8Array(n));
+    }
+    this.ea[this.n] = a;
+    this.eb[this.n] = b;
+    this.ed[this.n] = d;
+    this.er[this.n] = rule;
+    this.n++;
+  }
+
+  byRule(): [number[], number[], number[]] {
+    const out: [number[], number[], number[]] = [[], [], []];
+    for (let e = 0; e < this.n; e++) (out[(this.er[e] as number) - 1] as number[]).push(e);
+    return out;
+  }
+}
+
+/**
+ * Any mix of the cell coordinates and type will do, as collisions are filtered exactly; kept to 30
+ * bits so V8 holds the keys as small integers, which a Map hashes several times faster.
+ */
+function cellKey(cx: number, cy: number, type: number): number {
+  return (Math.imul(cx | 0, 73856093) ^ Math.imul(cy | 0, 19349663) ^ Math.imul(type, 83492791)) & 0x3fffffff;
 }
 
 /** One rule's edges of each object, as offsets into a flat list (compressed rows). */
@@ -245,7 +340,11 @@ interface Adjacency {
   readonly edges: Int32Array;
 }
 
-function adjacency(ruleEdges: readonly number[], end: readonly number[], n: number): Adjacency {
+function degree(adj: Adjacency, node: number): number {
+  return (adj.start[node + 1] as number) - (adj.start[node] as number);
+}
+
+function adjacency(ruleEdges: readonly number[], end: ArrayLike<number>, n: number): Adjacency {
   const start = new Int32Array(n + 1);
   for (const e of ruleEdges) {
     const k = (end[e] as number) + 1;
@@ -268,9 +367,9 @@ function contested(
   e: number,
   node: number,
   adj: Adjacency,
-  otherEnd: readonly number[],
+  otherEnd: ArrayLike<number>,
   otherState: Uint8Array,
-  ed: readonly number[],
+  ed: ArrayLike<number>,
   limit: number,
 ): boolean {
   for (let k = adj.start[node] as number; k < (adj.start[node + 1] as number); k++) {
@@ -287,9 +386,9 @@ function ambiguousGroup(
   limit: number,
   byA: Adjacency,
   byB: Adjacency,
-  ea: readonly number[],
-  eb: readonly number[],
-  ed: readonly number[],
+  ea: ArrayLike<number>,
+  eb: ArrayLike<number>,
+  ed: ArrayLike<number>,
   stateA: Uint8Array,
   stateB: Uint8Array,
   removed: readonly DrawingObject[],
