@@ -59,13 +59,17 @@ export function matchByGeometry(
   const pairedAdded = new Uint8Array(nB);
   if (nA === 0 || nB === 0) return { partnerOfRemoved, pairedAdded, pairs: 0, ambiguous: [] };
 
-  const edges = candidateEdges(removed, added, tol, radius);
   const stateA = new Uint8Array(nA);
   const stateB = new Uint8Array(nB);
   const groups: AmbiguousGroup[] = [];
   let pairs = 0;
 
-  for (const all of edges.byRule()) {
+  for (const rule of [1, 2, 3] as const) {
+    // Each rule's candidates are looked for among the objects still free, within its own reach:
+    // a grid of unchanged, closely spaced objects is all paired by rule 1 before rule 2 would
+    // see every neighbour within MATCH_RADIUS as a candidate.
+    const edges = candidateEdges(removed, added, stateA, stateB, rule, tol, radius);
+    const all = edges.indexes();
     if (all.length === 0) continue;
     const { ea, eb, ed } = edges;
     const byA = adjacency(all, ea, nA);
@@ -169,22 +173,32 @@ function compareIds(x: string, y: string): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/** Candidate pairs, each classified into the one rule it can satisfy. */
+/** One rule's candidate pairs. */
 interface Edges {
   readonly ea: Int32Array;
   readonly eb: Int32Array;
   readonly ed: Float64Array;
-  /** Edge indexes of rules 1, 2 and 3. */
-  byRule(): [number[], number[], number[]];
+  /** Every edge's index. */
+  indexes(): number[];
 }
 
 /**
- * Every same-type pair close enough for some rule, found through a hash of B's objects by type and
- * grid cell. A cell is as wide as the farthest reach of a rule, so the 3×3 cells around an
- * object hold every candidate. Hash collisions only add candidates, which the exact tests drop.
+ * Every same-type pair of still-free objects that satisfies `rule` (and no earlier rule), found
+ * through a hash of B's free objects by type and grid cell. A cell is as wide as the rule's
+ * reach, so the cells around an object hold every candidate. Hash collisions only add
+ * candidates, which the exact tests drop.
  */
-function candidateEdges(removed: readonly DrawingObject[], added: readonly DrawingObject[], tol: number, radius: number): Edges {
-  const reach = Math.max(radius, tol);
+function candidateEdges(
+  removed: readonly DrawingObject[],
+  added: readonly DrawingObject[],
+  stateA: Uint8Array,
+  stateB: Uint8Array,
+  rule: 1 | 2 | 3,
+  tol: number,
+  radius: number,
+): Edges {
+  // Rules 1 and 3 need the same place within tol; rule 2 reaches MATCH_RADIUS.
+  const reach = rule === 2 ? Math.max(radius, tol) : tol;
   const cell = reach > 0 ? reach : 1;
   // Types as small numbers, so one hash holds every type's cells; each bucket is a linked list
   // through `next`. The hash is open addressing over typed arrays: at 100,000 objects a Map's
@@ -193,6 +207,7 @@ function candidateEdges(removed: readonly DrawingObject[], added: readonly Drawi
   const cells = new CellHash(added.length);
   const next = new Int32Array(added.length).fill(-1);
   for (let j = 0; j < added.length; j++) {
+    if (stateB[j] !== FREE) continue;
     const o = added[j] as DrawingObject;
     let type = typeIds.get(o.type);
     if (type === undefined) typeIds.set(o.type, (type = typeIds.size));
@@ -202,6 +217,7 @@ function candidateEdges(removed: readonly DrawingObject[], added: readonly Drawi
   const edges = new EdgeList(removed.length);
   const keys: number[] = [];
   for (let i = 0; i < removed.length; i++) {
+    if (stateA[i] !== FREE) continue;
     const a = removed[i] as DrawingObject;
     const type = typeIds.get(a.type);
     if (type === undefined) continue;
@@ -228,12 +244,12 @@ function candidateEdges(removed: readonly DrawingObject[], added: readonly Drawi
         const dh = b.height - a.height;
         const samePlace = Math.abs(dx) <= tol && Math.abs(dy) <= tol;
         const sameSize = Math.abs(dw) <= tol && Math.abs(dh) <= tol;
-        let rule: 1 | 2 | 3;
-        if (samePlace && sameSize) rule = 1;
-        else if (sameSize && Math.sqrt(dx * dx + dy * dy) <= radius) rule = 2;
-        else if (samePlace) rule = 3;
+        let ruleOf: 1 | 2 | 3;
+        if (samePlace && sameSize) ruleOf = 1;
+        else if (sameSize && Math.sqrt(dx * dx + dy * dy) <= radius) ruleOf = 2;
+        else if (samePlace) ruleOf = 3;
         else continue;
-        edges.add(i, j, Math.sqrt(dx * dx + dy * dy + dw * dw + dh * dh), rule);
+        if (ruleOf === rule) edges.add(i, j, Math.sqrt(dx * dx + dy * dy + dw * dw + dh * dh));
       }
     }
   }
@@ -284,12 +300,11 @@ class CellHash {
   }
 }
 
-/** Candidate pairs in growable typed arrays: ends, distance and rule of each. */
+/** One rule's candidate pairs in growable typed arrays: the ends and distance of each. */
 class EdgeList implements Edges {
   ea: Int32Array;
   eb: Int32Array;
   ed: Float64Array;
-  private er: Uint8Array;
   private n = 0;
 
   constructor(capacity: number) {
@@ -297,12 +312,11 @@ class EdgeList implements Edges {
     this.ea = new Int32Array(c);
     this.eb = new Int32Array(c);
     this.ed = new Float64Array(c);
-    this.er = new Uint8Array(c);
   }
 
-  add(a: number, b: number, d: number, rule: 1 | 2 | 3): void {
+  add(a: number, b: number, d: number): void {
     if (this.n === this.ea.length) {
-      const grow = <T extends Int32Array | Float64Array | Uint8Array>(old: T, make: (n: number) => T): T => {
+      const grow = <T extends Int32Array | Float64Array>(old: T, make: (n: number) => T): T => {
         const out = make(old.length * 2);
         out.set(old);
         return out;
@@ -310,18 +324,16 @@ class EdgeList implements Edges {
       this.ea = grow(this.ea, (n) => new Int32Array(n));
       this.eb = grow(this.eb, (n) => new Int32Array(n));
       this.ed = grow(this.ed, (n) => new Float64Array(n));
-      this.er = grow(this.er, (n) => new Uint8Array(n));
     }
     this.ea[this.n] = a;
     this.eb[this.n] = b;
     this.ed[this.n] = d;
-    this.er[this.n] = rule;
     this.n++;
   }
 
-  byRule(): [number[], number[], number[]] {
-    const out: [number[], number[], number[]] = [[], [], []];
-    for (let e = 0; e < this.n; e++) (out[(this.er[e] as number) - 1] as number[]).push(e);
+  indexes(): number[] {
+    const out = new Array<number>(this.n);
+    for (let e = 0; e < this.n; e++) out[e] = e;
     return out;
   }
 }

@@ -261,3 +261,12 @@ test('matching 100,000 regenerated objects scales through the spatial hash (well
   t.deepEqual(m.ambiguous, []);
   t.true(m.partnerOfRemoved.every((j, i) => j === i));
 });
+
+test('a dense grid of identical tiles, regenerated, is paired by rule 1 without every neighbour in MATCH_RADIUS becoming a candidate', (t) => {
+  // 40,000 tiles one unit apart: about 300 same-size neighbours each within the radius, so 12
+  // million rule-2 candidates if they were gathered before rule 1 had paired everything.
+  const a = Array.from({ length: 40_000 }, (_, i) => obj(`T${i}`, 'tile', i % 200, Math.floor(i / 200), 0.5, 0.5));
+  const c = diffVersions(a, regenerate(a), geometry);
+  t.is(c.renamed?.length, a.length);
+  t.deepEqual([c.added.length, c.removed.length, c.moved.length, c.ambiguous?.length], [0, 0, 0, 0]);
+});
