@@ -63,6 +63,13 @@ export function matchByGeometry(
   const stateB = new Uint8Array(nB);
   const groups: AmbiguousGroup[] = [];
   let pairs = 0;
+  const pair = (a: number, b: number): void => {
+    stateA[a] = PAIRED;
+    stateB[b] = PAIRED;
+    partnerOfRemoved[a] = b;
+    pairedAdded[b] = 1;
+    pairs++;
+  };
 
   for (const rule of [1, 2, 3] as const) {
     // Each rule's candidates are looked for among the objects still free, within its own reach:
@@ -85,11 +92,7 @@ export function matchByGeometry(
       if (!alone) {
         ruleEdges.push(e);
       } else if (stateA[a] === FREE && stateB[b] === FREE) {
-        stateA[a] = PAIRED;
-        stateB[b] = PAIRED;
-        partnerOfRemoved[a] = b;
-        pairedAdded[b] = 1;
-        pairs++;
+        pair(a, b);
       }
     }
     ruleEdges.sort((x, y) => {
@@ -106,15 +109,8 @@ export function matchByGeometry(
       const b = eb[e] as number;
       if (stateA[a] !== FREE || stateB[b] !== FREE) continue;
       const limit = (ed[e] as number) + tol;
-      if (!contested(e, a, byA, eb, stateB, ed, limit) && !contested(e, b, byB, ea, stateA, ed, limit)) {
-        stateA[a] = PAIRED;
-        stateB[b] = PAIRED;
-        partnerOfRemoved[a] = b;
-        pairedAdded[b] = 1;
-        pairs++;
-        continue;
-      }
-      groups.push(ambiguousGroup(a, b, limit, byA, byB, ea, eb, ed, stateA, stateB, removed, added));
+      if (!contested(e, a, byA, eb, stateB, ed, limit) && !contested(e, b, byB, ea, stateA, ed, limit)) pair(a, b);
+      else groups.push(ambiguousGroup(a, b, limit, byA, byB, ea, eb, ed, stateA, stateB, removed, added));
     }
   }
   groups.sort((x, y) => compareIds(x.previous_ids[0] as string, y.previous_ids[0] as string));
