@@ -5,7 +5,7 @@
  * same history published with `"match": "id"` (the field survives the Pub/Sub encoding) does.
  */
 import anyTest from 'ava';
-import { getJson, startService } from '../support/service-process.js';
+import { getJson, startService, waitFor } from '../support/service-process.js';
 import { freshTopologyAndDataDir, publishBodies, serviceEnv, waitForPairs, withEmulator } from '../support/pubsub-e2e.js';
 import { historyPairs, REEXPORT_MOVED, REEXPORT_OBJECTS, reexportPair } from '../support/reexport-scenario.js';
 
@@ -29,9 +29,11 @@ test.serial('MATCH_FALLBACK=auto over Pub/Sub: the re-export is renames and move
   await publishBodies(t.context.pubsub, names.topic, [body('reexported', a, b), body('by-id', a, b, 'id')]);
   const metrics = await waitForPairs(service.url, pairs + 2, 60_000);
 
-  // then only the drawing read by id alone spiked
-  const health = await getJson(`${service.url}/health`);
-  const spikes = health.body.anomalies.filter((x: any) => x.type === 'spike_detected').map((x: any) => x.drawing_id);
+  // then only the drawing read by id alone spiked (anomalies are written just after the results:
+  // wait for the control's, then look at them all)
+  const spikesNow = async () =>
+    ((await getJson(`${service.url}/health`)).body.anomalies as any[]).filter((x) => x.type === 'spike_detected').map((x) => x.drawing_id as string);
+  const spikes = await waitFor(async () => ((await spikesNow()).includes('by-id') ? spikesNow() : undefined), 30_000, 'the control drawing\'s spike');
   t.deepEqual(spikes, ['by-id']);
   // and the re-export is stored as renames and two moves with their previous ids
   const latest = (await getJson(`${service.url}/changes?drawing_id=reexported`)).body;

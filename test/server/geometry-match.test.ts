@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import { call, postJson, startApi, waitForJob } from '../support/api-fixture.js';
+import { waitFor } from '../support/service-process.js';
 import { historyPairs, REEXPORT_MOVED, REEXPORT_OBJECTS, reexportPair } from '../support/reexport-scenario.js';
 
 async function submit(url: string, drawingId: string, a: unknown, b: unknown, match?: string): Promise<void> {
@@ -46,9 +47,11 @@ test('MATCH_FALLBACK=auto: a re-exported drawing raises no spike; with "match": 
   t.is(byId.added.length, REEXPORT_OBJECTS);
   t.false('renamed' in byId);
 
-  // and only the drawing read by id alone raised a spike
-  const health = (await call(`${api.url}/health`)).body;
-  const spikes = health.anomalies.filter((x: any) => x.type === 'spike_detected').map((x: any) => x.drawing_id);
+  // and only the drawing read by id alone raised a spike (anomalies are written just after the
+  // results: wait for the control's, then look at them all)
+  const spikesNow = async () =>
+    ((await call(`${api.url}/health`)).body.anomalies as any[]).filter((x) => x.type === 'spike_detected').map((x) => x.drawing_id as string);
+  const spikes = await waitFor(async () => ((await spikesNow()).includes('by-id') ? spikesNow() : undefined), 30_000, 'the control drawing\'s spike');
   t.deepEqual(spikes, ['by-id']);
 
   // and /metrics counts the renames apart from the changes
