@@ -15,6 +15,9 @@ export interface ChangeRow {
   readonly removed: string;
   readonly moved: string;
   readonly modified: string;
+  /** JSON text; null where geometry matching did not run (the seed's result shape). */
+  readonly renamed: string | null;
+  readonly ambiguous: string | null;
   readonly summary: string;
   readonly processing_time_ms: number;
   readonly end_to_end_ms: number;
@@ -33,6 +36,7 @@ export interface MetricRow {
   readonly removed_count: number;
   readonly moved_count: number;
   readonly modified_count: number;
+  readonly renamed_count: number;
   readonly error_code: string | null;
   readonly error_message: string | null;
   readonly created_at: string;
@@ -49,6 +53,8 @@ export function changeRow(r: ResultRecord): ChangeRow {
     removed: JSON.stringify(r.changes.removed),
     moved: JSON.stringify(r.changes.moved),
     modified: JSON.stringify(r.changes.modified),
+    renamed: r.changes.renamed === undefined ? null : JSON.stringify(r.changes.renamed),
+    ambiguous: r.changes.ambiguous === undefined ? null : JSON.stringify(r.changes.ambiguous),
     summary: r.changes.summary,
     processing_time_ms: r.processingTimeMs,
     end_to_end_ms: r.endToEndMs,
@@ -70,6 +76,7 @@ export function completedMetricRow(r: ResultRecord): MetricRow {
     removed_count: r.counts.removed,
     moved_count: r.counts.moved,
     modified_count: r.counts.modified,
+    renamed_count: r.counts.renamed ?? 0,
     error_code: null,
     error_message: null,
     created_at: isoTime(r.createdAt),
@@ -90,6 +97,7 @@ export function failureMetricRow(f: FailureRecord): MetricRow {
     removed_count: 0,
     moved_count: 0,
     modified_count: 0,
+    renamed_count: 0,
     error_code: f.code,
     error_message: f.message,
     created_at: isoTime(f.createdAt),

@@ -99,6 +99,9 @@ export interface StoredChange {
   readonly removed: ChangeSet['removed'];
   readonly moved: ChangeSet['moved'];
   readonly modified: ChangeSet['modified'];
+  /** Only on results geometry matching ran for (src/domain/match.ts). */
+  readonly renamed?: ChangeSet['renamed'];
+  readonly ambiguous?: ChangeSet['ambiguous'];
   readonly summary: string;
   readonly processing_time_ms: number;
   readonly created_at: string;

@@ -55,6 +55,10 @@ export interface Config {
     readonly pubsubEndpoint: string | null;
   };
   readonly moveTolerance: number;
+  /** MATCH_FALLBACK: what pairs objects ids leave unmatched (src/domain/match.ts); a task's `"match"` overrides it. */
+  readonly matchFallback: MatchFallback;
+  /** MATCH_RADIUS: how far an object may have moved and still be paired by geometry. */
+  readonly matchRadius: number;
   readonly concurrency: number;
   /** Attempts before a transiently failing task is dead-lettered (local queue; Pub/Sub reads its policy). */
   readonly maxDeliveryAttempts: number;
@@ -95,6 +99,9 @@ export interface Config {
     readonly runbookBaseUrl: string;
   };
 }
+
+export const MATCH_FALLBACKS = ['none', 'geometry', 'auto'] as const;
+export type MatchFallback = (typeof MATCH_FALLBACKS)[number];
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -224,6 +231,8 @@ export function loadConfig(env: Env = process.env): Config {
       pubsubEndpoint: opt('PUBSUB_API_ENDPOINT', endpoint),
     },
     moveTolerance: read('MOVE_TOLERANCE', numberIn(0, 1e9), 0.1),
+    matchFallback: read('MATCH_FALLBACK', oneOf(MATCH_FALLBACKS), 'none'),
+    matchRadius: read('MATCH_RADIUS', numberIn(0, 1e9), 10),
     concurrency: read('CONCURRENCY', intIn(1, 1024), cpus),
     maxDeliveryAttempts: read('MAX_DELIVERY_ATTEMPTS', intIn(1, 100), 5),
     leaseSeconds: read('LEASE_SECONDS', intIn(1, 86_400), 60),

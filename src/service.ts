@@ -110,6 +110,8 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       input: sinks.input,
       diff,
       tolerance: config.moveTolerance,
+      matchFallback: config.matchFallback,
+      matchRadius: config.matchRadius,
       maxDeliveryAttempts: sources.source.maxDeliveryAttempts,
       replicaId: config.replicaId,
       clock,

@@ -5,6 +5,8 @@
  */
 import { decodeTask } from '../src/domain/task.js';
 import { countChanges } from '../src/domain/diff.js';
+import { matchModeFor } from '../src/domain/match.js';
+import type { MatchFallback } from '../src/config.js';
 import { ERROR_CODES, MalformedInputError, TransientError } from '../src/domain/errors.js';
 import type { Anomaly, ChangeSet, Task } from '../src/domain/types.js';
 import type { FailureRecord, ResultRecord } from '../sinks/sink.js';
@@ -49,6 +51,9 @@ export interface ProcessDeps {
   readonly input: InputStore;
   readonly diff: (request: DiffRequest) => Promise<ChangeSet>;
   readonly tolerance: number;
+  /** MATCH_FALLBACK and MATCH_RADIUS; `none` when absent. A task's `"match"` overrides the first. */
+  readonly matchFallback?: MatchFallback;
+  readonly matchRadius?: number;
   readonly maxDeliveryAttempts: number;
   readonly replicaId: string;
   readonly clock: () => number;
@@ -62,7 +67,13 @@ export async function processDelivery(delivery: Delivery, deps: ProcessDeps): Pr
     const decoded: Task = decodeTask(delivery.data, delivery.attributes);
     task = decoded;
     const pair = await loadVersions(decoded, deps.input);
-    const changes = await deps.diff({ drawingId: decoded.drawingId, pair, tolerance: deps.tolerance });
+    const match = matchModeFor(decoded.match, deps.matchFallback ?? 'none');
+    const changes = await deps.diff({
+      drawingId: decoded.drawingId,
+      pair,
+      tolerance: deps.tolerance,
+      ...(match === 'id' ? {} : { match, radius: deps.matchRadius }),
+    });
     return { kind: 'result', delivery, task: decoded, changes };
   } catch (err) {
     deps.onError(err, delivery, task);

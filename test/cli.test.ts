@@ -70,6 +70,38 @@ test('spawned: --json prints the change set', async (t) => {
   t.is((JSON.parse(r.stdout) as { moved: unknown[] }).moved.length, 2); // S moved 0.05 counts at 0.01
 });
 
+test('--match geometry pairs regenerated ids and prints renamed and ambiguous; --match id prints what it always did', async (t) => {
+  const door = (id: string, x: number) => ({ id, type: 'door', x, y: 0, width: 1, height: 2 });
+  const a = [door('A1', 0), door('A2', 100), door('A3', 200), door('A4', 210)];
+  const b = [door('B1', 0), door('B2', 103), door('B3', 205)];
+  const f = await files(t, a, b);
+  const text = await run(['diff', f.a, f.b, '--match', 'geometry', '--radius', '6']);
+  t.is(text.code, 0, text.stderr);
+  t.is(text.stdout, [
+    'drawing D7: 1 added, 2 removed, 1 moved, 0 modified, 1 renamed, 1 ambiguous',
+    'added:',
+    '  B3 (door at 205.0,0.0)',
+    'removed:',
+    '  A3 (door)',
+    '  A4 (door)',
+    'moved:',
+    '  B2 (was A2) moved 3.0 units east',
+    'renamed:',
+    '  A1 is now B1 (door)',
+    'ambiguous:',
+    '  door A3, A4 or B3: equally good candidates, not matched',
+    'summary: 1 object(s) moved: B2 (was A2) moved 3.0 units east. 1 object(s) added: B3 (door at 205.0,0.0). '
+      + '2 object(s) removed: A3 (door), A4 (door). 2 object(s) re-identified by geometry (1 only renamed). '
+      + '3 object(s) in 1 ambiguous group(s) left as removed and added: door A3, A4 or B3: equally good candidates, not matched.',
+    '',
+  ].join('\n'));
+  const json = await run(['diff', f.a, f.b, '--json', '--match', 'geometry', '--radius', '6']);
+  t.deepEqual(JSON.parse(json.stdout), JSON.parse(JSON.stringify(validateAndDiff(a, b, 'D7', { match: 'geometry', radius: 6 }))));
+  const byId = await run(['diff', f.a, f.b, '--match', 'id']);
+  t.deepEqual(byId, await run(['diff', f.a, f.b]));
+  t.regex(byId.stdout, /^drawing D7: 3 added, 4 removed, 0 moved, 0 modified\n/);
+});
+
 test('spawned: a malformed version exits 2 with the validator\'s one-line message', async (t) => {
   const f = await files(t, A, [obj('A', 0, 0), obj('B', 'abc', 0), obj('C', 0, 0)]);
   const r = await spawnCli(['diff', f.a, f.b]);
@@ -105,6 +137,10 @@ test('bad usage exits 2 with one line naming the problem', async (t) => {
     [['diff', f.a, f.b, '--tolerance', '-1'], "Option '--tolerance' argument is ambiguous (see --help)"],
     [['diff', f.a, f.b, '--tolerance', 'abc'], '--tolerance must be a number of at least 0, got "abc"'],
     [['diff', f.a, f.b, '--tolerance', 'inf'], '--tolerance must be a number of at least 0, got "inf"'],
+    [['diff', f.a, f.b, '--match', 'guess'], '--match must be one of id, geometry, auto, got "guess"'],
+    [['diff', f.a, f.b, '--match'], "Option '--match <value>' argument missing (see --help)"],
+    [['diff', f.a, f.b, '--radius', 'far'], '--radius must be a finite number of at least 0, got "far"'],
+    [['diff', f.a, f.b, '--radius=-2'], '--radius must be a finite number of at least 0, got "-2"'],
     [['diff', f.a, f.b, '--drawing-id', 'a/b'],
       '--drawing-id must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit, got "a/b"'],
   ];

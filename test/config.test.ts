@@ -157,6 +157,8 @@ const BAD: Array<[name: string, bad: string[], good: string, base?: Env]> = [
   ['RESOURCE_MANAGER_API_ENDPOINT', ['localhost'], 'https://cloudresourcemanager.googleapis.com'],
   ['PUBSUB_API_ENDPOINT', ['127.0.0.1:8085'], 'https://pubsub.googleapis.com'],
   ['MOVE_TOLERANCE', ['-0.1', 'abc', 'NaN', 'Infinity', '1e400', '0.1.2', '1e10'], '.5'],
+  ['MATCH_FALLBACK', ['id', 'Geometry', 'yes', 'none,auto'], 'auto'],
+  ['MATCH_RADIUS', ['-1', 'far', 'Infinity', '1e10'], '2.5'],
   ['CONCURRENCY', ['0', '1025', 'all', '2.5'], '1024'],
   ['MAX_DELIVERY_ATTEMPTS', ['0', '101'], '100'],
   ['LEASE_SECONDS', ['0', '86401'], '1'],
@@ -220,6 +222,10 @@ test('accepted values are read as typed values, and an empty string means the de
   t.deepEqual(config.corsOrigins, ['https://a.example.com', 'http://b.example.com:8080']);
   t.is(config.concurrency, availableParallelism());
   t.is(config.projectId, 'example.com:acme-drawings');
+  // geometry matching is opt-in: by default ids alone pair objects, as in the seed
+  t.is(config.matchFallback, 'none');
+  t.is(config.matchRadius, 10);
+  t.deepEqual([loadConfig({ MATCH_FALLBACK: 'geometry', MATCH_RADIUS: '2.5' })].map((c) => [c.matchFallback, c.matchRadius]), [['geometry', 2.5]]);
 });
 
 test('all bad variables are reported at once, in one ConfigError', (t) => {

@@ -66,6 +66,15 @@ function toArray<T>(row: Row, column: string): readonly T[] {
   return v as T[];
 }
 
+/** As countChanges: a result's counts name `renamed` only when there is some. */
+const renamedCount = (n: number): { renamed?: number } => (n > 0 ? { renamed: n } : {});
+
+/** A nullable JSON array column: absent from the result where NULL (geometry matching did not run). */
+function optionalArray(row: Row, column: 'renamed' | 'ambiguous'): Partial<Record<typeof column, readonly never[]>> {
+  if (row[column] === null || row[column] === undefined) return {};
+  return { [column]: toArray<never>(row, column) };
+}
+
 /** A `change_results` row as `GET /changes` serves it. */
 export function decodeChange(row: Row): StoredChange {
   return {
@@ -75,6 +84,8 @@ export function decodeChange(row: Row): StoredChange {
     removed: toArray(row, 'removed'),
     moved: toArray(row, 'moved'),
     modified: toArray(row, 'modified'),
+    ...optionalArray(row, 'renamed'),
+    ...optionalArray(row, 'ambiguous'),
     summary: toText(row, 'summary'),
     processing_time_ms: toNumber(row, 'processing_time_ms'),
     created_at: toDate(row, 'created_at').toISOString(),
@@ -91,6 +102,7 @@ export function decodeRollup(row: Row): Rollup {
       removed: toNumber(row, 'removed'),
       moved: toNumber(row, 'moved'),
       modified: toNumber(row, 'modified'),
+      renamed: toNumber(row, 'renamed'),
       failed: toNumber(row, 'failed'),
       malformed: toNumber(row, 'malformed'),
     },
@@ -151,6 +163,7 @@ export function decodeSample(row: Row): MetricSample {
       removed: toNumber(row, 'removed_count'),
       moved: toNumber(row, 'moved_count'),
       modified: toNumber(row, 'modified_count'),
+      ...renamedCount(toNumber(row, 'renamed_count')),
     },
   };
 }

@@ -107,6 +107,7 @@ export function rollupRow(r: Rollup): InsertRow {
       removed: r.counts.removed,
       moved: r.counts.moved,
       modified: r.counts.modified,
+      renamed: r.counts.renamed ?? 0,
       failed: r.counts.failed,
       malformed: r.counts.malformed,
       processing_histogram: r.processingHistogram,

@@ -32,7 +32,7 @@ export function tableRef(names: TableNames, table: TableId): string {
 /** Results of one drawing, newest first; each task once (its first stored row). */
 export function changesQuery(names: TableNames, drawingId: string, limit: number): QuerySpec {
   return {
-    query: `SELECT task_key, drawing_id, job_id, added, removed, moved, modified, summary, processing_time_ms, created_at, result_object
+    query: `SELECT task_key, drawing_id, job_id, added, removed, moved, modified, renamed, ambiguous, summary, processing_time_ms, created_at, result_object
 FROM ${tableRef(names, 'change_results')}
 WHERE drawing_id = @drawing_id
 QUALIFY ROW_NUMBER() OVER (PARTITION BY task_key ORDER BY created_at, replica_id) = 1
@@ -78,7 +78,7 @@ FROM (
 /** Every replica's newest rollup version per hour, for hours starting at or after `since`. */
 export function rollupsQuery(names: TableNames, since: Date): QuerySpec {
   return {
-    query: `SELECT replica_id, hour_start, pairs, added, removed, moved, modified, failed, malformed, processing_histogram, end_to_end_histogram, updated_at
+    query: `SELECT replica_id, hour_start, pairs, added, removed, moved, modified, renamed, failed, malformed, processing_histogram, end_to_end_histogram, updated_at
 FROM ${tableRef(names, 'hourly_rollups')}
 WHERE hour_start >= @since
 QUALIFY ROW_NUMBER() OVER (PARTITION BY replica_id, hour_start ORDER BY updated_at DESC) = 1
@@ -119,7 +119,7 @@ WHERE created_at >= @since AND anomaly_type IN ('malformed_input', 'missing_uplo
  */
 export function samplesQuery(names: TableNames, since: Date, replicaId: string): QuerySpec {
   return {
-    query: `SELECT task_key, drawing_id, status, latency_ms, end_to_end_ms, added_count, removed_count, moved_count, modified_count, created_at
+    query: `SELECT task_key, drawing_id, status, latency_ms, end_to_end_ms, added_count, removed_count, moved_count, modified_count, renamed_count, created_at
 FROM ${tableRef(names, 'processing_metrics')}
 WHERE replica_id = @replica_id AND created_at >= @since
 QUALIFY ROW_NUMBER() OVER (PARTITION BY task_key ORDER BY CASE WHEN status = 'completed' THEN 0 ELSE 1 END, created_at) = 1

@@ -42,6 +42,9 @@ export function resultObject(r: ResultRecord): ObjectToWrite {
       removed: r.changes.removed,
       moved: r.changes.moved,
       modified: r.changes.modified,
+      // Only where geometry matching ran: JSON.stringify leaves out the undefined ones.
+      renamed: r.changes.renamed,
+      ambiguous: r.changes.ambiguous,
       summary: r.changes.summary,
       counts: r.counts,
       processing_time_ms: r.processingTimeMs,

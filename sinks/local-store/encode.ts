@@ -25,6 +25,7 @@ export interface RollupRow {
   readonly removed: number;
   readonly moved: number;
   readonly modified: number;
+  readonly renamed: number;
   readonly failed: number;
   readonly malformed: number;
   readonly processing_histogram: string;
@@ -52,6 +53,7 @@ export function rollupRow(r: Rollup): RollupRow {
     removed: r.counts.removed,
     moved: r.counts.moved,
     modified: r.counts.modified,
+    renamed: r.counts.renamed ?? 0,
     failed: r.counts.failed,
     malformed: r.counts.malformed,
     processing_histogram: r.processingHistogram,
@@ -68,6 +70,8 @@ export function storedChange(row: ChangeRow): StoredChange {
     removed: JSON.parse(row.removed) as StoredChange['removed'],
     moved: JSON.parse(row.moved) as StoredChange['moved'],
     modified: JSON.parse(row.modified) as StoredChange['modified'],
+    ...(row.renamed === null || row.renamed === undefined ? {} : { renamed: JSON.parse(row.renamed) as StoredChange['renamed'] }),
+    ...(row.ambiguous === null || row.ambiguous === undefined ? {} : { ambiguous: JSON.parse(row.ambiguous) as StoredChange['ambiguous'] }),
     summary: row.summary,
     processing_time_ms: row.processing_time_ms,
     created_at: row.created_at,
@@ -95,6 +99,7 @@ export function rollupFromRow(row: RollupRow): Rollup {
       removed: row.removed,
       moved: row.moved,
       modified: row.modified,
+      renamed: row.renamed ?? 0,
       failed: row.failed,
       malformed: row.malformed,
     },
@@ -119,6 +124,8 @@ export function sampleFromRow(row: MetricRow): MetricSample {
         removed: row.removed_count,
         moved: row.moved_count,
         modified: row.modified_count,
+        // As countChanges: named only when there is some.
+        ...(row.renamed_count > 0 ? { renamed: row.renamed_count } : {}),
       },
     };
   }

@@ -10,7 +10,7 @@
  */
 
 /** `PRAGMA user_version` of the newest layout this build understands. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Migration `i` upgrades a file from user_version `i` to `i + 1`. */
 export const MIGRATIONS: readonly string[] = [
@@ -109,5 +109,11 @@ export const MIGRATIONS: readonly string[] = [
     attempts        INTEGER NOT NULL,
     created_at      INTEGER NOT NULL
   );
+  `,
+  /* 1 → 2: geometry matching (issue 13); NULL where it did not run, 0 in rows written before. */ `
+  ALTER TABLE change_results ADD COLUMN renamed TEXT;
+  ALTER TABLE change_results ADD COLUMN ambiguous TEXT;
+  ALTER TABLE processing_metrics ADD COLUMN renamed_count INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE hourly_rollups ADD COLUMN renamed INTEGER NOT NULL DEFAULT 0;
   `,
 ];

@@ -41,17 +41,17 @@ import {
 const SAMPLE_CHUNK = 1000;
 
 const METRIC_COLUMNS = `task_key, job_id, drawing_id, status, latency_ms, end_to_end_ms, added_count,
-  removed_count, moved_count, modified_count, error_code, error_message, created_at, replica_id`;
+  removed_count, moved_count, modified_count, renamed_count, error_code, error_message, created_at, replica_id`;
 const METRIC_VALUES = `@task_key, @job_id, @drawing_id, @status, @latency_ms, @end_to_end_ms, @added_count,
-  @removed_count, @moved_count, @modified_count, @error_code, @error_message, @created_at, @replica_id`;
+  @removed_count, @moved_count, @modified_count, @renamed_count, @error_code, @error_message, @created_at, @replica_id`;
 
 function prepareStatements(db: Db) {
   return {
     insertChange: db.prepare<[ChangeRow]>(
       `INSERT OR IGNORE INTO change_results (task_key, drawing_id, job_id, added, removed, moved, modified,
-         summary, processing_time_ms, end_to_end_ms, created_at, replica_id)
+         renamed, ambiguous, summary, processing_time_ms, end_to_end_ms, created_at, replica_id)
        VALUES (@task_key, @drawing_id, @job_id, @added, @removed, @moved, @modified,
-         @summary, @processing_time_ms, @end_to_end_ms, @created_at, @replica_id)`,
+         @renamed, @ambiguous, @summary, @processing_time_ms, @end_to_end_ms, @created_at, @replica_id)`,
     ),
     // A result is the final word on a task: it replaces a failure recorded by an earlier attempt.
     upsertCompleted: db.prepare<[MetricRow]>(
@@ -60,6 +60,7 @@ function prepareStatements(db: Db) {
          status = excluded.status, latency_ms = excluded.latency_ms, end_to_end_ms = excluded.end_to_end_ms,
          added_count = excluded.added_count, removed_count = excluded.removed_count,
          moved_count = excluded.moved_count, modified_count = excluded.modified_count,
+         renamed_count = excluded.renamed_count,
          error_code = NULL, error_message = NULL, created_at = excluded.created_at,
          replica_id = excluded.replica_id
        WHERE processing_metrics.status <> 'completed'`,
@@ -73,13 +74,13 @@ function prepareStatements(db: Db) {
     ),
     // Never let an older snapshot of an hour overwrite a newer one.
     upsertRollup: db.prepare<[RollupRow]>(
-      `INSERT INTO hourly_rollups (replica_id, hour_start, pairs, added, removed, moved, modified, failed,
+      `INSERT INTO hourly_rollups (replica_id, hour_start, pairs, added, removed, moved, modified, renamed, failed,
          malformed, processing_histogram, end_to_end_histogram, updated_at)
-       VALUES (@replica_id, @hour_start, @pairs, @added, @removed, @moved, @modified, @failed,
+       VALUES (@replica_id, @hour_start, @pairs, @added, @removed, @moved, @modified, @renamed, @failed,
          @malformed, @processing_histogram, @end_to_end_histogram, @updated_at)
        ON CONFLICT (replica_id, hour_start) DO UPDATE SET
          pairs = excluded.pairs, added = excluded.added, removed = excluded.removed, moved = excluded.moved,
-         modified = excluded.modified, failed = excluded.failed, malformed = excluded.malformed,
+         modified = excluded.modified, renamed = excluded.renamed, failed = excluded.failed, malformed = excluded.malformed,
          processing_histogram = excluded.processing_histogram,
          end_to_end_histogram = excluded.end_to_end_histogram, updated_at = excluded.updated_at
        WHERE excluded.updated_at >= hourly_rollups.updated_at`,

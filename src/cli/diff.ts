@@ -5,13 +5,13 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { countChanges, DEFAULT_TOLERANCE, validateAndDiff } from '../domain/diff.js';
+import { countChanges, DEFAULT_MATCH_RADIUS, DEFAULT_TOLERANCE, validateAndDiff } from '../domain/diff.js';
 import { parsePyFloat } from '../domain/drawing.js';
 import { DRAWING_ID_PATTERN } from '../domain/task.js';
-import type { ChangeSet } from '../domain/types.js';
+import { MATCH_MODES, type ChangeSet, type MatchMode } from '../domain/types.js';
 import { type CliCommand, UsageError, usageErrorFrom } from './io.js';
 
-export const DIFF_USAGE = `Usage: buildtrace diff A.json B.json [--json] [--tolerance N] [--drawing-id ID]
+export const DIFF_USAGE = `Usage: buildtrace diff A.json B.json [--json] [--tolerance N] [--match MODE] [--radius N] [--drawing-id ID]
 
 Compares two versions of a drawing (JSON arrays of {"id", "type", "x", "y", "width", "height"})
 and prints what was added, removed, moved and modified, in the words the service stores.
@@ -19,6 +19,10 @@ and prints what was added, removed, moved and modified, in the words the service
 Options:
   --json            print the change set as JSON instead of text
   --tolerance N     a coordinate or size must change by more than N to count (default ${DEFAULT_TOLERANCE})
+  --match MODE      id (default: match objects by id only), geometry (then pair what ids leave
+                    unmatched by geometry) or auto (geometry only when more than half of A's
+                    ids are absent from B); as MATCH_FALLBACK and a task's "match"
+  --radius N        how far an object may move and still be paired by geometry (default ${DEFAULT_MATCH_RADIUS})
   --drawing-id ID   the drawing named in messages (default: the folder holding A when A is
                     named version_a.json, as in the seed's layout; otherwise "cli")
   -h, --help        show this help
@@ -28,7 +32,7 @@ malformed version.
 `;
 
 export const diffCommand: CliCommand = {
-  synopsis: 'diff A.json B.json [--json] [--tolerance N] [--drawing-id ID]',
+  synopsis: 'diff A.json B.json [--json] [--tolerance N] [--match MODE] [--radius N] [--drawing-id ID]',
   async run(argv, io) {
     const args = parse(argv);
     if (args === 'help') {
@@ -36,7 +40,7 @@ export const diffCommand: CliCommand = {
       return 0;
     }
     const [a, b] = await Promise.all([readVersion(args.fileA), readVersion(args.fileB)]);
-    const changes = validateAndDiff(a, b, args.drawingId, { tolerance: args.tolerance });
+    const changes = validateAndDiff(a, b, args.drawingId, { tolerance: args.tolerance, match: args.match, radius: args.radius });
     io.out(args.json ? `${JSON.stringify(changes, null, 2)}\n` : formatText(args.drawingId, changes));
     return 0;
   },
@@ -47,6 +51,8 @@ interface DiffArgs {
   readonly fileB: string;
   readonly json: boolean;
   readonly tolerance: number;
+  readonly match: MatchMode;
+  readonly radius: number;
   readonly drawingId: string;
 }
 
@@ -60,6 +66,8 @@ function parse(argv: readonly string[]): DiffArgs | 'help' {
       options: {
         json: { type: 'boolean', default: false },
         tolerance: { type: 'string' },
+        match: { type: 'string', default: 'id' },
+        radius: { type: 'string' },
         'drawing-id': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -84,13 +92,26 @@ function parse(argv: readonly string[]): DiffArgs | 'help' {
     tolerance = n;
   }
 
+  const match = values.match;
+  if (!(MATCH_MODES as readonly string[]).includes(match)) {
+    throw new UsageError(`--match must be one of ${MATCH_MODES.join(', ')}, got ${JSON.stringify(match)}`);
+  }
+  let radius = DEFAULT_MATCH_RADIUS;
+  if (values.radius !== undefined) {
+    const n = parsePyFloat(values.radius);
+    if (n === undefined || n < 0 || !Number.isFinite(n)) {
+      throw new UsageError(`--radius must be a finite number of at least 0, got ${JSON.stringify(values.radius)}`);
+    }
+    radius = n;
+  }
+
   const drawingId = values['drawing-id'] ?? defaultDrawingId(fileA);
   if (!DRAWING_ID_PATTERN.test(drawingId)) {
     throw new UsageError(
       `--drawing-id must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit, got ${JSON.stringify(drawingId)}`,
     );
   }
-  return { fileA, fileB, json: values.json, tolerance, drawingId };
+  return { fileA, fileB, json: values.json, tolerance, match: match as MatchMode, radius, drawingId };
 }
 
 /** In the seed's layout (`<drawing_id>/version_a.json`) the folder names the drawing. */
@@ -120,11 +141,13 @@ async function readVersion(file: string): Promise<unknown> {
 /** Counts first, then every item (not only the summary's three examples), then the summary. */
 export function formatText(drawingId: string, changes: ChangeSet): string {
   const counts = countChanges(changes);
+  // The renamed count only where geometry matching ran: id matching alone prints what it always did.
+  const renamed = changes.renamed === undefined ? '' : `, ${counts.renamed} renamed, ${changes.ambiguous?.length ?? 0} ambiguous`;
   const lines = [
-    `drawing ${drawingId}: ${counts.added} added, ${counts.removed} removed, ${counts.moved} moved, ${counts.modified} modified`,
+    `drawing ${drawingId}: ${counts.added} added, ${counts.removed} removed, ${counts.moved} moved, ${counts.modified} modified${renamed}`,
   ];
-  for (const kind of ['added', 'removed', 'moved', 'modified'] as const) {
-    const items = changes[kind];
+  for (const kind of ['added', 'removed', 'moved', 'modified', 'renamed', 'ambiguous'] as const) {
+    const items = changes[kind] ?? [];
     if (items.length === 0) continue;
     lines.push(`${kind}:`);
     for (const item of items) lines.push(`  ${item.description}`);

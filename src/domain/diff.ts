@@ -4,25 +4,35 @@
  */
 import { describeAdded, describeModified, describeMoved, describeRemoved, summarize } from './describe.js';
 import { duplicateId, indexVersion, validateObject, versionArray } from './drawing.js';
+import { describeRenamed, looksReidentified, matchByGeometry, matchSentence, reidentifiedName } from './match.js';
 import type {
   AddedItem,
+  AmbiguousGroup,
   ChangeCounts,
   ChangeSet,
   Direction,
   DrawingObject,
   DrawingVersion,
+  MatchMode,
   ModifiedField,
   ModifiedItem,
   MovedItem,
   RemovedItem,
+  RenamedItem,
 } from './types.js';
 
 /** The seed's hard-coded threshold, and MOVE_TOLERANCE's default. */
 export const DEFAULT_TOLERANCE = 0.1;
+/** MATCH_RADIUS's default: how far an object may move and still be paired by geometry. */
+export const DEFAULT_MATCH_RADIUS = 10;
 
 export interface DiffOptions {
   /** A coordinate or size must change by more than this to count; default 0.1. */
   readonly tolerance?: number;
+  /** `id` (default: the seed's matching only), `geometry` or `auto` (src/domain/match.ts). */
+  readonly match?: MatchMode;
+  /** Rule 2's reach for geometry matching; default 10. */
+  readonly radius?: number;
 }
 
 /**
@@ -40,7 +50,7 @@ export function diffVersions(a: DrawingVersion, b: DrawingVersion, options: Diff
   const tol = toleranceOf(options);
   const indexById = new Map<string, number>();
   for (let i = 0; i < a.length; i++) indexById.set((a[i] as DrawingObject).id, i);
-  return diffAgainst(a, indexById, b, false, '', tol);
+  return diffAgainst(a, indexById, b, false, '', tol, matchingOf(options));
 }
 
 /**
@@ -56,8 +66,9 @@ export function diffVersions(a: DrawingVersion, b: DrawingVersion, options: Diff
  */
 export function validateAndDiff(rawA: unknown, rawB: unknown, drawingId: string, options: DiffOptions = {}): ChangeSet {
   const tol = toleranceOf(options);
+  const matching = matchingOf(options);
   const a = indexVersion(rawA, drawingId, 'a');
-  return diffAgainst(a.objects, a.indexById, versionArray(rawB, drawingId, 'b'), true, drawingId, tol);
+  return diffAgainst(a.objects, a.indexById, versionArray(rawB, drawingId, 'b'), true, drawingId, tol, matching);
 }
 
 /**
@@ -67,7 +78,28 @@ export function validateAndDiff(rawA: unknown, rawB: unknown, drawingId: string,
  * countChanges(changes); // { added: 1, removed: 0, moved: 2, modified: 0 }
  */
 export function countChanges(c: ChangeSet): ChangeCounts {
-  return { added: c.added.length, removed: c.removed.length, moved: c.moved.length, modified: c.modified.length };
+  return {
+    added: c.added.length,
+    removed: c.removed.length,
+    moved: c.moved.length,
+    modified: c.modified.length,
+    // Only where geometry matching ran: id matching's counts keep their four kinds.
+    ...(c.renamed === undefined ? {} : { renamed: c.renamed.length }),
+  };
+}
+
+interface Matching {
+  readonly mode: MatchMode;
+  readonly radius: number;
+}
+
+function matchingOf(options: DiffOptions): Matching {
+  const mode = options.match ?? 'id';
+  const radius = options.radius ?? DEFAULT_MATCH_RADIUS;
+  if (typeof radius !== 'number' || !Number.isFinite(radius) || radius < 0) {
+    throw new RangeError(`radius must be a finite number of at least 0, got ${String(radius)}`);
+  }
+  return { mode, radius };
 }
 
 function toleranceOf(options: DiffOptions): number {
@@ -90,7 +122,14 @@ function diffAgainst(
   validate: boolean,
   drawingId: string,
   tol: number,
+  matching: Matching = { mode: 'id', radius: DEFAULT_MATCH_RADIUS },
 ): ChangeSet {
+  // When geometry may pair them, the unmatched objects are kept and their items built only after
+  // matching: a re-export leaves every object unmatched by id, and most of those items would be
+  // thrown away.
+  const keepObjects = matching.mode !== 'id';
+  const addedObjects: DrawingObject[] = [];
+  const removedObjects: DrawingObject[] = [];
   const added: AddedItem[] = [];
   const removed: RemovedItem[] = [];
   const moved: MovedItem[] = [];
@@ -107,12 +146,8 @@ function diffAgainst(
       const first = addedIndexById.get(o.id);
       if (first !== undefined) throw duplicateId(drawingId, 'b', j, o.id, first);
       addedIndexById.set(o.id, j);
-      added.push({
-        id: o.id,
-        type: o.type,
-        to: { x: o.x, y: o.y, width: o.width, height: o.height },
-        description: describeAdded(o.id, o.type, o.x, o.y),
-      });
+      if (keepObjects) addedObjects.push(o);
+      else added.push(addedItem(o));
     } else {
       if (partner[i] !== undefined) throw duplicateId(drawingId, 'b', j, o.id, firstIndexOf(b, o.id));
       partner[i] = o;
@@ -124,12 +159,8 @@ function diffAgainst(
     const from = a[i] as DrawingObject;
     const to = partner[i];
     if (to === undefined) {
-      removed.push({
-        id: from.id,
-        type: from.type,
-        from: { x: from.x, y: from.y, width: from.width, height: from.height },
-        description: describeRemoved(from.id, from.type),
-      });
+      if (keepObjects) removedObjects.push(from);
+      else removed.push(removedItem(from));
       continue;
     }
     const dx = to.x - from.x;
@@ -140,7 +171,68 @@ function diffAgainst(
     }
   }
 
+  if (keepObjects && (matching.mode === 'geometry' || looksReidentified(removedObjects.length, nA))) {
+    return withGeometry(moved, modified, addedObjects, removedObjects, tol, matching.radius);
+  }
+  if (keepObjects) {
+    for (const o of addedObjects) added.push(addedItem(o));
+    for (const o of removedObjects) removed.push(removedItem(o));
+  }
   return { added, removed, moved, modified, summary: summarize(added, removed, moved, modified) };
+}
+
+/**
+ * Pairs what ids left unmatched by geometry: a pair goes where an id-matched one would (moved,
+ * modified, or neither: renamed), carrying `previous_id`; ties stay added and removed.
+ */
+function withGeometry(
+  moved: MovedItem[],
+  modified: ModifiedItem[],
+  addedObjects: readonly DrawingObject[],
+  removedObjects: readonly DrawingObject[],
+  tol: number,
+  radius: number,
+): ChangeSet {
+  const m = matchByGeometry(removedObjects, addedObjects, { tolerance: tol, radius });
+  const renamed: RenamedItem[] = [];
+  const removed: RemovedItem[] = [];
+  for (let k = 0; k < removedObjects.length; k++) {
+    const j = m.partnerOfRemoved[k] as number;
+    if (j < 0) {
+      removed.push(removedItem(removedObjects[k] as DrawingObject));
+      continue;
+    }
+    const from = removedObjects[k] as DrawingObject;
+    const to = addedObjects[j] as DrawingObject;
+    const dx = to.x - from.x;
+    const dy = to.y - from.y;
+    const isMoved = Math.abs(dx) > tol || Math.abs(dy) > tol;
+    const isModified = Math.abs(to.width - from.width) > tol || Math.abs(to.height - from.height) > tol;
+    const name = reidentifiedName(to.id, from.id);
+    const byGeometry = { previous_id: from.id, matched_by: 'geometry' as const };
+    if (isMoved) {
+      const item = movedItem(from, to, dx, dy, name);
+      moved.push({ ...item, id: to.id, ...byGeometry });
+    }
+    if (isModified) modified.push({ ...modifiedItem(from, to, tol, name), id: to.id, ...byGeometry });
+    if (!isMoved && !isModified) {
+      renamed.push({ id: to.id, previous_id: from.id, type: to.type, description: describeRenamed(from.id, to.id, to.type) });
+    }
+  }
+  const added: AddedItem[] = [];
+  for (let j = 0; j < addedObjects.length; j++) if (m.pairedAdded[j] === 0) added.push(addedItem(addedObjects[j] as DrawingObject));
+  const ambiguous: AmbiguousGroup[] = [...m.ambiguous];
+  const base = summarize(added, removed, moved, modified);
+  const sentence = matchSentence(m.pairs, renamed.length, ambiguous);
+  return { added, removed, moved, modified, renamed, ambiguous, summary: sentence === '' ? base : `${base} ${sentence}` };
+}
+
+function addedItem(o: DrawingObject): AddedItem {
+  return { id: o.id, type: o.type, to: { x: o.x, y: o.y, width: o.width, height: o.height }, description: describeAdded(o.id, o.type, o.x, o.y) };
+}
+
+function removedItem(o: DrawingObject): RemovedItem {
+  return { id: o.id, type: o.type, from: { x: o.x, y: o.y, width: o.width, height: o.height }, description: describeRemoved(o.id, o.type) };
 }
 
 /** Where an id first appears in B: only needed for the error message, so found by a scan. */
@@ -148,7 +240,7 @@ function firstIndexOf(b: readonly unknown[], id: string): number {
   return b.findIndex((o) => (o as { id?: unknown } | null)?.id === id);
 }
 
-function movedItem(from: DrawingObject, to: DrawingObject, dx: number, dy: number): MovedItem {
+function movedItem(from: DrawingObject, to: DrawingObject, dx: number, dy: number, name = from.id): MovedItem {
   // As in the seed: the larger axis decides, and a tie goes to north/south; y grows north.
   let direction: Direction;
   let distance: number;
@@ -168,11 +260,11 @@ function movedItem(from: DrawingObject, to: DrawingObject, dx: number, dy: numbe
     dy,
     direction,
     distance,
-    description: describeMoved(from.id, distance, direction),
+    description: describeMoved(name, distance, direction),
   };
 }
 
-function modifiedItem(from: DrawingObject, to: DrawingObject, tol: number): ModifiedItem {
+function modifiedItem(from: DrawingObject, to: DrawingObject, tol: number, name = from.id): ModifiedItem {
   const fields: ModifiedField[] = [];
   if (from.type !== to.type) fields.push('type');
   if (Math.abs(to.width - from.width) > tol) fields.push('width');
@@ -185,6 +277,6 @@ function modifiedItem(from: DrawingObject, to: DrawingObject, tol: number): Modi
     from: fromShape,
     to: toShape,
     fields,
-    description: describeModified(from.id, fromShape, toShape, fields),
+    description: describeModified(name, fromShape, toShape, fields),
   };
 }

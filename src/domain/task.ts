@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { OutgoingTask } from '../../streams/sources/source.js';
 import { describeValue } from './drawing.js';
 import { ERROR_CODES, MalformedInputError } from './errors.js';
-import type { Task, VersionSource } from './types.js';
+import { MATCH_MODES, type MatchMode, type Task, type VersionSource } from './types.js';
 
 export const DRAWING_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -23,6 +23,8 @@ export interface TaskInput {
   readonly taskId: string | null;
   readonly versions: VersionSource;
   readonly uploadedAt: Date | null;
+  /** `"match"`: overrides MATCH_FALLBACK for this pair; absent when not given. */
+  readonly match?: MatchMode;
 }
 
 const FORMS = [
@@ -76,6 +78,7 @@ export function decodeTask(data: Buffer | string, attributes: Readonly<Record<st
     drawingId: input.drawingId,
     versions: input.versions,
     uploadedAt: input.uploadedAt,
+    ...(input.match === undefined ? {} : { match: input.match }),
   };
 }
 
@@ -122,6 +125,7 @@ export function parseTaskInput(value: unknown, index?: number): TaskInput {
   const jobId = optionalId(o.job_id, 'field "job_id"', whereDrawing, drawingId, loc('job_id'));
   const taskId = optionalId(o.task_id, 'field "task_id"', whereDrawing, drawingId, loc('task_id'));
   const uploadedAt = parseUploadedAt(o.uploaded_at, fail);
+  const match = parseMatch(o.match, fail);
 
   const given = FORMS.filter((form) => form.fields.some((f) => present(o[f])));
   if (given.length === 0) {
@@ -155,7 +159,7 @@ export function parseTaskInput(value: unknown, index?: number): TaskInput {
       versions = { kind: 'folder', path: path(o.storage_path, 'storage_path', fail) };
       break;
   }
-  return { drawingId, jobId, taskId, versions, uploadedAt };
+  return { drawingId, jobId, taskId, versions, uploadedAt, ...(match === undefined ? {} : { match }) };
 }
 
 /**
@@ -194,6 +198,7 @@ export function encodeTask(task: TaskInput, where = 'task: '): OutgoingTask {
       break;
   }
   if (task.uploadedAt !== null) body.uploaded_at = task.uploadedAt.toISOString();
+  if (task.match !== undefined) body.match = task.match;
   let text: string;
   try {
     text = JSON.stringify(body);
@@ -305,6 +310,15 @@ function parseUploadedAt(v: unknown, fail: Fail): Date | null {
   date.setUTCHours(hour, minute - offsetMinutes, second, ms);
   if (Number.isNaN(date.getTime())) throw bad();
   return date;
+}
+
+/** `"match"`: one of MATCH_MODES; `null` counts as absent, like every optional field. */
+function parseMatch(v: unknown, fail: Fail): MatchMode | undefined {
+  if (!present(v)) return undefined;
+  if (typeof v !== 'string' || !(MATCH_MODES as readonly string[]).includes(v)) {
+    throw fail('match', `field "match" must be one of ${MATCH_MODES.map((m) => `"${m}"`).join(', ')}, got ${describeValue(v)}`);
+  }
+  return v as MatchMode;
 }
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;

@@ -56,6 +56,9 @@ export interface MovedItem {
   readonly distance: number;
   /** The seed's wording: `D1 moved 2.0 units east`. */
   readonly description: string;
+  /** Set when geometry, not the id, paired it: its id in version A (`id` is B's). */
+  readonly previous_id?: string;
+  readonly matched_by?: 'geometry';
 }
 
 export type ModifiedField = 'type' | 'width' | 'height';
@@ -75,13 +78,50 @@ export interface ModifiedItem {
   readonly fields: readonly ModifiedField[];
   /** e.g. `D1 modified: type door → window, width 1.0 → 2.0`. */
   readonly description: string;
+  /** Set when geometry, not the id, paired it: its id in version A (`id` is B's). */
+  readonly previous_id?: string;
+  readonly matched_by?: 'geometry';
 }
+
+/** An object that only changed id (src/domain/match.ts, rule 1). */
+export interface RenamedItem {
+  /** Its id in version B. */
+  readonly id: string;
+  /** Its id in version A. */
+  readonly previous_id: string;
+  readonly type: string;
+  /** e.g. `W3 is now W9 (window)`. */
+  readonly description: string;
+}
+
+/** Objects whose best partners were equally good: none was guessed, they stay removed and added. */
+export interface AmbiguousGroup {
+  readonly type: string;
+  /** Candidates in version A (listed in `removed`), sorted. */
+  readonly previous_ids: readonly string[];
+  /** Candidates in version B (listed in `added`), sorted. */
+  readonly ids: readonly string[];
+  readonly description: string;
+}
+
+/**
+ * How objects are paired: `id` only (the seed), `geometry` (then what ids leave unmatched by
+ * geometry), or `auto` (geometry only when more than half of A's ids are absent from B).
+ */
+export const MATCH_MODES = ['id', 'geometry', 'auto'] as const;
+export type MatchMode = (typeof MATCH_MODES)[number];
 
 export interface ChangeSet {
   readonly added: readonly AddedItem[];
   readonly removed: readonly RemovedItem[];
   readonly moved: readonly MovedItem[];
   readonly modified: readonly ModifiedItem[];
+  /**
+   * Present only when geometry matching ran for the pair (possibly empty): absent, the result has
+   * exactly the seed's shape.
+   */
+  readonly renamed?: readonly RenamedItem[];
+  readonly ambiguous?: readonly AmbiguousGroup[];
   /** One paragraph; `No changes detected.` when nothing changed. */
   readonly summary: string;
 }
@@ -91,6 +131,11 @@ export interface ChangeCounts {
   readonly removed: number;
   readonly moved: number;
   readonly modified: number;
+  /**
+   * Objects that only changed id (geometry matching): not a change of the drawing, so the spike
+   * detector leaves them out. Absent counts as 0 (records written before it existed).
+   */
+  readonly renamed?: number;
 }
 
 /** Where the two versions of a task come from (design.md, Input). */
@@ -110,6 +155,8 @@ export interface Task {
   readonly drawingId: string;
   readonly versions: VersionSource;
   readonly uploadedAt: Date | null;
+  /** The task's `"match"`, overriding MATCH_FALLBACK for this pair; absent when not given. */
+  readonly match?: MatchMode;
 }
 
 export const ANOMALY_TYPES = [

@@ -66,15 +66,15 @@ export interface WindowSnapshot {
 
 interface Window {
   readonly hourStart: number;
-  counts: { pairs: number; added: number; removed: number; moved: number; modified: number; failed: number; malformed: number };
+  counts: { pairs: number; added: number; removed: number; moved: number; modified: number; renamed: number; failed: number; malformed: number };
   readonly processing: Histogram;
   readonly endToEnd: Histogram;
   updatedAt: number;
   dirty: boolean;
 }
 
-const zeroCounts = (): Window['counts'] => ({ pairs: 0, added: 0, removed: 0, moved: 0, modified: 0, failed: 0, malformed: 0 });
-const COUNT_KEYS = ['pairs', 'added', 'removed', 'moved', 'modified', 'failed', 'malformed'] as const;
+const zeroCounts = (): Window['counts'] => ({ pairs: 0, added: 0, removed: 0, moved: 0, modified: 0, renamed: 0, failed: 0, malformed: 0 });
+const COUNT_KEYS = ['pairs', 'added', 'removed', 'moved', 'modified', 'renamed', 'failed', 'malformed'] as const;
 
 /** A stored count as a safe non-negative integer: a bad rollup must not poison the totals with NaN. */
 function countOf(value: unknown): number {
@@ -119,6 +119,7 @@ export class HourlyWindows {
     window.counts.removed += countOf(counts.removed);
     window.counts.moved += countOf(counts.moved);
     window.counts.modified += countOf(counts.modified);
+    window.counts.renamed += countOf(counts.renamed);
     recordMs(window.processing, processingTimeMs);
     recordMs(window.endToEnd, endToEndMs);
     return true;

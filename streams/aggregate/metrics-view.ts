@@ -17,6 +17,8 @@ export interface HourlyStats {
   removed: number;
   moved: number;
   modified: number;
+  /** Objects that only changed id (geometry matching): not changes. */
+  renamed: number;
   failed: number;
   malformed: number;
 }
@@ -54,7 +56,7 @@ export interface MergedRollups {
   readonly invalid: InvalidRollup[];
 }
 
-const COUNT_KEYS = ['pairs', 'added', 'removed', 'moved', 'modified', 'failed', 'malformed'] as const;
+const COUNT_KEYS = ['pairs', 'added', 'removed', 'moved', 'modified', 'renamed', 'failed', 'malformed'] as const;
 
 function countOf(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
@@ -114,7 +116,7 @@ class Merger {
   private addCounts(hour: number, counts: Partial<HourlyCounts> | undefined): void {
     let stats = this.hourly.get(hour);
     if (!stats) {
-      stats = { pairs: 0, added: 0, removed: 0, moved: 0, modified: 0, failed: 0, malformed: 0 };
+      stats = { pairs: 0, added: 0, removed: 0, moved: 0, modified: 0, renamed: 0, failed: 0, malformed: 0 };
       this.hourly.set(hour, stats);
     }
     for (const key of COUNT_KEYS) stats[key] += countOf(counts?.[key]);

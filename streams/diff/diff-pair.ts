@@ -4,13 +4,16 @@
  */
 import { MalformedInputError, ERROR_CODES } from '../../src/domain/errors.js';
 import { validateAndDiff } from '../../src/domain/diff.js';
-import type { ChangeSet } from '../../src/domain/types.js';
+import type { ChangeSet, MatchMode } from '../../src/domain/types.js';
 import type { LoadedPair, RawVersion } from '../load/load-versions.js';
 
 export interface DiffRequest {
   readonly drawingId: string;
   readonly pair: LoadedPair;
   readonly tolerance: number;
+  /** Geometry matching for this pair (src/domain/match.ts); id matching alone when absent. */
+  readonly match?: MatchMode;
+  readonly radius?: number;
 }
 
 function parse(raw: RawVersion, drawingId: string, which: 'a' | 'b'): unknown {
@@ -29,10 +32,10 @@ function parse(raw: RawVersion, drawingId: string, which: 'a' | 'b'): unknown {
 
 /** Parses, validates and diffs one pair; throws MalformedInputError for bad input. */
 export function diffPair(request: DiffRequest): ChangeSet {
-  const { drawingId, pair, tolerance } = request;
+  const { drawingId, pair, tolerance, match, radius } = request;
   const a = parse(pair.a, drawingId, 'a');
   const b = parse(pair.b, drawingId, 'b');
-  return validateAndDiff(a, b, drawingId, { tolerance });
+  return validateAndDiff(a, b, drawingId, { tolerance, match, radius });
 }
 
 /** Rough size of a pair, in objects, to decide whether it is worth a worker thread. */

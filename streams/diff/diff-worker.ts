@@ -12,14 +12,15 @@ import { diffPair, type DiffRequest } from './diff-pair.js';
 /** Items per message back to the main thread: each clone stays well under a millisecond. */
 export const SLICE_ITEMS = 500;
 
-export type ChangeList = 'added' | 'removed' | 'moved' | 'modified';
-const LISTS: readonly ChangeList[] = ['added', 'removed', 'moved', 'modified'];
+export type ChangeList = 'added' | 'removed' | 'moved' | 'modified' | 'renamed' | 'ambiguous';
+const LISTS: readonly ChangeList[] = ['added', 'removed', 'moved', 'modified', 'renamed', 'ambiguous'];
 
 export type WorkerRequest = { readonly type: 'run'; readonly id: number; readonly request: DiffRequest } | { readonly type: 'next'; readonly id: number };
 
 export type WorkerReply =
   | { readonly id: number; readonly ok: true; readonly list: ChangeList; readonly items: readonly unknown[]; readonly done: false }
-  | { readonly id: number; readonly ok: true; readonly done: true; readonly summary: string }
+  /** `matched`: geometry matching ran, so `renamed` and `ambiguous` belong in the result even when empty. */
+  | { readonly id: number; readonly ok: true; readonly done: true; readonly summary: string; readonly matched: boolean }
   | {
       readonly id: number;
       readonly ok: false;
@@ -35,12 +36,12 @@ const sending = new Map<number, Iterator<WorkerReply>>();
 
 function* slices(id: number, changes: ChangeSet): Generator<WorkerReply> {
   for (const list of LISTS) {
-    const items = changes[list];
+    const items = changes[list] ?? [];
     for (let i = 0; i < items.length; i += SLICE_ITEMS) {
       yield { id, ok: true, list, items: items.slice(i, i + SLICE_ITEMS), done: false };
     }
   }
-  yield { id, ok: true, done: true, summary: changes.summary };
+  yield { id, ok: true, done: true, summary: changes.summary, matched: changes.renamed !== undefined };
 }
 
 function sendNext(id: number): void {

@@ -52,7 +52,7 @@ export class DiffWorkerPool {
     const slot = this.slot();
     const id = this.nextId++;
     return new Promise<ChangeSet>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject, lists: { added: [], removed: [], moved: [], modified: [] } });
+      slot.pending.set(id, { resolve, reject, lists: { added: [], removed: [], moved: [], modified: [], renamed: [], ambiguous: [] } });
       slot.worker.postMessage({ type: 'run', id, request } satisfies WorkerRequest);
     });
   }
@@ -90,7 +90,12 @@ export class DiffWorkerPool {
         return;
       }
       slot.pending.delete(reply.id);
-      if (reply.ok) p.resolve({ ...(p.lists as unknown as Omit<ChangeSet, 'summary'>), summary: reply.summary });
+      if (reply.ok) {
+        // The inline path's shape exactly: `renamed` and `ambiguous` only where geometry matching ran.
+        const { renamed, ambiguous, ...idLists } = p.lists;
+        const matched = reply.matched ? { renamed, ambiguous } : {};
+        p.resolve({ ...(idLists as unknown as Omit<ChangeSet, 'summary'>), ...matched, summary: reply.summary } as ChangeSet);
+      }
       else if (reply.malformed) p.reject(new MalformedInputError(reply.code as ErrorCode, reply.message, reply.drawingId, reply.location));
       else p.reject(new Error(reply.message));
     });

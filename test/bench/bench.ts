@@ -5,6 +5,7 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import { diffRows } from './diff-row.js';
+import { matchRows } from './match-row.js';
 import { histogramRows } from './histogram-row.js';
 import { stallRows } from './stall-row.js';
 import { memoryRows } from './memory-row.js';
@@ -15,7 +16,7 @@ import { costRows } from './cost-row.js';
 import { failedLine, markdownTable, type BenchLine } from './table.js';
 
 /** Row groups in table order; `--only` takes these names. */
-export const GROUPS = ['diff', 'peers', 'e2e', 'histogram', 'http', 'memory', 'stall', 'outage', 'cost'] as const;
+export const GROUPS = ['diff', 'peers', 'match', 'e2e', 'histogram', 'http', 'memory', 'stall', 'outage', 'cost'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface BenchOptions {
@@ -40,6 +41,7 @@ function plan(quick: boolean) {
   return quick
     ? {
         diff: { sizes: [10, 1000, 10_000], runs: 3, batchMs: 10, warmupMs: 30 },
+        match: { sizes: [1000, 10_000], runs: 3, batchMs: 10, warmupMs: 30 },
         histogram: { values: 100_000, runs: 3, queries: 200 },
         e2e: { pairs: 300, runs: 1 },
         http: { seconds: 2, rate: 50, pairsPerSecond: 50 },
@@ -50,6 +52,7 @@ function plan(quick: boolean) {
       }
     : {
         diff: { sizes: [10, 1000, 100_000], runs: 7, batchMs: 60, warmupMs: 300 },
+        match: { sizes: [1000, 100_000], runs: 7, batchMs: 60, warmupMs: 300 },
         histogram: { values: 1_000_000, runs: 7, queries: 2000 },
         e2e: { pairs: 5000, runs: 3 },
         http: { seconds: 10, rate: 100, pairsPerSecond: 200 },
@@ -63,6 +66,7 @@ function plan(quick: boolean) {
 const TARGETS: Record<Group, { what: string; target: string }> = {
   diff: { what: 'validate + diff ÷ JSON.parse', target: '≤ 1.3' },
   peers: { what: 'validate + diff ÷ microdiff, jsondiffpatch', target: '< 1' },
+  match: { what: 'parse + validate + match + diff ÷ JSON.parse, ids regenerated', target: '≤ 2' },
   e2e: { what: 'end-to-end on the Pub/Sub emulator ÷ bare consume-and-ack', target: '≥ 0.75' },
   histogram: { what: 'latency histogram', target: '≤ 60 ns; ≤ 100 µs' },
   http: { what: 'GET /metrics and /changes p99 under load', target: '< 5 ms' },
@@ -99,6 +103,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       diffRows({ ...p.diff, targetSizes: [1000, 100_000], groups: diffGroups, log: options.log }),
     );
   }
+  if (wanted('match')) await guard('match', () => matchRows({ ...p.match, log: options.log }));
   if (wanted('e2e')) await guard('e2e', () => pubsubRows({ ...p.e2e, log: options.log }));
   if (wanted('histogram')) await guard('histogram', () => histogramRows({ ...p.histogram, log: options.log }));
   if (wanted('http')) await guard('http', () => httpRows({ ...p.http, log: options.log }));

@@ -208,6 +208,27 @@ test('encodeTask writes a body decodeTask reads back to the same task, and the a
   });
 });
 
+test('"match" overrides MATCH_FALLBACK per task: id, geometry or auto; null is absent; anything else is malformed', (t) => {
+  for (const match of ['id', 'geometry', 'auto'] as const) t.is(decodeTask(JSON.stringify({ ...inline, match })).match, match);
+  t.false('match' in decodeTask(JSON.stringify(inline)));
+  t.false('match' in decodeTask(JSON.stringify({ ...inline, match: null })));
+  for (const [v, shown] of [['none', '"none"'], ['Geometry', '"Geometry"'], ['', '""'], [1, '1'], [['id'], 'an array']] as const) {
+    rejects(t, { ...inline, match: v }, `task (drawing D7): field "match" must be one of "id", "geometry", "auto", got ${shown}`, 'match');
+  }
+  const err = t.throws(() => parseTaskInput({ ...inline, match: 'guess' }, 2), { instanceOf: MalformedInputError });
+  t.deepEqual(err?.location, { index: 2, field: 'match' });
+});
+
+test('"match" survives the queue and Pub/Sub encoding', (t) => {
+  const input: TaskInput = { drawingId: 'D1', jobId: 'j', taskId: 'j:0', versions: { kind: 'inline', a: [door], b: [] }, uploadedAt: null, match: 'auto' };
+  const out = encodeTask(input);
+  t.is(JSON.parse(out.data.toString()).match, 'auto');
+  t.is(decodeTask(out.data, out.attributes).match, 'auto');
+  // without one, the body is exactly what it was before "match" existed
+  const { match: _, ...without } = input;
+  t.false('match' in JSON.parse(encodeTask(without).data.toString()));
+});
+
 test('unknown fields are kept out of the way, not refused', (t) => {
   t.is(decodeTask(JSON.stringify({ ...inline, priority: 'high', source: { app: 'x' } })).drawingId, 'D7');
 });

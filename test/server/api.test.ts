@@ -236,7 +236,7 @@ test('/metrics, /health, /healthz and /readyz have the documented shapes, before
     { pairs: 2, added: 1, removed: 1, moved: 2, modified: 1, failed: 0 },
   );
   for (const [, h] of hours) {
-    t.deepEqual(Object.keys(h).sort(), ['added', 'failed', 'malformed', 'modified', 'moved', 'pairs', 'removed']);
+    t.deepEqual(Object.keys(h).sort(), ['added', 'failed', 'malformed', 'modified', 'moved', 'pairs', 'removed', 'renamed']);
   }
   t.is(metrics.body.latency_count, 2);
   const p = metrics.body;

@@ -158,6 +158,8 @@ test('ensureSchema creates the dataset and five partitioned, clustered tables, o
       'removed:JSON:REQUIRED',
       'moved:JSON:REQUIRED',
       'modified:JSON:REQUIRED',
+      'renamed:JSON:NULLABLE',
+      'ambiguous:JSON:NULLABLE',
       'summary:STRING:REQUIRED',
       'processing_time_ms:FLOAT64:REQUIRED',
       'end_to_end_ms:FLOAT64:REQUIRED',
@@ -169,7 +171,7 @@ test('ensureSchema creates the dataset and five partitioned, clustered tables, o
   const metrics = byId.get('processing_metrics') as Record<string, any>;
   t.deepEqual(
     metrics.schema.fields.map((f: any) => f.name),
-    ['task_key', 'job_id', 'drawing_id', 'status', 'latency_ms', 'end_to_end_ms', 'added_count', 'removed_count', 'moved_count', 'modified_count', 'error_code', 'error_message', 'created_at', 'replica_id'],
+    ['task_key', 'job_id', 'drawing_id', 'status', 'latency_ms', 'end_to_end_ms', 'added_count', 'removed_count', 'moved_count', 'modified_count', 'renamed_count', 'error_code', 'error_message', 'created_at', 'replica_id'],
   );
   t.is((byId.get('anomalies') as any).schema.fields.find((f: any) => f.name === 'details').type, 'JSON');
   t.deepEqual((byId.get('hourly_rollups') as any).timePartitioning, { type: 'DAY', field: 'hour_start', expirationMs: String(400 * 86_400_000) });

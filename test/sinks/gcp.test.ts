@@ -182,7 +182,7 @@ test('writeRollups is an upsert by (replica, hour) as readers see it', async (t)
   const { sink, bq } = await open(t);
   const hour = new Date(Math.floor((Date.now() - 3600_000) / 3600_000) * 3600_000);
   const base = { replicaId: 'replica-a', hourStart: hour, processingHistogram: 'p', endToEndHistogram: 'e' };
-  const counts = (pairs: number) => ({ pairs, added: 0, removed: 0, moved: 0, modified: 0, failed: 0, malformed: 0 });
+  const counts = (pairs: number) => ({ pairs, added: 0, removed: 0, moved: 0, modified: 0, renamed: 0, failed: 0, malformed: 0 });
   await sink.writeRollups([{ ...base, counts: counts(1), updatedAt: new Date(hour.getTime() + 1000) }]);
   await sink.writeRollups([{ ...base, counts: counts(4), updatedAt: new Date(hour.getTime() + 2000) }]);
   t.deepEqual((await sink.rollups(hour)).map((r) => r.counts.pairs), [4]);

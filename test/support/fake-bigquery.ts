@@ -37,7 +37,8 @@ export interface FieldSchema {
 
 export interface TableState {
   readonly metadata: Record<string, unknown>;
-  readonly fields: readonly FieldSchema[];
+  /** Grows when a tables.patch adds columns. */
+  readonly fields: FieldSchema[];
   /** Rows accepted, as sent (after insertId dedupe when enabled). */
   readonly rows: { insertId: string | undefined; json: Record<string, unknown> }[];
   readonly insertIds: Set<string>;

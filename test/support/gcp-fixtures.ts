@@ -56,7 +56,7 @@ export function rollup(replicaId: string, hourIso: string, updatedIso: string, p
   return {
     replicaId,
     hourStart: new Date(hourIso),
-    counts: { pairs, added: pairs, removed: 0, moved: 0, modified: 0, failed: 0, malformed: 0 },
+    counts: { pairs, added: pairs, removed: 0, moved: 0, modified: 0, renamed: 0, failed: 0, malformed: 0 },
     processingHistogram: `hist-p-${pairs}`,
     endToEndHistogram: `hist-e-${pairs}`,
     updatedAt: new Date(updatedIso),

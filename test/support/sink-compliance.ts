@@ -135,7 +135,7 @@ export function histogramOf(values: readonly number[]): string {
 
 export function rollup(overrides: Partial<Rollup> & Pick<Rollup, 'replicaId' | 'hourStart' | 'updatedAt'>): Rollup {
   return {
-    counts: { pairs: 2, added: 3, removed: 1, moved: 4, modified: 1, failed: 1, malformed: 1 },
+    counts: { pairs: 2, added: 3, removed: 1, moved: 4, modified: 1, renamed: 0, failed: 1, malformed: 1 },
     processingHistogram: histogramOf([1000, 2000]),
     endToEndHistogram: histogramOf([5000, 9000]),
     ...overrides,
@@ -345,12 +345,12 @@ export function runSinkCompliance(test: TestFn, name: string, makeSinkAndStore: 
     const { sink, store } = await open(t);
     const hour = hourOf(baseTime());
     const previousHour = new Date(hour.getTime() - 3600_000);
-    const first = rollup({ replicaId: 'replica-a', hourStart: hour, updatedAt: at(hour, 60), counts: { pairs: 1, added: 1, removed: 0, moved: 0, modified: 0, failed: 0, malformed: 0 } });
+    const first = rollup({ replicaId: 'replica-a', hourStart: hour, updatedAt: at(hour, 60), counts: { pairs: 1, added: 1, removed: 0, moved: 0, modified: 0, renamed: 0, failed: 0, malformed: 0 } });
     const latest = rollup({
       replicaId: 'replica-a',
       hourStart: hour,
       updatedAt: at(hour, 120),
-      counts: { pairs: 3, added: 4, removed: 1, moved: 2, modified: 1, failed: 1, malformed: 2 },
+      counts: { pairs: 3, added: 4, removed: 1, moved: 2, modified: 1, renamed: 0, failed: 1, malformed: 2 },
       processingHistogram: histogramOf([1000, 2000, 3000]),
     });
     const stale = rollup({ replicaId: 'replica-a', hourStart: hour, updatedAt: at(hour, 90) });

@@ -115,7 +115,7 @@ test('BigQuery 503 for 30 s while Pub/Sub traffic keeps coming: stays live, noth
     wrong: 0,
   });
   const truth = [inlineTruth(before).totals, inlineTruth(after).totals];
-  const sum = Object.fromEntries(Object.keys(truth[0]!).map((k) => [k, truth.reduce((n, x) => n + x[k as keyof typeof x], 0)]));
+  const sum = Object.fromEntries(Object.keys(truth[0]!).map((k) => [k, truth.reduce((n, x) => n + (x[k as keyof typeof x] ?? 0), 0)]));
   t.log(`/metrics: ${JSON.stringify(hourlyTotals(metrics))}`);
   t.deepEqual(hourlyTotals(metrics), { ...sum, failed: 0, malformed: 0 });
 

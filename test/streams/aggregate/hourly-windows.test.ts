@@ -28,8 +28,8 @@ test('a result lands in the window of its own UTC hour, one window per hour', (t
 
   const snap = windows.snapshot();
   t.deepEqual(hours(snap), ['2026-11-29T10:00:00.000Z', '2026-11-29T11:00:00.000Z']);
-  t.deepEqual(snap[0]?.counts, { pairs: 1, added: 2, removed: 1, moved: 0, modified: 3, failed: 0, malformed: 0 });
-  t.deepEqual(snap[1]?.counts, { pairs: 1, added: 0, removed: 0, moved: 4, modified: 0, failed: 0, malformed: 0 });
+  t.deepEqual(snap[0]?.counts, { pairs: 1, added: 2, removed: 1, moved: 0, modified: 3, renamed: 0, failed: 0, malformed: 0 });
+  t.deepEqual(snap[1]?.counts, { pairs: 1, added: 0, removed: 0, moved: 4, modified: 0, renamed: 0, failed: 0, malformed: 0 });
   t.true(near(snap[0]?.processing.p50, 5));
   t.true(near(snap[1]?.endToEnd.max, 70));
 });
@@ -64,7 +64,7 @@ test('failures count as failed, malformed ones as malformed too', (t) => {
   windows.recordFailure({ at: new Date(T0), malformed: false });
   windows.recordFailure({ at: new Date(T0), malformed: true });
   const [w] = windows.snapshot();
-  t.deepEqual(w?.counts, { pairs: 0, added: 0, removed: 0, moved: 0, modified: 0, failed: 3, malformed: 2 });
+  t.deepEqual(w?.counts, { pairs: 0, added: 0, removed: 0, moved: 0, modified: 0, renamed: 0, failed: 3, malformed: 2 });
   t.is(w?.processing.count, 0);
   t.is(w?.processing.p99, 0);
 });
@@ -74,7 +74,7 @@ test('bad counts (NaN, negative, fractional) do not poison the totals', (t) => {
   t.teardown(() => windows.close());
   windows.recordResult({ at: new Date(T0), processingTimeMs: -4, endToEndMs: Number.NaN, counts: { added: Number.NaN, removed: -3, moved: 2.7, modified: 1 } });
   const [w] = windows.snapshot();
-  t.deepEqual(w?.counts, { pairs: 1, added: 0, removed: 0, moved: 2, modified: 1, failed: 0, malformed: 0 });
+  t.deepEqual(w?.counts, { pairs: 1, added: 0, removed: 0, moved: 2, modified: 1, renamed: 0, failed: 0, malformed: 0 });
   t.is(w?.processing.count, 1);
   t.is(w?.processing.max, 0);
 });
@@ -124,8 +124,8 @@ test('rollups carry the counts and encoded histograms of each retained window, o
       ['replica-a', '2026-11-29T10:00:00.000Z'],
     ],
   );
-  t.deepEqual(rollups[0]?.counts, { pairs: 1, added: 1, removed: 2, moved: 3, modified: 4, failed: 0, malformed: 0 });
-  t.deepEqual(rollups[1]?.counts, { pairs: 1, added: 1, removed: 0, moved: 0, modified: 0, failed: 1, malformed: 1 });
+  t.deepEqual(rollups[0]?.counts, { pairs: 1, added: 1, removed: 2, moved: 3, modified: 4, renamed: 0, failed: 0, malformed: 0 });
+  t.deepEqual(rollups[1]?.counts, { pairs: 1, added: 1, removed: 0, moved: 0, modified: 0, renamed: 0, failed: 1, malformed: 1 });
   t.is(rollups[1]?.updatedAt.getTime(), clock.now);
   const decoded = decodeHistogram(rollups[1]!.endToEndHistogram);
   t.true(near(summarize(decoded).max, 90));
@@ -232,7 +232,7 @@ test('restoreRollups keeps the counts of a rollup with a corrupt histogram and r
   const bad: Rollup = {
     replicaId: 'me',
     hourStart: new Date('2026-11-29T10:00:00.000Z'),
-    counts: { pairs: 4, added: 1, removed: 1, moved: 1, modified: 1, failed: 2, malformed: 1 },
+    counts: { pairs: 4, added: 1, removed: 1, moved: 1, modified: 1, renamed: 0, failed: 2, malformed: 1 },
     processingHistogram: 'garbage',
     endToEndHistogram: 'garbage',
     updatedAt: new Date(T0),

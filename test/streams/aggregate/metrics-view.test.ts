@@ -72,8 +72,8 @@ test('own windows and two other replicas merge: counts summed, percentiles from 
 
   // then counts add up per hour
   t.deepEqual(Object.keys(view.hourly_stats), [H09, H10]);
-  t.deepEqual(view.hourly_stats[H09], { pairs: 350, added: 350, removed: 0, moved: 0, modified: 0, failed: 0, malformed: 0 });
-  t.deepEqual(view.hourly_stats[H10], { pairs: 1401, added: 1407, removed: 0, moved: 0, modified: 0, failed: 1, malformed: 1 });
+  t.deepEqual(view.hourly_stats[H09], { pairs: 350, added: 350, removed: 0, moved: 0, modified: 0, renamed: 0, failed: 0, malformed: 0 });
+  t.deepEqual(view.hourly_stats[H10], { pairs: 1401, added: 1407, removed: 0, moved: 0, modified: 0, renamed: 0, failed: 1, malformed: 1 });
   t.is(view.pairs_total, 1751);
   t.is(view.changes_total, 1757);
   t.is(view.failed_total, 1);
