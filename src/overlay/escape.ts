@@ -10,6 +10,8 @@ const ENTITY: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>
 // Allowed by XML 1.0: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
 const NOT_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+const NEEDS_WORK = /[&<>"'\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/;
+
 /**
  * Escapes a string for SVG text content and attribute values alike (`]]>` comes out as `]]&gt;`).
  *
@@ -17,5 +19,7 @@ const NOT_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\u
  * escapeXml('<script>"x"</script>'); // '&lt;script&gt;&quot;x&quot;&lt;/script&gt;'
  */
 export function escapeXml(text: string): string {
+  // Most ids need nothing: one test instead of two replaces, since a result may hold 100,000.
+  if (!NEEDS_WORK.test(text)) return text;
   return text.replace(NOT_XML, '\uFFFD').replace(MARKUP, (c) => ENTITY[c] as string);
 }

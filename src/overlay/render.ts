@@ -40,11 +40,14 @@ interface Box {
   readonly height: number;
 }
 
+type MutablePlacement = { -readonly [K in keyof Placement]: Placement[K] };
+
 interface Entry {
   readonly id: string;
   readonly kinds: ItemKind[];
   readonly titles: string[];
-  place: Placement;
+  /** Filled field by field (first word wins), without copying: a result may hold 100,000 entries. */
+  readonly place: MutablePlacement;
 }
 
 /**
@@ -62,8 +65,8 @@ export function renderOverlay(input: OverlayInput): string {
   for (const e of entries.values()) (hasPosition(e.place) ? placed : unplaced).push(e);
 
   const bounds = new Bounds();
-  for (const e of placed) {
-    const { before, after } = outlines(e.place);
+  const shapes = placed.map((e) => outlines(e.place));
+  for (const { before, after } of shapes) {
     if (before) bounds.add(before);
     if (after) bounds.add(after);
   }
@@ -77,7 +80,17 @@ export function renderOverlay(input: OverlayInput): string {
   const height = HEADER + PLAN_HEIGHT + LEGEND + trayHeight;
 
   const counts = ITEM_KINDS.map((k) => [k, k.items(input.changes).length] as const);
-  const strokeWidth = placed.length + (unchanged?.length ?? 0) >= THIN_STROKE_FROM ? 0.5 : 1.5;
+  const strokePx = placed.length + (unchanged?.length ?? 0) >= THIN_STROKE_FROM ? 0.5 : 1.5;
+  // Strokes in drawing units worth `strokePx` on screen: set once per group and inherited, which
+  // keeps a 100,000-object picture far smaller than a non-scaling stroke on every shape would.
+  const scale = Math.min(WIDTH / view.width, PLAN_HEIGHT / view.height);
+  const pen: Pen = {
+    width: n4(strokePx / scale),
+    dash: `${n4(4 / scale)} ${n4(3 / scale)}`,
+    marker: unit * 0.006,
+    fontSize: n(unit * 0.02),
+    labelArrows: input.changes.moved.length <= ARROW_LABEL_LIMIT,
+  };
   const out: string[] = [];
   out.push(
     `<?xml version="1.0" encoding="UTF-8"?>\n`,
@@ -92,21 +105,19 @@ export function renderOverlay(input: OverlayInput): string {
 
   // The plan, in drawing units with y negated (north up); the viewBox fits every shape with a margin.
   out.push(
-    `<svg class="plan" x="0" y="${HEADER}" width="${WIDTH}" height="${PLAN_HEIGHT}" viewBox="${n(view.x)} ${n(-(view.y + view.height))} ${n(view.width)} ${n(view.height)}" preserveAspectRatio="xMidYMid meet">\n`,
+    `<svg class="plan" data-stroke-px="${strokePx}" x="0" y="${HEADER}" width="${WIDTH}" height="${PLAN_HEIGHT}" viewBox="${n(view.x)} ${n(-(view.y + view.height))} ${n(view.width)} ${n(view.height)}" preserveAspectRatio="xMidYMid meet">\n`,
     `<defs>${ITEM_KINDS.map(
       (k) =>
         `<marker id="arrow-${k.name}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="${n(unit * 0.018)}" markerHeight="${n(unit * 0.018)}" orient="auto"><path d="M0 0L10 5L0 10z" fill="${k.colour}"/></marker>`,
     ).join('')}</defs>\n`,
-    `<rect class="plan-frame" x="${n(view.x)}" y="${n(-(view.y + view.height))}" width="${n(view.width)}" height="${n(view.height)}" fill="#f6f8fa" stroke="#d0d7de" stroke-width="1" vector-effect="non-scaling-stroke"/>\n`,
+    `<rect class="plan-frame" x="${n(view.x)}" y="${n(-(view.y + view.height))}" width="${n(view.width)}" height="${n(view.height)}" fill="#f6f8fa" stroke="#d0d7de" stroke-width="${n4(1 / scale)}"/>\n`,
   );
   if (unchanged && unchanged.length > 0) {
     out.push(
-      `<path class="unchanged" d="${unchanged.map(boxPath).join('')}" fill="${UNCHANGED_COLOUR}" fill-opacity="0.25" stroke="${UNCHANGED_COLOUR}" stroke-width="${strokeWidth}" vector-effect="non-scaling-stroke"><title>${unchanged.length} unchanged object(s)</title></path>\n`,
+      `<path class="unchanged" d="${unchanged.map(boxPath).join('')}" fill="${UNCHANGED_COLOUR}" fill-opacity="0.25" stroke="${UNCHANGED_COLOUR}" stroke-width="${pen.width}"><title>${unchanged.length} unchanged object(s)</title></path>\n`,
     );
   }
-  const labelArrows = input.changes.moved.length <= ARROW_LABEL_LIMIT;
-  const marker = unit * 0.006;
-  for (const e of placed) out.push(drawEntry(e, strokeWidth, labelArrows, marker, unit));
+  placed.forEach((e, i) => out.push(drawEntry(e, shapes[i]!, pen)));
   out.push(`</svg>\n`);
 
   out.push(legend(counts, unchanged, view, HEADER + PLAN_HEIGHT));
@@ -127,16 +138,19 @@ function collect(changes: OverlayChanges): Map<string, Entry> {
       }
       e.kinds.push(k);
       e.titles.push(item.description);
-      e.place = { ...k.place(item as never), ...definedOnly(e.place) };
+      fill(e.place, k.place(item as never));
     }
   }
   return entries;
 }
 
-function definedOnly(p: Placement): Placement {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(p)) if (value !== undefined) out[key] = value;
-  return out as Placement;
+/** Sets each field of `place` that is still unknown from `from`. */
+function fill(place: MutablePlacement, from: Placement): void {
+  place.beforeAt ??= from.beforeAt;
+  place.beforeSize ??= from.beforeSize;
+  place.afterAt ??= from.afterAt;
+  place.afterSize ??= from.afterSize;
+  place.arrowLabel ??= from.arrowLabel;
 }
 
 /** Fills places and sizes the items do not carry from the versions, and returns the unchanged objects (as in B). */
@@ -150,11 +164,16 @@ function fillFromVersions(entries: Map<string, Entry>, versions: { readonly a: D
       if (inA.has(o.id)) unchanged.push(o);
       continue;
     }
-    e.place = { afterAt: { x: o.x, y: o.y }, afterSize: { width: o.width, height: o.height }, ...definedOnly(e.place) };
+    // A drawing object is itself a point and a size.
+    e.place.afterAt ??= o;
+    e.place.afterSize ??= o;
   }
   for (const [id, e] of entries) {
     const o = inA.get(id);
-    if (o) e.place = { beforeAt: { x: o.x, y: o.y }, beforeSize: { width: o.width, height: o.height }, ...definedOnly(e.place) };
+    if (o) {
+      e.place.beforeAt ??= o;
+      e.place.beforeSize ??= o;
+    }
   }
   return unchanged;
 }
@@ -164,7 +183,12 @@ function hasPosition(p: Placement): boolean {
 }
 
 /** Old and new outline: an object that did not move is at the same place in both. */
-function outlines(p: Placement): { before: Box | Point | null; after: Box | Point | null } {
+interface Outlines {
+  readonly before: Box | Point | null;
+  readonly after: Box | Point | null;
+}
+
+function outlines(p: Placement): Outlines {
   const hasBefore = p.beforeAt !== undefined || p.beforeSize !== undefined;
   const hasAfter = p.afterAt !== undefined || p.afterSize !== undefined;
   const bAt = p.beforeAt ?? (hasBefore ? p.afterAt : undefined);
@@ -173,34 +197,46 @@ function outlines(p: Placement): { before: Box | Point | null; after: Box | Poin
 }
 
 function withSize(at: Point, size: Size | undefined): Box | Point {
-  return size ? { x: at.x, y: at.y, width: size.width, height: size.height } : at;
+  if (size === undefined) return at;
+  // A drawing object read from a version is already its own box.
+  if (at === (size as unknown)) return at as Box;
+  return { x: at.x, y: at.y, width: size.width, height: size.height };
 }
 
 function isBox(s: Box | Point): s is Box {
   return 'width' in s;
 }
 
-function drawEntry(e: Entry, strokeWidth: number, labelArrows: boolean, marker: number, unit: number): string {
+interface Pen {
+  /** Stroke width in drawing units. */
+  readonly width: string;
+  readonly dash: string;
+  /** Radius of the marker drawn where only a place is known. */
+  readonly marker: number;
+  readonly fontSize: string;
+  readonly labelArrows: boolean;
+}
+
+function drawEntry(e: Entry, outline: Outlines, pen: Pen): string {
   const k = e.kinds[0] as ItemKind;
-  const { before, after } = outlines(e.place);
-  const common = `stroke="${k.colour}" stroke-width="${strokeWidth}" vector-effect="non-scaling-stroke"`;
+  const { before, after } = outline;
   let body = '';
   const moved = before && after && (before.x !== after.x || before.y !== after.y);
   const resized = before && after && isBox(before) && isBox(after) && (before.width !== after.width || before.height !== after.height);
   if (before && (!after || moved || resized)) {
     // Gone (removed) or the old outline of a moved or resized object: dashed and ghosted.
-    body += shape(before, `fill="${k.colour}" fill-opacity="${after ? 0.05 : 0.2}" stroke-opacity="${after ? 0.5 : 1}" stroke-dasharray="4 3" ${common}`, marker);
+    body += shape(before, after ? `fill-opacity="0.05" stroke-opacity="0.5" stroke-dasharray="${pen.dash}"` : `fill-opacity="0.2" stroke-dasharray="${pen.dash}"`, pen.marker);
   }
-  if (after) body += shape(after, `fill="${k.colour}" fill-opacity="0.3" ${common}`, marker);
+  if (after) body += shape(after, 'fill-opacity="0.3"', pen.marker);
   if (moved && before && after) {
     const from = centre(before);
     const to = centre(after);
-    body += `<line x1="${n(from.x)}" y1="${n(-from.y)}" x2="${n(to.x)}" y2="${n(-to.y)}" stroke="${k.colour}" stroke-width="${strokeWidth}" vector-effect="non-scaling-stroke" marker-end="url(#arrow-${k.name})"/>`;
-    if (labelArrows && e.place.arrowLabel !== undefined) {
-      body += `<text x="${n((from.x + to.x) / 2)}" y="${n(-(from.y + to.y) / 2)}" font-size="${n(unit * 0.02)}" fill="${k.colour}" text-anchor="middle" dy="-0.3em">${escapeXml(e.place.arrowLabel)}</text>`;
+    body += `<line x1="${n(from.x)}" y1="${n(-from.y)}" x2="${n(to.x)}" y2="${n(-to.y)}" marker-end="url(#arrow-${k.name})"/>`;
+    if (pen.labelArrows && e.place.arrowLabel !== undefined) {
+      body += `<text x="${n((from.x + to.x) / 2)}" y="${n(-(from.y + to.y) / 2)}" font-size="${pen.fontSize}" stroke="none" text-anchor="middle" dy="-0.3em">${escapeXml(e.place.arrowLabel)}</text>`;
     }
   }
-  return `<g class="${e.kinds.map((x) => x.name).join(' ')}" data-id="${escapeXml(e.id)}"><title>${escapeXml(e.titles.join('; '))}</title>${body}</g>\n`;
+  return `<g class="${e.kinds.map((x) => x.name).join(' ')}" data-id="${escapeXml(e.id)}" fill="${k.colour}" stroke="${k.colour}" stroke-width="${pen.width}"><title>${escapeXml(e.titles.join('; '))}</title>${body}</g>\n`;
 }
 
 function shape(s: Box | Point, attributes: string, marker: number): string {
@@ -287,6 +323,11 @@ class Bounds {
 
 const floor3 = (v: number) => Math.floor(v * 1000) / 1000;
 const ceil3 = (v: number) => Math.ceil(v * 1000) / 1000;
+
+/** Four significant digits, for stroke widths and dashes that may be far below one unit. */
+function n4(v: number): string {
+  return String(Number(v.toPrecision(4)));
+}
 
 /** Numbers to three decimals: enough for a picture, and much shorter than full precision. */
 function n(v: number): string {

@@ -31,6 +31,7 @@ const LATENCY_SERIES: readonly [keyof Metrics, string, string][] = [
   ['end_to_end_p95', 'end-to-end p95', '#d4a72c'],
   ['end_to_end_p99', 'end-to-end p99', '#633c01'],
 ];
+const DAY_S = 24 * 3600;
 /** Latency samples kept for the live chart: ten minutes at the refresh interval. */
 const LATENCY_SAMPLES = 300;
 
@@ -40,9 +41,16 @@ function chartWidth(container: HTMLElement): number {
 
 function hourlyChart(container: HTMLElement): uPlot {
   const series: uPlot.Series[] = [{}];
-  for (const [name, colour] of Object.entries(KIND_COLOURS)) series.push({ label: name, stroke: colour, width: 2 });
+  for (const [name, colour] of Object.entries(KIND_COLOURS)) series.push({ label: name, stroke: colour, width: 2, points: { show: true, size: 6 } });
   return new uPlot(
-    { width: chartWidth(container), height: 220, series, axes: [{}, { label: 'per hour' }], scales: { x: { time: true } } },
+    {
+      width: chartWidth(container),
+      height: 220,
+      series,
+      axes: [{}, { label: 'per hour' }],
+      // Always the retained day, so a single hour is a point on a day-long axis, not a whole axis.
+      scales: { x: { time: true, range: () => [Date.now() / 1000 - DAY_S, Date.now() / 1000 + 1800] } },
+    },
     [[], [], [], [], [], []],
     container,
   );
@@ -50,7 +58,7 @@ function hourlyChart(container: HTMLElement): uPlot {
 
 function latencyChart(container: HTMLElement): uPlot {
   const series: uPlot.Series[] = [{}];
-  for (const [, label, colour] of LATENCY_SERIES) series.push({ label, stroke: colour, width: 2 });
+  for (const [, label, colour] of LATENCY_SERIES) series.push({ label, stroke: colour, width: 2, points: { show: true, size: 5 } });
   return new uPlot(
     { width: chartWidth(container), height: 220, series, axes: [{}, { label: 'ms (last 24 h)' }], scales: { x: { time: true } } },
     [[], ...LATENCY_SERIES.map((): number[] => [])],

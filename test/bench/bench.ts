@@ -10,10 +10,11 @@ import { stallRows } from './stall-row.js';
 import { memoryRows } from './memory-row.js';
 import { pubsubRows } from './pubsub-row.js';
 import { httpRows } from './http-row.js';
+import { overlayRows } from './overlay-row.js';
 import { failedLine, markdownTable, type BenchLine } from './table.js';
 
 /** Row groups in table order; `--only` takes these names. */
-export const GROUPS = ['diff', 'peers', 'e2e', 'histogram', 'http', 'memory', 'stall'] as const;
+export const GROUPS = ['diff', 'peers', 'e2e', 'histogram', 'http', 'memory', 'stall', 'overlay'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface BenchOptions {
@@ -43,6 +44,7 @@ function plan(quick: boolean) {
         http: { seconds: 2, rate: 50, pairsPerSecond: 50 },
         memory: { pairs: 50_000, hours: 48 },
         stall: { objects: 20_000, runs: 2 },
+        overlay: { sizes: [1000, 10_000], runs: 3, batchMs: 10, warmupMs: 30 },
       }
     : {
         diff: { sizes: [10, 1000, 100_000], runs: 7, batchMs: 60, warmupMs: 300 },
@@ -51,6 +53,7 @@ function plan(quick: boolean) {
         http: { seconds: 10, rate: 100, pairsPerSecond: 200 },
         memory: { pairs: 1_000_000, hours: 48 },
         stall: { objects: 100_000, runs: 5 },
+        overlay: { sizes: [1000, 100_000], runs: 5, batchMs: 60, warmupMs: 300 },
       };
 }
 
@@ -62,6 +65,7 @@ const TARGETS: Record<Group, { what: string; target: string }> = {
   http: { what: 'GET /metrics and /changes p99 under load', target: '< 5 ms' },
   memory: { what: 'RSS over 1,000,000 pairs and 48 window rotations', target: 'flat within 10%' },
   stall: { what: 'a 100,000-object pair: longest event-loop stall', target: '< 50 ms' },
+  overlay: { what: 'overlay SVG ÷ JSON.parse', target: '100,000 objects < 1 s' },
 };
 
 /**
@@ -96,6 +100,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   if (wanted('http')) await guard('http', () => httpRows({ ...p.http, log: options.log }));
   if (wanted('memory')) await guard('memory', () => memoryRows({ ...p.memory, log: options.log }));
   if (wanted('stall')) await guard('stall', () => stallRows({ ...p.stall, log: options.log }));
+  if (wanted('overlay')) await guard('overlay', () => overlayRows({ ...p.overlay, log: options.log }));
 
   return {
     startedAt: new Date(started).toISOString(),
