@@ -80,6 +80,7 @@ test('the build stage builds from exactly the files it copies before `npm ci` (w
     stdio: 'pipe',
   });
   t.true(existsSync(path.join(context, 'dist', 'src', 'main.js')), 'prepare compiled dist/src/main.js from the copied files');
+  t.true(existsSync(path.join(context, 'dist', 'web', 'dashboard.js')), 'prepare bundled the dashboard into dist/web from the copied files');
 });
 
 test('the image runs the built service on Node 22 LTS, as PID 1 in exec form so SIGTERM reaches it', (t) => {

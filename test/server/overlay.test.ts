@@ -141,3 +141,25 @@ test('GET /drawings: newest first with counts, paged by next_cursor; bad limits 
     assertError(t, await call(`${api.url}/drawings?${q}`), 400, 'bad_request');
   }
 });
+
+test('pages and assets: HTML under default-src \'self\', bundled assets with their types, bad names 404', async (t) => {
+  const api = await startApi(t);
+  for (const page of ['/', '/drawings/D1']) {
+    const res = await call(`${api.url}${page}`);
+    t.is(res.status, 200);
+    t.regex(res.headers.get('content-type') ?? '', /^text\/html/);
+    t.is(res.headers.get('content-security-policy'), "default-src 'self'");
+    // Only same-origin references, and no inline script.
+    t.notRegex(res.text, /(src|href)="(https?:)?\/\//);
+    t.notRegex(res.text, /<script(?![^>]*\bsrc="\/assets\/)/);
+  }
+  t.regex((await call(`${api.url}/drawings/D1`)).text, /data-drawing-id="D1"/);
+  const js = await call(`${api.url}/assets/dashboard.js`);
+  t.is(js.status, 200);
+  t.regex(js.headers.get('content-type') ?? '', /^text\/javascript/);
+  t.regex((await call(`${api.url}/assets/style.css`)).headers.get('content-type') ?? '', /^text\/css/);
+  assertError(t, await call(`${api.url}/assets/..%2Fpackage.json`), 404, 'not_found');
+  assertError(t, await call(`${api.url}/assets/nope.js`), 404, 'not_found');
+  assertError(t, await call(`${api.url}/drawings/%3Cscript%3E`), 404, 'not_found');
+  t.is((await call(`${api.url}/favicon.ico`)).status, 204);
+});
