@@ -19,6 +19,7 @@ export interface DrawingSummary {
 
 export interface Metrics {
   hourly_stats: Record<string, Counts & { pairs: number; failed: number; malformed: number }>;
+  hourly_latency: Record<string, Record<'processing' | 'end_to_end', { p50: number; p95: number; p99: number }>>;
   latency_p50: number;
   latency_p95: number;
   latency_p99: number;

@@ -23,21 +23,22 @@ const FIGURES: readonly [keyof Metrics, string, (v: number) => string][] = [
 ];
 
 const KIND_COLOURS = { pairs: '#57606a', added: '#1a7f37', removed: '#cf222e', moved: '#0969da', modified: '#9a6700' };
-const LATENCY_SERIES: readonly [keyof Metrics, string, string][] = [
-  ['latency_p50', 'processing p50', '#0969da'],
-  ['latency_p95', 'processing p95', '#54aeff'],
-  ['latency_p99', 'processing p99', '#0a3069'],
-  ['end_to_end_p50', 'end-to-end p50', '#9a6700'],
-  ['end_to_end_p95', 'end-to-end p95', '#d4a72c'],
-  ['end_to_end_p99', 'end-to-end p99', '#633c01'],
+const LATENCY_SERIES: readonly ['processing' | 'end_to_end', 'p50' | 'p95' | 'p99', string][] = [
+  ['processing', 'p50', '#0969da'],
+  ['processing', 'p95', '#54aeff'],
+  ['processing', 'p99', '#0a3069'],
+  ['end_to_end', 'p50', '#9a6700'],
+  ['end_to_end', 'p95', '#d4a72c'],
+  ['end_to_end', 'p99', '#633c01'],
 ];
 const DAY_S = 24 * 3600;
-/** Latency samples kept for the live chart: ten minutes at the refresh interval. */
-const LATENCY_SAMPLES = 300;
 
 function chartWidth(container: HTMLElement): number {
   return Math.max(260, Math.floor(container.clientWidth || 600));
 }
+
+/** Always the retained day, so a single hour is a point on a day-long axis, not a whole axis. */
+const lastDay = (): [number, number] => [Date.now() / 1000 - DAY_S, Date.now() / 1000 + 1800];
 
 function hourlyChart(container: HTMLElement): uPlot {
   const series: uPlot.Series[] = [{}];
@@ -48,8 +49,7 @@ function hourlyChart(container: HTMLElement): uPlot {
       height: 220,
       series,
       axes: [{}, { label: 'per hour' }],
-      // Always the retained day, so a single hour is a point on a day-long axis, not a whole axis.
-      scales: { x: { time: true, range: () => [Date.now() / 1000 - DAY_S, Date.now() / 1000 + 1800] } },
+      scales: { x: { time: true, range: lastDay } },
     },
     [[], [], [], [], [], []],
     container,
@@ -58,9 +58,11 @@ function hourlyChart(container: HTMLElement): uPlot {
 
 function latencyChart(container: HTMLElement): uPlot {
   const series: uPlot.Series[] = [{}];
-  for (const [, label, colour] of LATENCY_SERIES) series.push({ label, stroke: colour, width: 2, points: { show: true, size: 5 } });
+  for (const [kind, p, colour] of LATENCY_SERIES) {
+    series.push({ label: `${kind === 'processing' ? 'processing' : 'end-to-end'} ${p}`, stroke: colour, width: 2, points: { show: true, size: 5 } });
+  }
   return new uPlot(
-    { width: chartWidth(container), height: 220, series, axes: [{}, { label: 'ms (last 24 h)' }], scales: { x: { time: true } } },
+    { width: chartWidth(container), height: 220, series, axes: [{}, { label: 'ms, per hour' }], scales: { x: { time: true, range: lastDay } } },
     [[], ...LATENCY_SERIES.map((): number[] => [])],
     container,
   );
@@ -110,7 +112,6 @@ function renderDrawings(drawings: DrawingSummary[]): void {
 function main(): void {
   const hourly = hourlyChart(byId('hourly-chart'));
   const latency = latencyChart(byId('latency-chart'));
-  const samples: number[][] = [[], ...LATENCY_SERIES.map((): number[] => [])];
   window.addEventListener('resize', () => {
     hourly.setSize({ width: chartWidth(byId('hourly-chart')), height: 220 });
     latency.setSize({ width: chartWidth(byId('latency-chart')), height: 220 });
@@ -135,10 +136,11 @@ function main(): void {
     const kinds = Object.keys(KIND_COLOURS) as (keyof typeof KIND_COLOURS)[];
     hourly.setData([hours.map((h) => Date.parse(h) / 1000), ...kinds.map((k) => hours.map((h) => m.hourly_stats[h]![k]))]);
 
-    samples[0]!.push(Date.parse(m.generated_at) / 1000);
-    LATENCY_SERIES.forEach(([key], i) => samples[i + 1]!.push(m[key] as number));
-    if (samples[0]!.length > LATENCY_SAMPLES) for (const s of samples) s.shift();
-    latency.setData([samples[0]!, ...samples.slice(1)]);
+    const latencyHours = Object.keys(m.hourly_latency).sort();
+    latency.setData([
+      latencyHours.map((h) => Date.parse(h) / 1000),
+      ...LATENCY_SERIES.map(([kind, p]) => latencyHours.map((h) => m.hourly_latency[h]![kind][p])),
+    ]);
   }, byId('updated'));
 }
 

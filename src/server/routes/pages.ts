@@ -98,7 +98,7 @@ const DASHBOARD_BODY = `<main id="main">
 <section aria-labelledby="charts-h" class="charts">
 <h2 id="charts-h" class="skip">Charts</h2>
 <figure class="chart"><figcaption>Throughput and changes by kind, per hour</figcaption><div id="hourly-chart"></div></figure>
-<figure class="chart"><figcaption>Processing and end-to-end latency p50/p95/p99 over the last 24 h, sampled live</figcaption><div id="latency-chart"></div></figure>
+<figure class="chart"><figcaption>Processing and end-to-end latency p50/p95/p99, per hour</figcaption><div id="latency-chart"></div></figure>
 </section>
 <section aria-labelledby="anomalies-h">
 <h2 id="anomalies-h">Current anomalies</h2>
