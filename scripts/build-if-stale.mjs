@@ -1,5 +1,6 @@
 // `prestart`: compile only when a source file is newer than the last build, so `npm start` right
-// after `npm ci` (which already compiled, via `prepare`) starts at once.
+// after `npm ci` (which already compiled, via `prepare`) starts at once. The dashboard's bundle
+// (scripts/build-web.mjs) is built in the same step, so `npm ci` leaves both in dist/.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +14,7 @@ function newest(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) latest = Math.max(latest, newest(full));
-    else if (entry.name.endsWith('.ts')) latest = Math.max(latest, statSync(full).mtimeMs);
+    else if (/\.(ts|css)$/.test(entry.name)) latest = Math.max(latest, statSync(full).mtimeMs);
   }
   return latest;
 }
@@ -23,11 +24,14 @@ const sources = Math.max(
   ...['src', 'streams', 'sinks', 'test'].filter((d) => existsSync(path.join(root, d))).map((d) => newest(path.join(root, d))),
   statSync(path.join(root, 'tsconfig.json')).mtimeMs,
 );
-const built = existsSync(stamp) && existsSync(path.join(root, 'dist', 'src', 'main.js')) ? statSync(stamp).mtimeMs : 0;
+const outputs = ['dist/src/main.js', 'dist/web/dashboard.js'].map((f) => path.join(root, f));
+const built = existsSync(stamp) && outputs.every((f) => existsSync(f)) ? statSync(stamp).mtimeMs : 0;
 if (sources > built) {
   console.error('buildtrace: compiling TypeScript…');
   execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], {
     stdio: 'inherit',
   });
+  console.error('buildtrace: bundling the dashboard…');
+  execFileSync(process.execPath, [path.join(root, 'scripts', 'build-web.mjs')], { stdio: 'inherit' });
   writeFileSync(stamp, new Date().toISOString());
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond npm packages, on a fresh Debian machine:
 # python3 (the seed's reference diff runs as the oracle), Java 17 (the Pub/Sub emulator runs on
-# it) and the official Pub/Sub emulator from the Google Cloud CLI. Idempotent; prints what it did.
+# it), Debian's chromium (the dashboard's browser tests drive it with playwright-core) and the
+# official Pub/Sub emulator from the Google Cloud CLI. Idempotent; prints what it did.
 set -euo pipefail
 
 need_apt=()
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "ensure-test-deps: missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) or run as root" >&2
@@ -36,4 +38,4 @@ if [ -z "$emulator" ]; then
   echo "  PUBSUB_EMULATOR_BIN to the cloud-pubsub-emulator script. The Pub/Sub tests need it." >&2
   exit 1
 fi
-echo "ensure-test-deps: python3 $(python3 -c 'import sys; print(sys.version.split()[0])'), $(java -version 2>&1 | head -1), emulator at $emulator"
+echo "ensure-test-deps: python3 $(python3 -c 'import sys; print(sys.version.split()[0])'), $(java -version 2>&1 | head -1), $(/usr/bin/chromium --version 2>/dev/null | head -1), emulator at $emulator"

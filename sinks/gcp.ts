@@ -33,7 +33,7 @@ import { createMonitoringClient } from './cloud-monitoring/config.js';
 import { detectResource } from './cloud-monitoring/resource.js';
 import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats, type SeriesSource } from './cloud-monitoring/sink.js';
 import { FanOutSink, type TelemetrySink } from './fan-out.js';
-import type { JobRecord, JobStatus, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
+import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
 
 /** The three clients, narrowed to what the sinks call; tests pass real clients at local fakes. */
 export interface GcpClients {
@@ -173,6 +173,10 @@ export class GcpSink implements ResultSink, ResultStore {
 
   changes(drawingId: string, limit: number): Promise<StoredChange[]> {
     return this.store.changes(drawingId, limit);
+  }
+
+  drawings(limit: number, after: DrawingCursor | null): Promise<DrawingSummary[]> {
+    return this.store.drawings(limit, after);
   }
 
   createJob(job: JobRecord): Promise<void> {

@@ -107,6 +107,20 @@ export interface StoredChange {
   readonly created_at: string;
 }
 
+/** One drawing as `GET /drawings` lists it: its latest result's time, job and counts per kind. */
+export interface DrawingSummary {
+  readonly drawing_id: string;
+  readonly job_id: string | null;
+  readonly latest_result_at: string;
+  readonly counts: ChangeCounts;
+}
+
+/** Where a page of drawings ends: the next page holds drawings strictly after it, newest first. */
+export interface DrawingCursor {
+  readonly latestAt: Date;
+  readonly drawingId: string;
+}
+
 export interface ResultSink {
   readonly name: string;
   /**
@@ -147,6 +161,11 @@ export type MetricSample = (
 export interface ResultStore {
   /** Newest first, at most `limit`. */
   changes(drawingId: string, limit: number): Promise<StoredChange[]>;
+  /**
+   * Drawings by their latest result, newest first (ties by drawing id, descending), at most
+   * `limit`, starting after `after` (keyset paging, so a page stays right while results arrive).
+   */
+  drawings(limit: number, after: DrawingCursor | null): Promise<DrawingSummary[]>;
   createJob(job: JobRecord): Promise<void>;
   job(jobId: string): Promise<JobStatus | null>;
   /** Every replica's rollups for hours starting at or after `since`. */

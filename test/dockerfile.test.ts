@@ -80,6 +80,7 @@ test('the build stage builds from exactly the files it copies before `npm ci` (w
     stdio: 'pipe',
   });
   t.true(existsSync(path.join(context, 'dist', 'src', 'main.js')), 'prepare compiled dist/src/main.js from the copied files');
+  t.true(existsSync(path.join(context, 'dist', 'web', 'dashboard.js')), 'prepare bundled the dashboard into dist/web from the copied files');
   t.false(existsSync(path.join(context, 'dist', 'test')), 'no test is compiled into dist/, which the image ships');
   t.false(sources.some((s) => s === 'test' || s.startsWith('test/')), 'the build stage copies no tests');
 });

@@ -3,7 +3,7 @@
  * API serves, tolerant of the client's representations (BigQueryTimestamp objects, JSON as text).
  */
 import { ANOMALY_TYPES, type Anomaly, type AnomalyType, type Severity } from '../../src/domain/types.js';
-import type { JobStatus, MetricSample, Rollup, StoredChange } from '../sink.js';
+import type { DrawingSummary, JobStatus, MetricSample, Rollup, StoredChange } from '../sink.js';
 
 export type Row = Readonly<Record<string, unknown>>;
 
@@ -89,6 +89,21 @@ export function decodeChange(row: Row): StoredChange {
     summary: toText(row, 'summary'),
     processing_time_ms: toNumber(row, 'processing_time_ms'),
     created_at: toDate(row, 'created_at').toISOString(),
+  };
+}
+
+/** A `processing_metrics` row of a drawing's latest completed task as `GET /drawings` lists it. */
+export function decodeDrawing(row: Row): DrawingSummary {
+  return {
+    drawing_id: toText(row, 'drawing_id'),
+    job_id: toNullableText(row, 'job_id'),
+    latest_result_at: toDate(row, 'created_at').toISOString(),
+    counts: {
+      added: toNumber(row, 'added_count'),
+      removed: toNumber(row, 'removed_count'),
+      moved: toNumber(row, 'moved_count'),
+      modified: toNumber(row, 'modified_count'),
+    },
   };
 }
 

@@ -128,3 +128,23 @@ ORDER BY created_at, task_key`,
     types: { replica_id: 'STRING', since: 'TIMESTAMP' },
   };
 }
+
+/**
+ * Each drawing's latest completed task (counts from processing_metrics, so no JSON is read),
+ * newest first, after the cursor when one is given.
+ */
+export function drawingsQuery(names: TableNames, limit: number, after: { at: Date; drawingId: string } | null): QuerySpec {
+  return {
+    query: `SELECT drawing_id, job_id, created_at, added_count, removed_count, moved_count, modified_count
+FROM (
+  SELECT drawing_id, job_id, created_at, added_count, removed_count, moved_count, modified_count
+  FROM ${tableRef(names, 'processing_metrics')}
+  WHERE status = 'completed' AND drawing_id IS NOT NULL
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY drawing_id ORDER BY created_at DESC, task_key DESC) = 1
+)${after ? '\nWHERE created_at < @after_at OR (created_at = @after_at AND drawing_id < @after_id)' : ''}
+ORDER BY created_at DESC, drawing_id DESC
+LIMIT @limit`,
+    params: after ? { limit, after_at: after.at, after_id: after.drawingId } : { limit },
+    types: after ? { limit: 'INT64', after_at: 'TIMESTAMP', after_id: 'STRING' } : { limit: 'INT64' },
+  };
+}

@@ -4,13 +4,14 @@
  */
 import type { Anomaly } from '../../src/domain/types.js';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
-import type { JobRecord, JobStatus, MetricSample, ResultStore, Rollup, StoredChange } from '../sink.js';
-import { decodeAnomaly, decodeChange, decodeJobStatus, decodeRollup, decodeSample, toDate, toNullableText, toNumber, type Row } from './decode.js';
+import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultStore, Rollup, StoredChange } from '../sink.js';
+import { decodeAnomaly, decodeChange, decodeDrawing, decodeJobStatus, decodeRollup, decodeSample, toDate, toNullableText, toNumber, type Row } from './decode.js';
 import { jobRow } from './encode.js';
 import {
   anomaliesQuery,
   changesQuery,
   dataQualityQuery,
+  drawingsQuery,
   jobCountsQuery,
   jobQuery,
   rollupsQuery,
@@ -53,6 +54,12 @@ export class BigQueryStore implements ResultStore {
         return whole ? { ...change, ...whole } : change;
       }),
     );
+  }
+
+  async drawings(limit: number, after: DrawingCursor | null): Promise<DrawingSummary[]> {
+    if (limit <= 0) return [];
+    const rows = await this.run(drawingsQuery(this.options, limit, after && { at: after.latestAt, drawingId: after.drawingId }));
+    return rows.map(decodeDrawing);
   }
 
   async createJob(job: JobRecord): Promise<void> {

@@ -8,6 +8,8 @@ import type { Anomaly } from '../../src/domain/types.js';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type {
+  DrawingCursor,
+  DrawingSummary,
   JobRecord,
   JobStatus,
   MetricSample,
@@ -36,6 +38,16 @@ import {
   type MetricRow,
   type RollupRow,
 } from './encode.js';
+
+interface DrawingRow {
+  readonly drawing_id: string;
+  readonly job_id: string | null;
+  readonly created_at: string;
+  readonly added_count: number;
+  readonly removed_count: number;
+  readonly moved_count: number;
+  readonly modified_count: number;
+}
 
 /** Rows read per query while streaming samples: bounds memory however many rows there are. */
 const SAMPLE_CHUNK = 1000;
@@ -91,6 +103,17 @@ function prepareStatements(db: Db) {
     selectChanges: db.prepare<[string, number], ChangeRow>(
       `SELECT * FROM change_results WHERE drawing_id = ?
        ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+    ),
+    // Counts come from processing_metrics (written in the same transaction as the result) so no
+    // JSON is parsed; every completed row is read once per call, which keeps this a short scan.
+    selectDrawings: db.prepare<[{ at: string | null; id: string; limit: number }], DrawingRow>(
+      `SELECT drawing_id, job_id, created_at, added_count, removed_count, moved_count, modified_count FROM (
+         SELECT drawing_id, job_id, created_at, added_count, removed_count, moved_count, modified_count,
+           ROW_NUMBER() OVER (PARTITION BY drawing_id ORDER BY created_at DESC, rowid DESC) AS rn
+         FROM processing_metrics WHERE status = 'completed' AND drawing_id IS NOT NULL
+       )
+       WHERE rn = 1 AND (@at IS NULL OR created_at < @at OR (created_at = @at AND drawing_id < @id))
+       ORDER BY created_at DESC, drawing_id DESC LIMIT @limit`,
     ),
     selectJob: db.prepare<[string], { tasks_created: number; completed: number; failed: number }>(
       `SELECT j.tasks_created AS tasks_created,
@@ -214,6 +237,19 @@ export class LocalStore implements ResultSink, ResultStore {
   async changes(drawingId: string, limit: number): Promise<StoredChange[]> {
     if (limit <= 0) return [];
     return this.guard('read', () => this.statements.selectChanges.all(drawingId, limit).map(storedChange));
+  }
+
+  async drawings(limit: number, after: DrawingCursor | null): Promise<DrawingSummary[]> {
+    if (limit <= 0) return [];
+    const params = { at: after ? isoTime(after.latestAt) : null, id: after?.drawingId ?? '', limit };
+    return this.guard('read', () =>
+      this.statements.selectDrawings.all(params).map((r) => ({
+        drawing_id: r.drawing_id,
+        job_id: r.job_id,
+        latest_result_at: r.created_at,
+        counts: { added: r.added_count, removed: r.removed_count, moved: r.moved_count, modified: r.modified_count },
+      })),
+    );
   }
 
   async createJob(job: JobRecord): Promise<void> {

@@ -2,16 +2,17 @@
  * `buildtrace diff A.json B.json`: the same validation, diff and wording as the service, on two
  * local files, so a person can check a pair by hand without running the pipeline.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { countChanges, DEFAULT_MATCH_RADIUS, DEFAULT_TOLERANCE, validateAndDiff } from '../domain/diff.js';
-import { parsePyFloat } from '../domain/drawing.js';
+import { parsePyFloat, validateVersion } from '../domain/drawing.js';
 import { DRAWING_ID_PATTERN } from '../domain/task.js';
 import { MATCH_MODES, type ChangeSet, type MatchMode } from '../domain/types.js';
+import { renderOverlay } from '../overlay/render.js';
 import { type CliCommand, UsageError, usageErrorFrom } from './io.js';
 
-export const DIFF_USAGE = `Usage: buildtrace diff A.json B.json [--json] [--tolerance N] [--match MODE] [--radius N] [--drawing-id ID]
+export const DIFF_USAGE = `Usage: buildtrace diff A.json B.json [--json] [--tolerance N] [--match MODE] [--radius N] [--drawing-id ID] [--svg FILE [--changes-only]]
 
 Compares two versions of a drawing (JSON arrays of {"id", "type", "x", "y", "width", "height"})
 and prints what was added, removed, moved and modified, in the words the service stores.
@@ -25,6 +26,9 @@ Options:
   --radius N        how far an object may move and still be paired by geometry (default ${DEFAULT_MATCH_RADIUS})
   --drawing-id ID   the drawing named in messages (default: the folder holding A when A is
                     named version_a.json, as in the seed's layout; otherwise "cli")
+  --svg FILE        also draw the changes as an SVG overlay into FILE (unchanged objects in grey)
+  --changes-only    with --svg: draw only what a stored result keeps, leaving unchanged objects out,
+                    the picture GET /changes/overlay.svg gives for an inline task
   -h, --help        show this help
 
 Exit status: 0 when the versions were compared, 2 for bad usage, an unreadable file or a
@@ -32,7 +36,7 @@ malformed version.
 `;
 
 export const diffCommand: CliCommand = {
-  synopsis: 'diff A.json B.json [--json] [--tolerance N] [--match MODE] [--radius N] [--drawing-id ID]',
+  synopsis: 'diff A.json B.json [--json] [--tolerance N] [--match MODE] [--radius N] [--drawing-id ID] [--svg FILE [--changes-only]]',
   async run(argv, io) {
     const args = parse(argv);
     if (args === 'help') {
@@ -41,6 +45,7 @@ export const diffCommand: CliCommand = {
     }
     const [a, b] = await Promise.all([readVersion(args.fileA), readVersion(args.fileB)]);
     const changes = validateAndDiff(a, b, args.drawingId, { tolerance: args.tolerance, match: args.match, radius: args.radius });
+    if (args.svg !== null) await writeOverlay(args.svg, args.drawingId, changes, args.changesOnly ? null : { a, b });
     io.out(args.json ? `${JSON.stringify(changes, null, 2)}\n` : formatText(args.drawingId, changes));
     return 0;
   },
@@ -54,6 +59,8 @@ interface DiffArgs {
   readonly match: MatchMode;
   readonly radius: number;
   readonly drawingId: string;
+  readonly svg: string | null;
+  readonly changesOnly: boolean;
 }
 
 function parse(argv: readonly string[]): DiffArgs | 'help' {
@@ -69,6 +76,8 @@ function parse(argv: readonly string[]): DiffArgs | 'help' {
         match: { type: 'string', default: 'id' },
         radius: { type: 'string' },
         'drawing-id': { type: 'string' },
+        svg: { type: 'string' },
+        'changes-only': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -111,7 +120,9 @@ function parse(argv: readonly string[]): DiffArgs | 'help' {
       `--drawing-id must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit, got ${JSON.stringify(drawingId)}`,
     );
   }
-  return { fileA, fileB, json: values.json, tolerance, match: match as MatchMode, radius, drawingId };
+  if (values.svg === '') throw new UsageError('--svg needs a file name, e.g. --svg overlay.svg');
+  if (values['changes-only'] && values.svg === undefined) throw new UsageError('--changes-only only applies with --svg FILE');
+  return { fileA, fileB, json: values.json, tolerance, match: match as MatchMode, radius, drawingId, svg: values.svg ?? null, changesOnly: values['changes-only'] };
 }
 
 /** In the seed's layout (`<drawing_id>/version_a.json`) the folder names the drawing. */
@@ -135,6 +146,16 @@ async function readVersion(file: string): Promise<unknown> {
     return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (err) {
     throw new UsageError(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** The versions were validated by the diff already, so validating them again cannot fail. */
+async function writeOverlay(file: string, drawingId: string, changes: ChangeSet, raw: { a: unknown; b: unknown } | null): Promise<void> {
+  const versions = raw && { a: validateVersion(raw.a, drawingId, 'a'), b: validateVersion(raw.b, drawingId, 'b') };
+  try {
+    await writeFile(file, renderOverlay({ drawingId, changes, versions }));
+  } catch (err) {
+    throw new UsageError(`cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
 

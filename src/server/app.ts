@@ -9,6 +9,9 @@ import { readDeadline } from './deadline.js';
 import { registerProcess } from './routes/process.js';
 import { registerQueries } from './routes/queries.js';
 import { registerHealth } from './routes/health.js';
+import { registerOverlay } from './routes/overlay.js';
+import { registerDrawings } from './routes/drawings.js';
+import { registerPages } from './routes/pages.js';
 import type { ServerDeps } from './deps.js';
 
 export function createApp(deps: ServerDeps): Koa {
@@ -25,6 +28,9 @@ export function createApp(deps: ServerDeps): Koa {
   registerProcess(router, deps);
   registerQueries(router, deps);
   registerHealth(router, deps);
+  registerOverlay(router, deps);
+  registerDrawings(router, deps);
+  registerPages(router);
   app.use(methodNotAllowed());
   app.use(router.routes());
   // Not thrown: only the non-throwing path sets the Allow header a 405 must carry (RFC 9110 §15.5.6).

@@ -23,9 +23,17 @@ export interface HourlyStats {
   malformed: number;
 }
 
+/** One hour of `hourly_latency`: percentiles in ms of that hour's merged histograms. */
+export interface HourlyLatency {
+  readonly processing: { readonly p50: number; readonly p95: number; readonly p99: number };
+  readonly end_to_end: { readonly p50: number; readonly p95: number; readonly p99: number };
+}
+
 /** The JSON body of `GET /metrics` (design.md, HTTP API); latencies in ms with µs precision. */
 export interface MetricsView {
   readonly hourly_stats: Record<string, HourlyStats>;
+  /** Per hour, the same percentiles as the totals (the dashboard's latency chart). */
+  readonly hourly_latency: Record<string, HourlyLatency>;
   readonly latency_p50: number;
   readonly latency_p95: number;
   readonly latency_p99: number;
@@ -51,6 +59,8 @@ export interface MergedRollups {
   readonly hourly: Map<number, HourlyStats>;
   readonly processing: LatencySummary;
   readonly endToEnd: LatencySummary;
+  /** Hour start → percentiles of that hour, ascending by hour. */
+  readonly hourlyLatency: Map<number, { readonly processing: LatencySummary; readonly endToEnd: LatencySummary }>;
   /** Distinct replica ids that contributed, sorted. */
   readonly replicaIds: string[];
   readonly invalid: InvalidRollup[];
@@ -63,13 +73,13 @@ function countOf(value: unknown): number {
 }
 
 /**
- * Adds counts and histograms of windows and rollups; owns two histograms, so `dispose()` it.
- * Rollup histograms are decoded one at a time and freed at once: without a cache, peak memory is
- * three histograms however many rollups are merged.
+ * Adds counts and histograms of windows and rollups; owns two histograms per hour (the totals are
+ * their sum), so `dispose()` it. Rollup histograms are decoded one at a time and freed at once:
+ * without a cache, peak memory is two histograms per retained hour plus one, however many rollups
+ * are merged.
  */
 class Merger {
-  private readonly processing: Histogram = newHistogram();
-  private readonly endToEnd: Histogram = newHistogram();
+  private readonly hours = new Map<number, { processing: Histogram; endToEnd: Histogram }>();
   private readonly hourly = new Map<number, HourlyStats>();
   private readonly replicaIds = new Set<string>();
   private readonly invalid: InvalidRollup[] = [];
@@ -77,13 +87,15 @@ class Merger {
   addWindow(replicaId: string, view: WindowView): void {
     this.replicaIds.add(replicaId);
     this.addCounts(view.hourStart, view.counts);
-    this.processing.add(view.processing);
-    this.endToEnd.add(view.endToEnd);
+    const h = this.hour(view.hourStart);
+    h.processing.add(view.processing);
+    h.endToEnd.add(view.endToEnd);
   }
 
   addRollup(rollup: Rollup): void {
     this.addRollupCounts(rollup);
-    this.invalid.push(...addRollupHistograms(rollup, this.processing, this.endToEnd));
+    const h = this.hour(hourStartOf(rollup.hourStart.getTime()));
+    this.invalid.push(...addRollupHistograms(rollup, h.processing, h.endToEnd));
   }
 
   /** Counts of a rollup whose histograms arrive merged through `addMergedHour`. */
@@ -92,25 +104,54 @@ class Merger {
     this.addCounts(hourStartOf(rollup.hourStart.getTime()), rollup.counts);
   }
 
-  addMergedHour(hour: MergedHour): void {
-    this.processing.add(hour.processing);
-    this.endToEnd.add(hour.endToEnd);
+  addMergedHour(hourStart: number, hour: MergedHour): void {
+    const h = this.hour(hourStart);
+    h.processing.add(hour.processing);
+    h.endToEnd.add(hour.endToEnd);
     this.invalid.push(...hour.invalid);
   }
 
   result(): MergedRollups {
-    return {
-      hourly: new Map([...this.hourly.entries()].sort(([a], [b]) => a - b)),
-      processing: summarize(this.processing),
-      endToEnd: summarize(this.endToEnd),
-      replicaIds: [...this.replicaIds].sort(),
-      invalid: [...this.invalid],
-    };
+    const processing = newHistogram();
+    const endToEnd = newHistogram();
+    try {
+      const hourlyLatency: MergedRollups['hourlyLatency'] = new Map();
+      for (const [hour, h] of [...this.hours.entries()].sort(([a], [b]) => a - b)) {
+        processing.add(h.processing);
+        endToEnd.add(h.endToEnd);
+        if (h.processing.totalCount + h.endToEnd.totalCount > 0) {
+          hourlyLatency.set(hour, { processing: summarize(h.processing), endToEnd: summarize(h.endToEnd) });
+        }
+      }
+      return {
+        hourly: new Map([...this.hourly.entries()].sort(([a], [b]) => a - b)),
+        hourlyLatency,
+        processing: summarize(processing),
+        endToEnd: summarize(endToEnd),
+        replicaIds: [...this.replicaIds].sort(),
+        invalid: [...this.invalid],
+      };
+    } finally {
+      processing.destroy();
+      endToEnd.destroy();
+    }
   }
 
   dispose(): void {
-    this.processing.destroy();
-    this.endToEnd.destroy();
+    for (const h of this.hours.values()) {
+      h.processing.destroy();
+      h.endToEnd.destroy();
+    }
+    this.hours.clear();
+  }
+
+  private hour(hourStart: number): { processing: Histogram; endToEnd: Histogram } {
+    let h = this.hours.get(hourStart);
+    if (!h) {
+      h = { processing: newHistogram(), endToEnd: newHistogram() };
+      this.hours.set(hourStart, h);
+    }
+    return h;
   }
 
   private addCounts(hour: number, counts: Partial<HourlyCounts> | undefined): void {
@@ -219,7 +260,7 @@ export function buildMetricsView(input: MetricsViewInput): MetricsView {
       }
       for (const [hour, rollups] of byHour) {
         for (const rollup of rollups) merger.addRollupCounts(rollup);
-        merger.addMergedHour(input.cache.merged(hour, rollups));
+        merger.addMergedHour(hour, input.cache.merged(hour, rollups));
       }
       input.cache.retainOnly(new Set(byHour.keys()));
     } else {
@@ -241,9 +282,17 @@ export function buildMetricsView(input: MetricsViewInput): MetricsView {
     totals.malformed += stats.malformed;
   }
   const replicas = new Set([input.replicaId, ...merged.replicaIds]).size;
+  const hourlyLatency: Record<string, HourlyLatency> = {};
+  for (const [hour, l] of merged.hourlyLatency) {
+    hourlyLatency[new Date(hour).toISOString()] = {
+      processing: { p50: l.processing.p50, p95: l.processing.p95, p99: l.processing.p99 },
+      end_to_end: { p50: l.endToEnd.p50, p95: l.endToEnd.p95, p99: l.endToEnd.p99 },
+    };
+  }
 
   return {
     hourly_stats: hourlyStats,
+    hourly_latency: hourlyLatency,
     latency_p50: merged.processing.p50,
     latency_p95: merged.processing.p95,
     latency_p99: merged.processing.p99,

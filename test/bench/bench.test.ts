@@ -35,7 +35,7 @@ test('quick bench of the pure rows prints one table with every row', async (t) =
   t.true(rows.some((r) => r.includes('≤ 60 ns')) && rows.some((r) => r.includes('≤ 100 µs')));
   t.regex(output, /QUICK smoke run/);
   t.regex(output, /time of validateAndDiff\(parsedA, parsedB\) divided by the time of\nJSON\.parse of the two versions' text/);
-  t.false(report.lines.some((l) => ['e2e', 'http', 'memory', 'stall'].includes(l.group)), '--only keeps the other rows out');
+  t.false(report.lines.some((l) => ['e2e', 'http', 'memory', 'stall', 'overlay'].includes(l.group)), '--only keeps the other rows out');
 });
 
 test('quick HTTP row: both routes and the bare node:http peer are loaded side by side, none failing', async (t) => {

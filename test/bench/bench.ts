@@ -13,10 +13,11 @@ import { pubsubRows } from './pubsub-row.js';
 import { httpRows } from './http-row.js';
 import { DRAIN_TARGET, outageRows } from './outage-row.js';
 import { costRows } from './cost-row.js';
+import { overlayRows } from './overlay-row.js';
 import { failedLine, markdownTable, type BenchLine } from './table.js';
 
 /** Row groups in table order; `--only` takes these names. */
-export const GROUPS = ['diff', 'peers', 'match', 'e2e', 'histogram', 'http', 'memory', 'stall', 'outage', 'cost'] as const;
+export const GROUPS = ['diff', 'peers', 'match', 'e2e', 'histogram', 'http', 'memory', 'stall', 'overlay', 'outage', 'cost'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface BenchOptions {
@@ -49,6 +50,7 @@ function plan(quick: boolean) {
         stall: { objects: 20_000, runs: 2 },
         outage: { pairs: 500, outageMs: 2_000, runs: 1 },
         cost: { pairs: 300 },
+        overlay: { sizes: [1000, 10_000], runs: 3, batchMs: 10, warmupMs: 30 },
       }
     : {
         diff: { sizes: [10, 1000, 100_000], runs: 7, batchMs: 60, warmupMs: 300 },
@@ -60,6 +62,7 @@ function plan(quick: boolean) {
         stall: { objects: 100_000, runs: 5 },
         outage: { pairs: 5_000, outageMs: 5_000, runs: 3 },
         cost: { pairs: 3_000 },
+        overlay: { sizes: [1000, 100_000], runs: 5, batchMs: 60, warmupMs: 300 },
       };
 }
 
@@ -74,6 +77,7 @@ const TARGETS: Record<Group, { what: string; target: string }> = {
   stall: { what: 'a 100,000-object pair: longest event-loop stall', target: '< 50 ms' },
   outage: { what: 'backlog drain after a sink outage ÷ steady rate', target: `≥ ${DRAIN_TARGET}` },
   cost: { what: 'one million 10-object pairs on Google Cloud, list prices', target: '—' },
+  overlay: { what: 'overlay SVG ÷ JSON.parse', target: '100,000 objects < 1 s' },
 };
 
 /**
@@ -111,6 +115,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   if (wanted('stall')) await guard('stall', () => stallRows({ ...p.stall, log: options.log }));
   if (wanted('outage')) await guard('outage', () => outageRows({ ...p.outage, log: options.log }));
   if (wanted('cost')) await guard('cost', () => costRows({ ...p.cost, log: options.log }));
+  if (wanted('overlay')) await guard('overlay', () => overlayRows({ ...p.overlay, log: options.log }));
 
   return {
     startedAt: new Date(started).toISOString(),

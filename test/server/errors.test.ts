@@ -141,7 +141,7 @@ test('404 for unknown drawings, jobs, routes and storage folders', async (t) => 
   assertError(t, await call(`${api.url}/changes?drawing_id=NEVER-SEEN&limit=5`), 404, 'not_found');
   assertError(t, await call(`${api.url}/jobs/00000000-0000-0000-0000-000000000000`), 404, 'not_found', /no job/);
   assertError(t, await call(`${api.url}/nope`), 404, 'not_found', /no route for GET \/nope/);
-  assertError(t, await call(`${api.url}/`), 404, 'not_found');
+  assertError(t, await call(`${api.url}/assets/nope.js`), 404, 'not_found'); // GET / is the dashboard
   assertError(t, await call(`${api.url}/jobs`), 404, 'not_found');
   assertError(t, await call(`${api.url}/nope`, { method: 'POST' }), 404, 'not_found');
   assertError(t, await postProcess({ storage_path: 'no-such-folder' }), 404, 'not_found', /no-such-folder/);

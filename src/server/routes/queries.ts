@@ -7,8 +7,8 @@ import type Router from '@koa/router';
 import { badRequest, notFound } from '../errors.js';
 import type { ServerDeps } from '../deps.js';
 
-const DRAWING_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+export const DRAWING_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 export const MAX_HISTORY = 100;
 
 export function registerQueries(router: Router, deps: ServerDeps): void {
@@ -51,7 +51,7 @@ export function registerQueries(router: Router, deps: ServerDeps): void {
 }
 
 /** A query parameter given once, or undefined; repeating it is a client error. */
-function single(value: string | string[] | undefined, name: string): string | undefined {
+export function single(value: string | string[] | undefined, name: string): string | undefined {
   if (Array.isArray(value)) throw badRequest(`query parameter "${name}" must be given once`);
   return value;
 }

@@ -31,6 +31,7 @@ test('an empty view has zeros and an empty hourly_stats, never NaN or null', (t)
   const view = buildMetricsView({ now: NOW, retentionHours: 24, replicaId: 'me', own, others: [], dataQualityIssues: 0 });
   t.deepEqual(view, {
     hourly_stats: {},
+    hourly_latency: {},
     latency_p50: 0,
     latency_p95: 0,
     latency_p99: 0,
@@ -102,6 +103,27 @@ test('own windows and two other replicas merge: counts summed, percentiles from 
   const expectedE2e = summarize(e2e);
   t.is(view.end_to_end_p99, expectedE2e.p99);
   t.is(view.end_to_end_max, expectedE2e.max);
+
+  // and each hour's percentiles are those of one histogram fed that hour's values only
+  t.deepEqual(Object.keys(view.hourly_latency), [H09, H10]);
+  const perHour = { [H09]: [...spread(100, 2, NOW), ...spread(250, 4, NOW)], [H10]: [...spread(400, 1, NOW), ...spread(1000, 3, NOW), { ms: 5000 }] };
+  for (const [hour, values] of Object.entries(perHour)) {
+    const p = newHistogram();
+    const e = newHistogram();
+    for (const v of values) {
+      recordMs(p, v.ms);
+      recordMs(e, v.ms * 10);
+    }
+    const sp = summarize(p);
+    const se = summarize(e);
+    p.destroy();
+    e.destroy();
+    t.deepEqual(view.hourly_latency[hour], {
+      processing: { p50: sp.p50, p95: sp.p95, p99: sp.p99 },
+      end_to_end: { p50: se.p50, p95: se.p95, p99: se.p99 },
+    });
+  }
+  t.notDeepEqual(view.hourly_latency[H09], view.hourly_latency[H10]);
 });
 
 test('own stale rollups in the store are ignored: the live windows win', (t) => {
