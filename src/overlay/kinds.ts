@@ -6,7 +6,7 @@
  * amber, moved blue.
  */
 import { pyFixed1 } from '../domain/python-format.js';
-import type { AddedItem, ChangeSet, ModifiedItem, MovedItem, Point, RemovedItem } from '../domain/types.js';
+import type { AddedItem, ChangeSet, ModifiedItem, MovedItem, Point, RemovedItem, RenamedItem } from '../domain/types.js';
 
 export interface Size {
   readonly width: number;
@@ -24,7 +24,7 @@ export interface Placement {
 }
 
 /** The part of a result the overlay draws. */
-export type OverlayChanges = Pick<ChangeSet, 'added' | 'removed' | 'moved' | 'modified'>;
+export type OverlayChanges = Pick<ChangeSet, 'added' | 'removed' | 'moved' | 'modified' | 'renamed'>;
 
 export interface ItemKind {
   /** The `class` of each object's group, and the key of the result's list. */
@@ -64,6 +64,9 @@ export const ITEM_KINDS: readonly ItemKind[] = [
     items: (c) => c.modified,
     place: (i) => ({ beforeSize: size(i.from), afterSize: size(i.to) }),
   }),
+  // Geometry matching (MATCH_FALLBACK): the same object under a new id; it keeps no geometry of
+  // its own, so it is placed from version B where that can be read, else listed in the tray.
+  kind<RenamedItem>({ name: 'renamed', label: 'renamed (same place, new id)', colour: '#8250df', items: (c) => c.renamed, place: () => ({}) }),
 ];
 
 /** Grey, for objects that did not change (drawn only when both versions could be read). */

@@ -160,3 +160,22 @@ test('the same result gives the same bytes', (t) => {
   const changes = diffVersions(SEED_A, SEED_B);
   t.is(renderOverlay({ drawingId: 'D1', changes }), renderOverlay({ drawingId: 'D1', changes: structuredClone(changes) }));
 });
+
+test('a re-export matched by geometry: renamed objects get their own class and id, moved ones carry their new id', (t) => {
+  // given a version whose ids were all regenerated, with one object moved 3 units east
+  const a = [o('A1', 'door', 0, 0), o('A2', 'window', 20, 0), o('A3', 'wall', 40, 0, 4, 1)];
+  const b = [o('B1', 'door', 0, 0), o('B2', 'window', 23, 0), o('B3', 'wall', 40, 0, 4, 1)];
+  const changes = diffVersions(a, b, { match: 'geometry' });
+  t.is(changes.renamed?.length, 2);
+  for (const versions of [{ a, b }, null]) {
+    // when it is drawn, with and without the versions
+    const root = parseSvg(renderOverlay({ drawingId: 'D1', changes, versions }));
+    // then each renamed object is one group with its new id, and the moved one is drawn as moved
+    t.deepEqual(withClass(root, 'renamed').map((g) => g.attributes['data-id']).sort(), ['B1', 'B3']);
+    t.deepEqual(classCounts(root), { added: 0, removed: 0, moved: 1, modified: 0 });
+    t.is(withClass(root, 'moved')[0]?.attributes['data-id'], 'B2');
+    // placed on the plan from version B when it can be read, else listed in the tray
+    const inTray = withClass(root, 'tray').flatMap((tray) => withClass(tray, 'renamed')).length;
+    t.is(inTray, versions === null ? 2 : 0);
+  }
+});
