@@ -70,12 +70,21 @@ function loopbackOptions(): Partial<ClientOptions> {
  * const client = createMonitoringClient(loadConfig({ GOOGLE_CLOUD_PROJECT: 'p', MONITORING_API_ENDPOINT: '127.0.0.1:9060' }));
  */
 export function createMonitoringClient(config: Config): MetricServiceClient {
+  return new MetricServiceClient(monitoringClientOptions(config));
+}
+
+/**
+ * The options every Cloud Monitoring client is built with (metrics, and setup's dashboards, alert
+ * policies and notification channels, which share the endpoint): project, `MONITORING_API_ENDPOINT`,
+ * and plaintext without credentials for a loopback fake.
+ */
+export function monitoringClientOptions(config: Config): ClientOptions {
   const endpoint = config.gcp.monitoringEndpoint;
   const at = endpoint ? endpoint.lastIndexOf(':') : -1;
   const host = endpoint ? endpoint.slice(0, at).replace(/^\[|\]$/g, '') : '';
-  return new MetricServiceClient({
+  return {
     ...(config.projectId ? { projectId: config.projectId } : {}),
     ...(endpoint ? { apiEndpoint: host, port: Number(endpoint.slice(at + 1)) } : {}),
     ...(endpoint && isLoopbackHost(host) ? loopbackOptions() : {}),
-  });
+  };
 }

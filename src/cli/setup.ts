@@ -22,6 +22,7 @@ Options:
   --input-retention-days N    input objects are deleted after N days (default 90)
   --output-retention-days N   result objects are deleted after N days (default 90)
   --namespace NS              Kubernetes namespace for Workload Identity (default buildtrace)
+  --notify-email ADDRESS      alert policies also notify this address (an e-mail channel)
   -h, --help                  show this help
 
 Names come from the configuration (PUBSUB_TOPIC, INPUT_BUCKET, BIGQUERY_DATASET,
@@ -36,6 +37,7 @@ interface SetupArgs {
   readonly inputRetentionDays: number;
   readonly outputRetentionDays: number;
   readonly namespace: string;
+  readonly notifyEmail: string | null;
 }
 
 function parse(argv: readonly string[]): SetupArgs | 'help' {
@@ -53,6 +55,7 @@ function parse(argv: readonly string[]): SetupArgs | 'help' {
         'input-retention-days': { type: 'string' },
         'output-retention-days': { type: 'string' },
         namespace: { type: 'string' },
+        'notify-email': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -77,6 +80,11 @@ function parse(argv: readonly string[]): SetupArgs | 'help' {
   };
   const namespace = v.namespace ?? 'buildtrace';
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) throw new UsageError(`--namespace must be a Kubernetes namespace name, got ${JSON.stringify(namespace)}`);
+  const notifyEmail = v['notify-email'] ?? null;
+  // The shape Monitoring's e-mail channels take; anything else would fail only at --apply.
+  if (notifyEmail !== null && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(notifyEmail)) {
+    throw new UsageError(`--notify-email must be an e-mail address, got ${JSON.stringify(notifyEmail.slice(0, 100))}`);
+  }
   return {
     apply: v.apply,
     parts,
@@ -85,6 +93,7 @@ function parse(argv: readonly string[]): SetupArgs | 'help' {
     inputRetentionDays: days('input-retention-days', v['input-retention-days']),
     outputRetentionDays: days('output-retention-days', v['output-retention-days']),
     namespace,
+    notifyEmail,
   };
 }
 
@@ -121,7 +130,7 @@ export async function setupWith(
   if (!region && args.parts.has('storage')) throw new UsageError('no region for the buckets: pass --region or set GOOGLE_CLOUD_REGION');
   const target = setupTarget(
     { ...config, projectId: config.projectId },
-    { region, inputRetentionDays: args.inputRetentionDays, outputRetentionDays: args.outputRetentionDays, namespace: args.namespace },
+    { region, inputRetentionDays: args.inputRetentionDays, outputRetentionDays: args.outputRetentionDays, namespace: args.namespace, notifyEmail: args.notifyEmail },
   );
   const owned = clients ?? createSetupClients(config);
   try {
@@ -131,11 +140,11 @@ export async function setupWith(
     io.err(`buildtrace: setup failed: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   } finally {
-    if (!clients) await Promise.allSettled([owned.pubsub.close(), owned.monitoring.close()]);
+    if (!clients) await Promise.allSettled([owned.pubsub.close(), owned.monitoring.close(), owned.monitoringConfig.close()]);
   }
 }
 
 export const setupCommand: CliCommand = {
-  synopsis: 'setup [--apply] [--only pubsub,storage,bigquery,monitoring,iam] [--project P] [--region R]',
+  synopsis: 'setup [--apply] [--only pubsub,storage,bigquery,monitoring,iam] [--project P] [--region R] [--notify-email A]',
   run: (argv, io) => setupWith(argv, io, process.env),
 };

@@ -10,7 +10,11 @@ import type { Config } from '../config.js';
 import { topologyOptions, type TopologyOptions } from '../../streams/sources/pubsub-topology.js';
 import { createBigQueryClient } from '../../sinks/bigquery/config.js';
 import { createStorageClient } from '../../sinks/cloud-storage/config.js';
-import { createMonitoringClient } from '../../sinks/cloud-monitoring/config.js';
+import { createMonitoringClient, monitoringClientOptions } from '../../sinks/cloud-monitoring/config.js';
+import { DashboardsServiceClient } from '@google-cloud/monitoring-dashboards';
+import { AlertPolicyServiceClient, NotificationChannelServiceClient } from '@google-cloud/monitoring';
+import type { MonitoringClients } from './dashboards.js';
+import { monitoringVariables, type TemplateVariables } from './monitoring-files.js';
 import { restClient, type RestClient } from './rest.js';
 
 export interface SetupTarget {
@@ -29,6 +33,10 @@ export interface SetupTarget {
   readonly serviceAccountId: string;
   /** The Kubernetes namespace whose `buildtrace` service account may act as it (Workload Identity). */
   readonly namespace: string;
+  /** The thresholds and links filled into the dashboard and alert policy files. */
+  readonly monitoringVariables: TemplateVariables;
+  /** An e-mail address the alert policies notify (`--notify-email`), or none. */
+  readonly notifyEmail: string | null;
   readonly endpoints: {
     readonly iam: string;
     readonly resourceManager: string;
@@ -41,6 +49,8 @@ export interface SetupClients {
   readonly storage: Storage;
   readonly bigquery: BigQuery;
   readonly monitoring: MetricServiceClient;
+  /** Dashboards, alert policies and notification channels (deploy/monitoring/). */
+  readonly monitoringConfig: Required<MonitoringClients> & { close(): Promise<void> };
   readonly rest: RestClient;
 }
 
@@ -65,13 +75,27 @@ export function createSetupClients(config: Config): SetupClients {
     storage: createStorageClient(config),
     bigquery: createBigQueryClient(config),
     monitoring: createMonitoringClient(config),
+    monitoringConfig: monitoringConfigClients(config),
     rest: restClient,
+  };
+}
+
+function monitoringConfigClients(config: Config): SetupClients['monitoringConfig'] {
+  const options = monitoringClientOptions(config) as never;
+  const dashboards = new DashboardsServiceClient(options);
+  const alerts = new AlertPolicyServiceClient(options);
+  const channels = new NotificationChannelServiceClient(options);
+  return {
+    dashboards,
+    alerts,
+    channels,
+    close: async () => void (await Promise.allSettled([dashboards.close(), alerts.close(), channels.close()])),
   };
 }
 
 export function setupTarget(
   config: Config & { readonly projectId: string },
-  options: { region: string | null; inputRetentionDays: number; outputRetentionDays: number; namespace: string },
+  options: { region: string | null; inputRetentionDays: number; outputRetentionDays: number; namespace: string; notifyEmail?: string | null },
 ): SetupTarget {
   const pubsub = topologyOptions(config);
   return {
@@ -86,6 +110,8 @@ export function setupTarget(
     bigqueryLocation: config.gcp.bigqueryLocation,
     serviceAccountId: 'buildtrace',
     namespace: options.namespace,
+    monitoringVariables: monitoringVariables(config),
+    notifyEmail: options.notifyEmail ?? null,
     endpoints: {
       iam: config.gcp.iamEndpoint ?? 'https://iam.googleapis.com',
       resourceManager: config.gcp.resourceManagerEndpoint ?? 'https://cloudresourcemanager.googleapis.com',

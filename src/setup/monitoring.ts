@@ -1,5 +1,9 @@
-/** Cloud Monitoring: the metric descriptors the service writes (sinks/cloud-monitoring/encode.ts). */
+/**
+ * Cloud Monitoring: the metric descriptors the service writes, its product metrics
+ * (sinks/cloud-monitoring/encode.ts) and its self-telemetry (streams/telemetry/monitoring.ts).
+ */
 import { metricDescriptors } from '../../sinks/cloud-monitoring/encode.js';
+import { telemetryDescriptors } from '../../streams/telemetry/monitoring.js';
 import type { PlanItem } from './plan.js';
 import type { SetupContext } from './context.js';
 
@@ -7,11 +11,14 @@ const NOT_FOUND = 5;
 
 type Descriptor = ReturnType<typeof metricDescriptors>[number];
 
+/** Every descriptor the service creates, so the dashboard and alerts find their metrics before the first write. */
+export const serviceDescriptors = (): Descriptor[] => [...metricDescriptors(), ...telemetryDescriptors()];
+
 export async function planMonitoring(ctx: SetupContext): Promise<PlanItem[]> {
   const name = `projects/${ctx.target.projectId}`;
   const { monitoring } = ctx.clients;
   const items: PlanItem[] = [];
-  for (const wanted of metricDescriptors()) {
+  for (const wanted of serviceDescriptors()) {
     const resource = `monitoring metric ${wanted.type}`;
     const create = async () => void (await monitoring.createMetricDescriptor({ name, metricDescriptor: wanted }));
     let existing: Record<string, unknown>;

@@ -8,7 +8,9 @@ import test from 'ava';
 import type { PubSub } from '@google-cloud/pubsub';
 import { runCli } from '../../src/cli.js';
 import { TABLES } from '../../sinks/bigquery/schema.js';
-import { metricDescriptors } from '../../sinks/cloud-monitoring/encode.js';
+import { serviceDescriptors } from '../../src/setup/monitoring.js';
+import { loadMonitoringFiles, monitoringVariables } from '../../src/setup/monitoring-files.js';
+import { loadConfig } from '../../src/config.js';
 import { RUNTIME_GRANTS, SERVICE_AGENT_GRANTS } from '../../src/setup/permissions.js';
 import { startFakeBigQuery, type FakeBigQuery } from '../support/fake-bigquery.js';
 import { startFakeGcs, type FakeGcs } from '../support/fake-gcs.js';
@@ -38,6 +40,10 @@ interface World {
   /** Requests that changed state, on every local server, and the Pub/Sub resources of this world. */
   mutations(): Promise<{ http: number; monitoring: number; topics: string[] }>;
 }
+
+/** What the monitoring part plans: each metric descriptor, the dashboard, each alert policy. */
+const FILES = loadMonitoringFiles(monitoringVariables(loadConfig({})));
+const MONITORING_ITEMS = serviceDescriptors().length + 1 + FILES.policies.size;
 
 async function world(t: { teardown(fn: () => unknown): void }): Promise<World> {
   const projectId = emulator.projectId;
@@ -90,7 +96,7 @@ async function world(t: { teardown(fn: () => unknown): void }): Promise<World> {
       const [topics] = await admin.getTopics();
       return {
         http: gcs.mutatingRequests().length + bigquery.mutatingRequests().length + iam.mutatingRequests().length,
-        monitoring: monitoring.calls.filter((c) => c.method !== 'GetMetricDescriptor').length,
+        monitoring: monitoring.calls.filter((c) => !/^(Get|List)/.test(c.method)).length,
         topics: topics.map((x) => x.name.split('/').pop()!).filter((n) => n.endsWith(suffix)),
       };
     },
@@ -125,7 +131,7 @@ test.serial('an empty project: the plan lists every resource as create and chang
   const plan = await setup(w, []);
   t.is(plan.code, 0, plan.err);
   const planned = planLines(plan.out);
-  const expected = 4 + SERVICE_AGENT_GRANTS.length /* pubsub */ + 2 /* buckets */ + 1 /* dataset */ + Object.keys(TABLES).length + metricDescriptors().length + 1 + RUNTIME_GRANTS.length + 1;
+  const expected = 4 + SERVICE_AGENT_GRANTS.length /* pubsub */ + 2 /* buckets */ + 1 /* dataset */ + Object.keys(TABLES).length + MONITORING_ITEMS + 1 + RUNTIME_GRANTS.length + 1;
   t.is(planned.length, expected, plan.out);
   t.true(planned.every((l) => l.startsWith('create ')), plan.out);
   t.regex(plan.out, new RegExp(`Plan: ${expected} to create, 0 to update, 0 ok`));
@@ -161,8 +167,10 @@ test.serial('an empty project: the plan lists every resource as create and chang
   t.is((w.bigquery.table(w.names.dataset, 'hourly_rollups')!.metadata.timePartitioning as { expirationMs?: string }).expirationMs, String(400 * 86_400_000));
   t.deepEqual(w.bigquery.dataset(w.names.dataset)?.access, [{ role: 'WRITER', userByEmail: sa }]);
 
-  // Monitoring
-  t.deepEqual([...w.monitoring.descriptors.keys()].sort(), metricDescriptors().map((d) => d.type!).sort());
+  // Monitoring: every metric the service writes, the dashboard and each alert policy
+  t.deepEqual([...w.monitoring.descriptors.keys()].sort(), serviceDescriptors().map((d) => d.type!).sort());
+  t.is(w.monitoring.dashboards.size, 1);
+  t.is(w.monitoring.alertPolicies.size, FILES.policies.size);
 
   // IAM: the service account, its grants on each resource, the service agent's, Workload Identity
   t.true(w.iam.serviceAccounts.has(sa));
@@ -229,8 +237,8 @@ test.serial('--only plans only the parts named', async (t) => {
   const w = await world(t);
   const plan = await setup(w, ['--only', 'monitoring,bigquery']);
   t.is(plan.code, 0, plan.err);
-  t.true(planLines(plan.out).every((l) => /\s(monitoring metric|bigquery (dataset|table)) /.test(l)), plan.out);
-  t.is(planLines(plan.out).length, metricDescriptors().length + 1 + Object.keys(TABLES).length);
+  t.true(planLines(plan.out).every((l) => /\s(monitoring (metric|dashboard|alert policy)|bigquery (dataset|table)) /.test(l)), plan.out);
+  t.is(planLines(plan.out).length, MONITORING_ITEMS + 1 + Object.keys(TABLES).length);
 });
 
 test.serial('a grant on a resource that does not exist yet fails with a clear message and exit 1', async (t) => {
@@ -252,6 +260,7 @@ test('bad arguments are refused with one line and exit 2, before any request', a
     [['--apply', 'now'], {}, /Unexpected argument 'now'/],
     [['--force'], {}, /Unknown option '--force'/],
     [['--namespace', 'Bad_NS', '--project', 'my-project'], {}, /--namespace must be a Kubernetes namespace name/],
+    [['--notify-email', 'ops at example', '--project', 'my-project'], {}, /--notify-email must be an e-mail address, got "ops at example"/],
   ];
   for (const [args, env, message] of cases) {
     const saved = { ...process.env };
