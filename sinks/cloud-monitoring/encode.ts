@@ -54,7 +54,8 @@ export function toTimestamp(d: Date): Timestamp {
   return { seconds, nanos: (ms - seconds * 1000) * 1_000_000 };
 }
 
-function distribution(d: DistributionSnapshot): protos.google.api.IDistribution {
+/** A latency distribution in the one bucket layout every replica and metric shares. */
+export function distribution(d: DistributionSnapshot): protos.google.api.IDistribution {
   return {
     count: d.count,
     mean: d.count > 0 ? d.mean : 0,

@@ -4,8 +4,7 @@
  * replica), same cumulative interval start, same latency bucket layout.
  */
 import type { protos } from '@google-cloud/monitoring';
-import { LATENCY_BUCKETS } from '../../sinks/cloud-monitoring/config.js';
-import type { DistributionSnapshot } from '../../sinks/cloud-monitoring/accumulate.js';
+import { distribution } from '../../sinks/cloud-monitoring/encode.js';
 import { toTimestamp } from '../../sinks/cloud-monitoring/encode.js';
 import type { MonitoredResource } from '../../sinks/cloud-monitoring/resource.js';
 import type { SeriesSource } from '../../sinks/cloud-monitoring/sink.js';
@@ -68,16 +67,6 @@ export function encodeTelemetrySeries(
   if (s.queue.oldestTaskAgeSeconds !== null) out.push(double(M.queueOldestTaskAge, s.queue.oldestTaskAgeSeconds));
   if (s.ready !== null) out.push(int(M.ready, s.ready ? 1 : 0));
   return out;
-}
-
-function distribution(d: DistributionSnapshot): protos.google.api.IDistribution {
-  return {
-    count: d.count,
-    mean: d.count > 0 ? d.mean : 0,
-    sumOfSquaredDeviation: d.count > 1 ? d.sumOfSquaredDeviation : 0,
-    bucketOptions: { exponentialBuckets: { ...LATENCY_BUCKETS } },
-    bucketCounts: [...d.bucketCounts],
-  };
 }
 
 /** The telemetry as a series source for the Cloud Monitoring sink. */

@@ -11,7 +11,6 @@ import {
   jobRow,
   resultMetricRow,
   rollupRow,
-  rowBytes,
   uniqueRows,
   type InsertRow,
 } from '../../sinks/bigquery/encode.js';
@@ -21,7 +20,7 @@ import { BigQueryWriter } from '../../sinks/bigquery/sink.js';
 import { MAX_ROW_BYTES } from '../../sinks/bigquery/config.js';
 import { BigQueryStore } from '../../sinks/bigquery/store.js';
 import { decodeChange, RowDecodeError } from '../../sinks/bigquery/decode.js';
-import { rewriteQualify, startFakeBigQuery, type FakeBigQuery } from '../support/fake-bigquery.js';
+import { rewriteQualify, startFakeBigQuery } from '../support/fake-bigquery.js';
 import { anomaly, failure, result, rollup } from '../support/gcp-fixtures.js';
 
 const DATASET = 'buildtrace';

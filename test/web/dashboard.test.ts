@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import anyTest, { type TestFn } from 'ava';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext } from 'playwright-core';
 import { call, launchApi, obj, postJson, waitForJob, type ApiService } from '../support/api-fixture.js';
 import { REPO_ROOT } from '../support/service-process.js';
 
