@@ -2,7 +2,8 @@
  * The composition root: picks a source and sinks from the two registration tables, builds the
  * pipeline, the aggregation and the HTTP server around them, and owns their order of shutdown.
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createHttpServer } from './server/http-server.js';
 import { once } from 'node:events';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
@@ -24,6 +25,8 @@ const SHUTDOWN_MARGIN_MS = 3_000;
 const SINK_CHECK_INTERVAL_MS = 1_000;
 const SINK_CHECK_TIMEOUT_MS = 2_000;
 /** Reads answer 503 when the store takes longer: within common client and load-balancer timeouts. */
+/** Headers must all arrive within this (a slowloris is cut off here, the body later). */
+const HEADERS_TIMEOUT_MS = 10_000;
 const READ_DEADLINE_MS = 10_000;
 
 export interface Service {
@@ -171,13 +174,12 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     logger,
   };
   const app = createApp(deps);
-  const server = createServer(app.callback());
-  // Longer than a Google Cloud load balancer keeps idle backend connections (600 s): a shorter one
-  // closes sockets the balancer is about to reuse, which its clients see as 502s. Idle sockets
-  // cost little, and shutdown closes them at once.
-  server.keepAliveTimeout = 620_000;
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 60_000;
+  const server = createHttpServer(app.callback(), {
+    headersTimeoutMs: Math.min(HEADERS_TIMEOUT_MS, config.requestTimeoutSeconds * 1000),
+    requestTimeoutMs: config.requestTimeoutSeconds * 1000,
+    maxConnections: config.maxConnections,
+    maxRequestsPerConnection: config.maxRequestsPerConnection,
+  });
   server.listen(config.port, config.host);
   await once(server, 'listening');
   const address = server.address();

@@ -4,6 +4,7 @@
  */
 import { ERROR_CODES, MalformedInputError } from './errors.js';
 import type { DrawingObject } from './types.js';
+import { isWellFormed } from './text.js';
 
 export type VersionName = 'a' | 'b';
 
@@ -92,14 +93,14 @@ export function validateObject(raw: unknown, drawingId: string, which: VersionNa
   }
   const o = raw as Record<string, unknown>;
   const { id, type, x, y, width, height } = o;
-  if (typeof id !== 'string' || id.length === 0) throw badString(drawingId, which, index, 'id', id);
-  if (typeof type !== 'string' || type.length === 0) throw badString(drawingId, which, index, 'type', type);
-  // The common case: four finite numbers, so the parsed object itself is the result.
+  if (typeof id !== 'string' || id.length === 0 || !isWellFormed(id)) throw badString(drawingId, which, index, 'id', id);
+  if (typeof type !== 'string' || type.length === 0 || !isWellFormed(type)) throw badString(drawingId, which, index, 'type', type);
+  // The common case: four numbers in range, so the parsed object itself is the result.
   if (
-    typeof x === 'number' && Number.isFinite(x) &&
-    typeof y === 'number' && Number.isFinite(y) &&
-    typeof width === 'number' && Number.isFinite(width) &&
-    typeof height === 'number' && Number.isFinite(height)
+    typeof x === 'number' && Math.abs(x) <= MAX_MAGNITUDE &&
+    typeof y === 'number' && Math.abs(y) <= MAX_MAGNITUDE &&
+    typeof width === 'number' && Math.abs(width) <= MAX_MAGNITUDE &&
+    typeof height === 'number' && Math.abs(height) <= MAX_MAGNITUDE
   ) {
     return o as unknown as DrawingObject;
   }
@@ -136,15 +137,37 @@ export function parsePyFloat(value: unknown): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
+/**
+ * Largest magnitude of a coordinate or size: half the largest double, so the difference of any
+ * two (dx, dy, a change of width) is itself a finite double and never stored as null or "inf".
+ */
+export const MAX_MAGNITUDE = Number.MAX_VALUE / 2;
+
 function toFinite(drawingId: string, which: VersionName, index: number, field: string, value: unknown): number {
   const n = parsePyFloat(value);
-  if (n !== undefined) return n;
+  if (n !== undefined && Math.abs(n) <= MAX_MAGNITUDE) return n;
+  if (n !== undefined) {
+    throw malformed(
+      drawingId,
+      which,
+      index,
+      field,
+      `field "${field}" is out of range: its magnitude must be at most ${MAX_MAGNITUDE} (half the largest double, so differences stay finite), got ${describeValue(value)}`,
+    );
+  }
+  // A literal such as 1e309 parses as Infinity; encodeTask writes it as the string "Infinity".
+  if (value === 'Infinity' || value === '-Infinity') {
+    throw malformed(drawingId, which, index, field, `field "${field}" must be a finite number, got ${value} (a number too large for a double)`);
+  }
   if (value === undefined) throw malformed(drawingId, which, index, field, `field "${field}" is missing`);
   throw malformed(drawingId, which, index, field, `field "${field}" must be a finite number, got ${describeValue(value)}`);
 }
 
 function badString(drawingId: string, which: VersionName, index: number, field: string, value: unknown): MalformedInputError {
   if (value === undefined) return malformed(drawingId, which, index, field, `field "${field}" is missing`);
+  if (typeof value === 'string' && value.length > 0) {
+    return malformed(drawingId, which, index, field, `field "${field}" is not well-formed Unicode (it holds a lone surrogate)`);
+  }
   return malformed(drawingId, which, index, field, `field "${field}" must be a non-empty string, got ${describeValue(value)}`);
 }
 
