@@ -33,7 +33,7 @@ const TIMEOUT_CHECK_MS = 1_000;
  * server.listen(8080);
  */
 export function createHttpServer(app: RequestListener, limits: HttpServerLimits): Server {
-  const capped = capConnections(app, limits.maxConnections);
+  const capped = capConnections(capRequestsPerConnection(app, limits.maxRequestsPerConnection), limits.maxConnections);
   const server = createServer(
     {
       connectionsCheckingInterval: TIMEOUT_CHECK_MS,
@@ -44,7 +44,6 @@ export function createHttpServer(app: RequestListener, limits: HttpServerLimits)
     capped.listener,
   );
   server.on('connection', capped.onConnection);
-  server.maxRequestsPerSocket = limits.maxRequestsPerConnection;
   server.on('clientError', answerClientError);
   return server;
 }
@@ -114,9 +113,31 @@ function capConnections(listener: RequestListener, max: number): { listener: Req
     },
     listener(req, res) {
       if (!overCap.has(req.socket)) return listener(req, res);
+      const body = JSON.stringify({ error: { code: CODE_BY_STATUS[503], message: MESSAGE_BY_STATUS[503] } });
       res.shouldKeepAlive = false;
-      res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '1', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
-      res.end(JSON.stringify({ error: { code: 'unavailable', message: MESSAGE_BY_STATUS[503] } }));
+      res.writeHead(503, {
+        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Length': Buffer.byteLength(body),
+        'Retry-After': '1',
+        'Cache-Control': 'no-store',
+        'X-Content-Type-Options': 'nosniff',
+      });
+      res.end(body);
     },
+  };
+}
+
+/**
+ * The last request a connection may make is answered with `Connection: close`, and Node closes
+ * the connection once that answer is sent. (Node's own `maxRequestsPerSocket` answers the next
+ * request with an empty 503 and leaves the connection open.)
+ */
+function capRequestsPerConnection(listener: RequestListener, max: number): RequestListener {
+  const served = new WeakMap<Socket, number>();
+  return (req, res) => {
+    const count = (served.get(req.socket) ?? 0) + 1;
+    served.set(req.socket, count);
+    if (count >= max) res.setHeader('Connection', 'close');
+    return listener(req, res);
   };
 }
