@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import type { TaskPublisher, TaskSource } from '../streams/sources/source.js';
 import type { InputStore } from '../streams/load/input-store.js';
+import { wholeResultPages, type ChangePages } from '../sinks/change-pages.js';
 import type { ResultSink, ResultStore } from '../sinks/sink.js';
 import { Pipeline } from '../streams/pipeline.js';
 import { AnomalyOutbox } from '../streams/commit.js';
@@ -51,6 +52,8 @@ export interface SinkParts {
   readonly sink: ResultSink;
   readonly store: ResultStore;
   readonly input: InputStore;
+  /** Bounded reads of results for `GET /changes`; without it pages are cut from whole results. */
+  readonly changePages?: ChangePages;
   close(): Promise<void>;
 }
 
@@ -141,6 +144,8 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     publisher: sources.publisher,
     input: sinks.input,
     store: sinks.store,
+    changePages: sinks.changePages ?? wholeResultPages(sinks.store),
+    changesPageItems: config.changesPageItems,
     recordAnomalies: async (anomalies) => {
       await sinks.sink.writeBatch({ results: [], failures: [], anomalies });
       aggregation.anomaliesWritten();

@@ -291,3 +291,45 @@ test('/health keeps the newest high-severity anomalies under a flood of lesser o
   t.is(late?.severity, 'high', JSON.stringify(anomalies.slice(0, 3)));
   t.true(health.warnings.some((w: string) => /150 missing uploads/.test(w)), JSON.stringify(health.warnings));
 });
+
+test('GET /changes is bounded: at most CHANGES_PAGE_ITEMS per kind with counts and a next link, history is summaries, and every item stays reachable', async (t) => {
+  const api = await startApi(t, { CHANGES_PAGE_ITEMS: '5' });
+  const a = Array.from({ length: 23 }, (_, i) => obj(`M${String(i).padStart(2, '0')}`, 'door', i, 0));
+  const b = [...a.map((o) => ({ ...o, x: o.x + 3 })), obj('N1', 'window', 0, 9), obj('N2', 'window', 1, 9)];
+  const res = await postJson(`${api.url}/process`, { version_pairs: [{ drawing_id: 'BIG-1', version_a: a, version_b: b }] });
+  await waitForJob(api.url, res.body.job_id);
+
+  const latest = await call(`${api.url}/changes?drawing_id=BIG-1`);
+  t.is(latest.status, 200);
+  t.is(latest.body.moved.length, 5);
+  t.is(latest.body.added.length, 2);
+  t.deepEqual(latest.body.counts, { added: 2, removed: 0, moved: 23, modified: 0 });
+  t.deepEqual(Object.keys(latest.body.next), ['moved'], 'only the truncated kind has a next page');
+
+  // following the links gives every moved item once, in order
+  const ids: string[] = latest.body.moved.map((m: { id: string }) => m.id);
+  let next: string | null = latest.body.next.moved;
+  let pages = 0;
+  while (next) {
+    const page = await call(`${api.url}${next}`);
+    t.is(page.status, 200, page.text);
+    t.is(page.body.total, 23);
+    t.true(page.body.items.length <= 5);
+    ids.push(...page.body.items.map((m: { id: string }) => m.id));
+    next = page.body.next;
+    pages += 1;
+  }
+  t.is(pages, 4);
+  t.deepEqual(ids, a.map((o) => o.id));
+
+  const history = await call(`${api.url}/changes?drawing_id=BIG-1&limit=5`);
+  t.deepEqual(Object.keys(history.body[0]).sort(), ['counts', 'created_at', 'drawing_id', 'job_id', 'processing_time_ms', 'summary']);
+
+  // bad paging parameters are 400s in the error shape
+  for (const query of ['kind=moved&cursor=nonsense', 'kind=sideways', 'kind=moved&limit=6', 'kind=moved&limit=0']) {
+    const bad = await call(`${api.url}/changes/items?drawing_id=BIG-1&${query}`);
+    t.is(bad.status, 400, query);
+    assertShaped(t, bad.body, 'bad_request');
+  }
+  t.is((await call(`${api.url}/changes/items?drawing_id=NONE&kind=moved`)).status, 404);
+});
