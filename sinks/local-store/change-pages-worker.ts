@@ -37,7 +37,10 @@ const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5_
 const newest = db.prepare<[string, number], HeadRow>(
   `SELECT ${HEAD} FROM change_results WHERE drawing_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
 );
-const byKey = db.prepare<[string, string], HeadRow>(`SELECT ${HEAD} FROM change_results WHERE task_key = ? AND drawing_id = ?`);
+// Counts come from the parsed (cached) items here: json_array_length re-parses every column per page.
+const byKey = db.prepare<[string, string], Omit<HeadRow, `${ChangeKind}_count`>>(
+  `SELECT task_key, drawing_id, job_id, summary, processing_time_ms, created_at FROM change_results WHERE task_key = ? AND drawing_id = ?`,
+);
 const lists = db.prepare<[string], Record<ChangeKind, string>>(`SELECT added, removed, moved, modified FROM change_results WHERE task_key = ?`);
 
 let cached: { key: string; lists: Record<ChangeKind, ChangeItem[]> } | null = null;
@@ -78,7 +81,9 @@ function answer(request: PagesRequest): unknown {
     case 'items': {
       const row = byKey.get(request.ref, request.drawingId);
       if (!row) return null;
-      return { head: head(row), items: itemsOf(row.task_key)[request.kind].slice(request.offset, request.offset + request.limit) };
+      const all = itemsOf(row.task_key);
+      const counts = Object.fromEntries(CHANGE_KINDS.map((kind) => [kind, all[kind].length]));
+      return { head: { ...head({ ...row, added_count: 0, removed_count: 0, moved_count: 0, modified_count: 0 }), counts }, items: all[request.kind].slice(request.offset, request.offset + request.limit) };
     }
     case 'summaries':
       return newest.all(request.drawingId, request.limit).map(head);
