@@ -85,6 +85,14 @@ export interface Config {
   readonly spikeFactor: number;
   readonly anomalyFreshMinutes: number;
   readonly corsOrigins: readonly string[];
+  /** `GET /changes`: items of each kind in one answer; the rest are paged. */
+  readonly changesPageItems: number;
+  /** A request not wholly received after this long is answered 408 (slow or stalled clients). */
+  readonly requestTimeoutSeconds: number;
+  /** Open HTTP connections at once; more are answered 503. */
+  readonly maxConnections: number;
+  /** Requests served on one kept-alive connection before it is closed. */
+  readonly maxRequestsPerConnection: number;
   readonly shutdownGraceSeconds: number;
   readonly replicaId: string;
   readonly logLevel: string;
@@ -261,6 +269,10 @@ export function loadConfig(env: Env = process.env): Config {
         .pipe(z.array(z.string().regex(/^https?:\/\/[^\s/,*]+$/, 'must be a comma-separated list of origins such as https://app.example.com (no *)'))),
       [],
     ),
+    changesPageItems: read('CHANGES_PAGE_ITEMS', intIn(1, 100_000), 1000),
+    requestTimeoutSeconds: read('REQUEST_TIMEOUT_SECONDS', intIn(1, 3600), 30),
+    maxConnections: read('MAX_CONNECTIONS', intIn(1, 1_000_000), 1024),
+    maxRequestsPerConnection: read('MAX_REQUESTS_PER_CONNECTION', intIn(1, 1_000_000), 1000),
     shutdownGraceSeconds: read('SHUTDOWN_GRACE_SECONDS', intIn(1, 3600), 25),
     replicaId: read(
       'REPLICA_ID',

@@ -2,6 +2,7 @@
  * The two registration tables: which source and which sinks `SOURCE` and `SINKS` name. Each entry
  * opens its components from the validated configuration; nothing registers itself by import.
  */
+import path from 'node:path';
 import { PubSub } from '@google-cloud/pubsub';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
@@ -10,6 +11,8 @@ import { openLocalQueue } from '../streams/sources/local-queue.js';
 import { PubSubSource, pubsubSourceOptions } from '../streams/sources/pubsub.js';
 import { PubSubPublisher } from '../streams/sources/pubsub-publisher.js';
 import { ensureTopology, shouldEnsureTopology, topologyOptions } from '../streams/sources/pubsub-topology.js';
+import { LocalChangePages } from '../sinks/local-store/change-pages.js';
+import { DATABASE_FILE } from '../sinks/local-store/database.js';
 import { openLocalStore } from '../sinks/local-store/index.js';
 import { localInputStore } from '../streams/load/local-files.js';
 import { createGcpSink } from '../sinks/gcp.js';
@@ -59,11 +62,16 @@ export const sourceFactories: Record<Config['source'], Factory<SourceParts>> = {
 export const sinkFactories: Record<Config['sinks'], Factory<SinkParts>> = {
   async local(config, logger) {
     const store = openLocalStore({ dataDir: config.dataDir, replicaId: config.replicaId, logger });
+    const changePages = new LocalChangePages(path.join(path.resolve(config.dataDir), DATABASE_FILE));
     return {
       sink: store,
       store,
+      changePages,
       input: localInputStore({ inputDir: config.inputDir, maxBytes: config.maxVersionBytes }),
-      close: () => store.close(),
+      close: async () => {
+        await changePages.close();
+        await store.close();
+      },
     };
   },
   async gcp(config, logger) {

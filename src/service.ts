@@ -2,12 +2,14 @@
  * The composition root: picks a source and sinks from the two registration tables, builds the
  * pipeline, the aggregation and the HTTP server around them, and owns their order of shutdown.
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createHttpServer } from './server/http-server.js';
 import { once } from 'node:events';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import type { TaskPublisher, TaskSource } from '../streams/sources/source.js';
 import type { InputStore } from '../streams/load/input-store.js';
+import { wholeResultPages, type ChangePages } from '../sinks/change-pages.js';
 import type { ResultSink, ResultStore } from '../sinks/sink.js';
 import { Pipeline } from '../streams/pipeline.js';
 import { AnomalyOutbox } from '../streams/commit.js';
@@ -30,6 +32,8 @@ const SHUTDOWN_MARGIN_MS = 3_000;
 const SINK_CHECK_INTERVAL_MS = 1_000;
 const SINK_CHECK_TIMEOUT_MS = 2_000;
 /** Reads answer 503 when the store takes longer: within common client and load-balancer timeouts. */
+/** Headers must all arrive within this (a slowloris is cut off here, the body later). */
+const HEADERS_TIMEOUT_MS = 10_000;
 const READ_DEADLINE_MS = 10_000;
 
 export interface Service {
@@ -64,6 +68,8 @@ export interface SinkParts {
   readonly input: InputStore;
   /** Sinks that write metrics (Cloud Monitoring) write these beside their own. */
   attachMetrics?(source: SeriesSource): void;
+  /** Bounded reads of results for `GET /changes`; without it pages are cut from whole results. */
+  readonly changePages?: ChangePages;
   close(): Promise<void>;
 }
 
@@ -170,6 +176,8 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     publisher: sources.publisher,
     input: sinks.input,
     store: sinks.store,
+    changePages: sinks.changePages ?? wholeResultPages(sinks.store),
+    changesPageItems: config.changesPageItems,
     recordAnomalies: async (anomalies) => {
       await sink.writeBatch({ results: [], failures: [], anomalies });
       aggregation.anomaliesWritten();
@@ -218,13 +226,12 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     ready: async () => (await deps.readiness()).ready,
   });
   const app = createApp(deps);
-  const server = createServer(app.callback());
-  // Longer than a Google Cloud load balancer keeps idle backend connections (600 s): a shorter one
-  // closes sockets the balancer is about to reuse, which its clients see as 502s. Idle sockets
-  // cost little, and shutdown closes them at once.
-  server.keepAliveTimeout = 620_000;
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 60_000;
+  const server = createHttpServer(app.callback(), {
+    headersTimeoutMs: Math.min(HEADERS_TIMEOUT_MS, config.requestTimeoutSeconds * 1000),
+    requestTimeoutMs: config.requestTimeoutSeconds * 1000,
+    maxConnections: config.maxConnections,
+    maxRequestsPerConnection: config.maxRequestsPerConnection,
+  });
   server.listen(config.port, config.host);
   await once(server, 'listening');
   const address = server.address();

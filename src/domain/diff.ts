@@ -3,7 +3,7 @@
  * with maps by id, and in the seed's order so results compare equal to the seed's.
  */
 import { describeAdded, describeModified, describeMoved, describeRemoved, summarize } from './describe.js';
-import { duplicateId, indexVersion, validateObject, versionArray } from './drawing.js';
+import { duplicateId, indexVersion, unmeasurableChange, validateObject, versionArray } from './drawing.js';
 import { describeRenamed, looksReidentified, matchByGeometry, matchSentence, reidentifiedName } from './match.js';
 import type {
   AddedItem,
@@ -165,8 +165,12 @@ function diffAgainst(
     }
     const dx = to.x - from.x;
     const dy = to.y - from.y;
+    const dw = to.width - from.width;
+    const dh = to.height - from.height;
+    // x - x is 0 for every finite x and NaN for ±Infinity: one comparison for the four differences.
+    if (dx - dx + (dy - dy) + (dw - dw) + (dh - dh) !== 0) throw overflowIn(drawingId, b, from, to);
     if (Math.abs(dx) > tol || Math.abs(dy) > tol) moved.push(movedItem(from, to, dx, dy));
-    if (from.type !== to.type || Math.abs(to.width - from.width) > tol || Math.abs(to.height - from.height) > tol) {
+    if (from.type !== to.type || Math.abs(dw) > tol || Math.abs(dh) > tol) {
       modified.push(modifiedItem(from, to, tol));
     }
   }
@@ -233,6 +237,12 @@ function addedItem(o: DrawingObject): AddedItem {
 
 function removedItem(o: DrawingObject): RemovedItem {
   return { id: o.id, type: o.type, from: { x: o.x, y: o.y, width: o.width, height: o.height }, description: describeRemoved(o.id, o.type) };
+}
+
+/** The first of the four differences that overflows, named by field and B's object index. */
+function overflowIn(drawingId: string, b: readonly unknown[], from: DrawingObject, to: DrawingObject): Error {
+  const field = (['x', 'y', 'width', 'height'] as const).find((f) => !Number.isFinite(to[f] - from[f])) ?? 'x';
+  return unmeasurableChange(drawingId, firstIndexOf(b, to.id), field, from[field], to[field]);
 }
 
 /** Where an id first appears in B: only needed for the error message, so found by a scan. */

@@ -4,6 +4,7 @@
  */
 import { ERROR_CODES, MalformedInputError } from './errors.js';
 import type { DrawingObject } from './types.js';
+import { isWellFormed } from './text.js';
 
 export type VersionName = 'a' | 'b';
 
@@ -92,8 +93,8 @@ export function validateObject(raw: unknown, drawingId: string, which: VersionNa
   }
   const o = raw as Record<string, unknown>;
   const { id, type, x, y, width, height } = o;
-  if (typeof id !== 'string' || id.length === 0) throw badString(drawingId, which, index, 'id', id);
-  if (typeof type !== 'string' || type.length === 0) throw badString(drawingId, which, index, 'type', type);
+  if (typeof id !== 'string' || id.length === 0 || !isWellFormed(id)) throw badString(drawingId, which, index, 'id', id);
+  if (typeof type !== 'string' || type.length === 0 || !isWellFormed(type)) throw badString(drawingId, which, index, 'type', type);
   // The common case: four finite numbers, so the parsed object itself is the result.
   if (
     typeof x === 'number' && Number.isFinite(x) &&
@@ -120,6 +121,21 @@ export function duplicateId(drawingId: string, which: VersionName, index: number
 }
 
 /**
+ * Every number is finite, but the difference of two can still overflow (-1.7e308 → 1.7e308): such
+ * a change cannot be measured, so the pair is malformed rather than reported as "moved inf units"
+ * or stored as `null`. Only the pair that overflows is refused; the seed accepts both values alone.
+ */
+export function unmeasurableChange(drawingId: string, index: number, field: string, from: number, to: number): MalformedInputError {
+  return malformed(
+    drawingId,
+    'b',
+    index,
+    field,
+    `field "${field}" changed from ${from} to ${to}, a difference too large for a double: the change cannot be measured`,
+  );
+}
+
+/**
  * Parses a number the way Python's `float()` parses a string, refusing what is not finite.
  * Returns `undefined` for anything else (including booleans, which `float()` would take).
  *
@@ -139,12 +155,19 @@ export function parsePyFloat(value: unknown): number | undefined {
 function toFinite(drawingId: string, which: VersionName, index: number, field: string, value: unknown): number {
   const n = parsePyFloat(value);
   if (n !== undefined) return n;
+  // A literal such as 1e309 parses as Infinity; encodeTask writes it as the string "Infinity".
+  if (value === 'Infinity' || value === '-Infinity') {
+    throw malformed(drawingId, which, index, field, `field "${field}" must be a finite number, got ${value} (a number too large for a double)`);
+  }
   if (value === undefined) throw malformed(drawingId, which, index, field, `field "${field}" is missing`);
   throw malformed(drawingId, which, index, field, `field "${field}" must be a finite number, got ${describeValue(value)}`);
 }
 
 function badString(drawingId: string, which: VersionName, index: number, field: string, value: unknown): MalformedInputError {
   if (value === undefined) return malformed(drawingId, which, index, field, `field "${field}" is missing`);
+  if (typeof value === 'string' && value.length > 0) {
+    return malformed(drawingId, which, index, field, `field "${field}" is not well-formed Unicode (it holds a lone surrogate)`);
+  }
   return malformed(drawingId, which, index, field, `field "${field}" must be a non-empty string, got ${describeValue(value)}`);
 }
 

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { OutgoingTask } from '../../streams/sources/source.js';
 import { describeValue } from './drawing.js';
 import { ERROR_CODES, MalformedInputError } from './errors.js';
+import { isWellFormed, utf8Text, withoutBom } from './text.js';
 import { MATCH_MODES, type MatchMode, type Task, type VersionSource } from './types.js';
 
 export const DRAWING_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -34,7 +35,6 @@ const FORMS = [
 ] as const;
 const FORM_LIST = 'version_a and version_b, version_a_uri and version_b_uri, or storage_path';
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Decodes one message body into a task. The key is the producer's `task_id` (body field, else the
@@ -50,10 +50,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function decodeTask(data: Buffer | string, attributes: Readonly<Record<string, string>> = {}): Task {
   let text: string;
   if (typeof data === 'string') {
-    text = data.charCodeAt(0) === 0xfeff ? data.slice(1) : data;
+    text = withoutBom(data);
   } else {
     try {
-      text = utf8.decode(data); // drops a leading BOM
+      text = utf8Text(data); // drops a leading BOM
     } catch {
       throw taskError('task: body is not valid UTF-8', null);
     }
@@ -201,7 +201,7 @@ export function encodeTask(task: TaskInput, where = 'task: '): OutgoingTask {
   if (task.match !== undefined) body.match = task.match;
   let text: string;
   try {
-    text = JSON.stringify(body);
+    text = JSON.stringify(body, keepOverflow);
   } catch (err) {
     // JSON.parse accepts any depth, JSON.stringify recurses: versions nested some thousands of
     // levels deep parse, then overflow the stack here. Nothing else walks them that deep (the
@@ -246,8 +246,12 @@ function optionalId(
   location: { index?: number; field?: string } = {},
 ): string | null {
   if (!present(v) || v === '') return null;
-  if (typeof v !== 'string' || v.length > MAX_ID_LENGTH) {
-    throw taskError(`${where}${what} must be a string of at most ${MAX_ID_LENGTH} characters, got ${describeValue(v)}`, drawingId, location);
+  if (typeof v !== 'string' || v.length > MAX_ID_LENGTH || !isWellFormed(v)) {
+    throw taskError(
+      `${where}${what} must be a well-formed string of at most ${MAX_ID_LENGTH} characters, got ${describeValue(v)}`,
+      drawingId,
+      location,
+    );
   }
   return v;
 }
@@ -256,7 +260,7 @@ function inlineVersion(v: unknown, field: string, fail: Fail): unknown {
   let parsed: unknown = v;
   if (typeof v === 'string') {
     try {
-      parsed = JSON.parse(v);
+      parsed = JSON.parse(withoutBom(v));
     } catch (err) {
       throw fail(field, `field "${field}" holds a string that is not valid JSON (${(err as Error).message})`);
     }
@@ -270,7 +274,7 @@ function inlineVersion(v: unknown, field: string, fail: Fail): unknown {
 }
 
 function path(v: unknown, field: string, fail: Fail): string {
-  if (typeof v !== 'string' || v.trim() === '' || v.length > MAX_PATH_LENGTH || v.includes('\0')) {
+  if (typeof v !== 'string' || v.trim() === '' || v.length > MAX_PATH_LENGTH || v.includes('\0') || !isWellFormed(v)) {
     throw fail(field, `field "${field}" must be a non-empty path of at most ${MAX_PATH_LENGTH} characters, got ${describeValue(v)}`);
   }
   return v;
@@ -326,4 +330,13 @@ const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
 function daysIn(year: number, month: number): number {
   const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
   return month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number);
+}
+
+/**
+ * JSON has no Infinity: a number too large for a double (`1e309`) parses as one, and
+ * `JSON.stringify` would write it as `null`, so the consumer would refuse "got null". Written as
+ * the string `"Infinity"` it is refused as what it is (see `validateObject`).
+ */
+function keepOverflow(_key: string, value: unknown): unknown {
+  return typeof value === 'number' && !Number.isFinite(value) ? String(value) : value;
 }

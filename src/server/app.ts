@@ -6,6 +6,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import { errorMiddleware, HttpError, HTTP_CODES } from './errors.js';
 import { readDeadline } from './deadline.js';
+import { securityHeaders } from './security-headers.js';
 import { registerProcess } from './routes/process.js';
 import { registerQueries } from './routes/queries.js';
 import { registerHealth } from './routes/health.js';
@@ -20,6 +21,7 @@ export function createApp(deps: ServerDeps): Koa {
   // Errors are logged by the error middleware; Koa's default handler would print stacks to stderr.
   app.silent = true;
 
+  app.use(securityHeaders());
   app.use(errorMiddleware(deps.logger));
   if (deps.corsOrigins.length > 0) app.use(cors(deps.corsOrigins));
   app.use(readDeadline(deps.readDeadlineMs));
@@ -31,7 +33,7 @@ export function createApp(deps: ServerDeps): Koa {
   registerOverlay(router, deps);
   registerDrawings(router, deps);
   registerPages(router);
-  app.use(methodNotAllowed());
+  app.use(methodNotAllowed(router));
   app.use(router.routes());
   // Not thrown: only the non-throwing path sets the Allow header a 405 must carry (RFC 9110 §15.5.6).
   app.use(router.allowedMethods({ throw: false }));
@@ -42,11 +44,12 @@ export function createApp(deps: ServerDeps): Koa {
  * Turns the router's bare 405 (or 501 for a method it does not know) into the error shape,
  * keeping the Allow header it set.
  */
-function methodNotAllowed(): Koa.Middleware {
+function methodNotAllowed(router: Router): Koa.Middleware {
   return async (ctx, next) => {
     await next();
     if ((ctx.status === 405 || ctx.status === 501) && ctx.body == null) {
-      const allow = ctx.response.get('Allow');
+      // The router sets Allow for a method it knows (405) but not for one it does not (501: TRACE).
+      const allow = ctx.response.get('Allow') || allowedMethods(router, ctx.path);
       throw new HttpError(
         405,
         HTTP_CODES.methodNotAllowed,
@@ -75,4 +78,11 @@ function cors(origins: readonly string[]): Koa.Middleware {
     }
     await next();
   };
+}
+
+/** The methods the router serves on `path`, as an Allow header value (HEAD comes with GET). */
+function allowedMethods(router: Router, path: string): string {
+  const methods = new Set<string>();
+  for (const layer of router.stack) if (layer.match(path)) for (const m of layer.methods) methods.add(m);
+  return [...methods].join(', ');
 }

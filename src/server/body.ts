@@ -4,7 +4,7 @@
  */
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
-import { HttpError, HTTP_CODES, badRequest } from './errors.js';
+import { HttpError, HTTP_CODES, badRequest, quoteValue } from './errors.js';
 
 export async function readJsonBody(ctx: Context, limitBytes: number): Promise<unknown> {
   if (!ctx.is('application/json', '+json')) {
@@ -12,6 +12,16 @@ export async function readJsonBody(ctx: Context, limitBytes: number): Promise<un
       415,
       HTTP_CODES.unsupportedMediaType,
       `request body must be JSON (Content-Type: application/json), got ${JSON.stringify(ctx.get('content-type') || 'none')}`,
+    );
+  }
+  const encoding = (ctx.get('content-encoding') || 'identity').trim().toLowerCase();
+  if (encoding !== 'identity') {
+    // Refused rather than decoded: a small gzip body can inflate past any limit, and echoing its
+    // compressed bytes in a JSON error helps no one.
+    throw new HttpError(
+      415,
+      HTTP_CODES.unsupportedMediaType,
+      `request body must not be compressed (Content-Encoding ${quoteValue(encoding)}); send plain JSON`,
     );
   }
   const declared = Number(ctx.get('content-length'));

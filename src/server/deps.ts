@@ -5,6 +5,7 @@
 import type { TaskPublisher } from '../../streams/sources/source.js';
 import type { InputStore } from '../../streams/load/input-store.js';
 import type { ResultStore } from '../../sinks/sink.js';
+import type { ChangePages } from '../../sinks/change-pages.js';
 import type { Anomaly } from '../domain/types.js';
 import type { Logger } from '../log.js';
 
@@ -18,6 +19,10 @@ export interface ServerDeps {
   readonly publisher: TaskPublisher;
   readonly input: InputStore;
   readonly store: ResultStore;
+  /** Bounded reads of results (`GET /changes`). */
+  readonly changePages: ChangePages;
+  /** Items of each kind in one `GET /changes` answer. */
+  readonly changesPageItems: number;
   /** Durably records anomalies found while handling a request (missing uploads). */
   readonly recordAnomalies: (anomalies: readonly Anomaly[]) => Promise<void>;
   /** The `GET /metrics` document. */

@@ -58,7 +58,27 @@ export function errorMiddleware(logger: Logger): Middleware {
       if (http.status >= 500) logger.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
       ctx.status = http.status;
       ctx.set(http.headers);
-      ctx.body = { error: { code: http.code, message: http.message } };
+      ctx.body = { error: { code: http.code, message: clipMessage(http.message) } };
     }
   };
+}
+
+/** Longest error message sent: enough to act on, never a whole echoed payload. */
+export const MAX_ERROR_MESSAGE = 1000;
+
+function clipMessage(message: string): string {
+  return message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE - 1)}…` : message;
+}
+
+/** Most characters of a client's value echoed in a message. */
+const MAX_ECHO = 120;
+
+/**
+ * A client's value quoted for an error message, cut short so an answer never echoes a payload.
+ *
+ * @example
+ * badRequest(`"storage_path" is not a folder, got ${quoteValue(path)}`);
+ */
+export function quoteValue(value: string): string {
+  return value.length > MAX_ECHO ? `${JSON.stringify(value.slice(0, MAX_ECHO))}… (${value.length} characters)` : JSON.stringify(value);
 }

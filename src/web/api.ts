@@ -42,10 +42,12 @@ export interface Health {
   anomalies: { drawing_id: string | null; type: string; severity: string; details: unknown; timestamp: string }[];
 }
 
-export interface StoredChange extends Record<'added' | 'removed' | 'moved' | 'modified', { id: string; description: string }[]> {
+/** One entry of `GET /changes?limit=N`: a result's summary and counts, without its items. */
+export interface ChangeSummary {
   drawing_id: string;
   job_id: string | null;
   summary: string;
+  counts: Counts & { renamed?: number; ambiguous?: number };
   processing_time_ms: number;
   created_at: string;
 }

@@ -2,7 +2,7 @@
  * One drawing's page (`/drawings/:id`): its results newest first, each with its overlay, refreshed
  * by polling so a new result shows up without a reload.
  */
-import { byId, el, every, getJson, type StoredChange } from './api.js';
+import { byId, el, every, getJson, type ChangeSummary } from './api.js';
 
 const HISTORY = 10;
 
@@ -17,7 +17,7 @@ function main(): void {
   const drawingId = root.dataset.drawingId ?? '';
   let shown = '';
   every(async () => {
-    const res = await getJson<StoredChange[] | { error: { message: string } }>(`/changes?drawing_id=${encodeURIComponent(drawingId)}&limit=${HISTORY}`);
+    const res = await getJson<ChangeSummary[] | { error: { message: string } }>(`/changes?drawing_id=${encodeURIComponent(drawingId)}&limit=${HISTORY}`);
     const list = byId('history');
     if (res.status === 404) {
       list.replaceChildren(el('p', {}, 'No results for this drawing yet.'));
@@ -29,7 +29,8 @@ function main(): void {
     shown = key;
     list.replaceChildren(
       ...res.body.map((r, i) => {
-        const counts = `${r.added.length} added, ${r.removed.length} removed, ${r.moved.length} moved, ${r.modified.length} modified`;
+        const c = r.counts;
+        const counts = `${c.added} added, ${c.removed} removed, ${c.moved} moved, ${c.modified} modified${c.renamed ? `, ${c.renamed} renamed` : ''}`;
         // The latest result's overlay is the unqualified URL, which always answers with it.
         const src = i === 0 ? overlayUrl(drawingId, null) : overlayUrl(drawingId, r.job_id);
         return el(

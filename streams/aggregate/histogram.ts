@@ -230,11 +230,9 @@ export function percentileMs(histogram: Histogram, percentile: number): number {
  */
 export function summarize(histogram: Histogram): LatencySummary {
   if (histogram.totalCount === 0) return { count: 0, p50: 0, p95: 0, p99: 0, max: 0 };
-  return {
-    count: histogram.totalCount,
-    p50: percentileMs(histogram, 50),
-    p95: percentileMs(histogram, 95),
-    p99: percentileMs(histogram, 99),
-    max: Math.min(histogram.getValueAtPercentile(100), HIGHEST_TRACKABLE_US) / 1000,
-  };
+  const max = Math.min(histogram.getValueAtPercentile(100), HIGHEST_TRACKABLE_US) / 1000;
+  // Values past the range are recorded at its top, whose bucket reaches a little beyond it: the
+  // percentiles are clamped to the max, so p95 can never read larger than the largest value.
+  const at = (percentile: number) => Math.min(percentileMs(histogram, percentile), max);
+  return { count: histogram.totalCount, p50: at(50), p95: at(95), p99: at(99), max };
 }

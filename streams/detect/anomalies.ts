@@ -57,6 +57,8 @@ export function malformedInputAnomaly(input: {
   readonly code: string;
   readonly message: string;
   readonly taskKey: string;
+  /** The job (request) the task came with: `/health` folds one job's malformed inputs into one entry. */
+  readonly jobId?: string | null;
   readonly now: Date;
   /** Where in the input, as `MalformedInputError.location` gives it. */
   readonly location?: Readonly<Record<string, unknown>>;
@@ -70,6 +72,7 @@ export function malformedInputAnomaly(input: {
       code: input.code,
       message: clip(input.message),
       task_key: input.taskKey,
+      ...(input.jobId ? { job_id: input.jobId } : {}),
       ...(input.location && Object.keys(input.location).length > 0 ? { location: { ...input.location } } : {}),
     },
     timestamp: input.now,

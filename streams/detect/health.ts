@@ -11,6 +11,8 @@ export interface HealthAnomaly {
   readonly severity: Severity;
   readonly details: Readonly<Record<string, unknown>>;
   readonly timestamp: string;
+  /** How many anomalies this entry stands for, when it folds several (one request's malformed inputs). */
+  readonly count?: number;
 }
 
 export interface HealthReport {
@@ -95,12 +97,44 @@ export function buildHealth(input: {
   return {
     status: fresh.length > 0 ? 'degraded' : 'healthy',
     warnings,
-    anomalies: fresh.slice(0, Math.max(0, input.limit ?? 100)).map((a) => ({
-      drawing_id: a.drawingId,
-      type: a.type,
-      severity: a.severity,
-      details: a.details,
-      timestamp: new Date(timeOf(a)).toISOString(),
-    })),
+    anomalies: listed(fresh, Math.max(0, input.limit ?? 100)),
   };
+}
+
+const SEVERITY_RANK: Record<Severity, number> = { high: 0, medium: 1, low: 2 };
+
+/**
+ * The anomalies `/health` lists: one request's malformed inputs folded into one entry with a
+ * count, then the most severe first (newest first within a severity) up to `limit`, shown newest
+ * first. A flood of medium ones never pushes a high-severity one out of the list.
+ */
+function listed(fresh: readonly Anomaly[], limit: number): HealthAnomaly[] {
+  const entries: Array<{ anomaly: Anomaly; count: number }> = [];
+  const byJob = new Map<string, { anomaly: Anomaly; count: number }>();
+  for (const anomaly of fresh) {
+    const job = anomaly.type === 'malformed_input' ? anomaly.details.job_id : undefined;
+    if (typeof job !== 'string') {
+      entries.push({ anomaly, count: 1 });
+      continue;
+    }
+    const folded = byJob.get(job);
+    if (folded) folded.count += 1;
+    else {
+      const entry = { anomaly, count: 1 };
+      byJob.set(job, entry);
+      entries.push(entry);
+    }
+  }
+  const kept = [...entries]
+    .sort((a, b) => (SEVERITY_RANK[a.anomaly.severity] ?? 3) - (SEVERITY_RANK[b.anomaly.severity] ?? 3) || timeOf(b.anomaly) - timeOf(a.anomaly))
+    .slice(0, limit)
+    .sort((a, b) => timeOf(b.anomaly) - timeOf(a.anomaly));
+  return kept.map(({ anomaly: a, count }) => ({
+    drawing_id: a.drawingId,
+    type: a.type,
+    severity: a.severity,
+    details: a.details,
+    timestamp: new Date(timeOf(a)).toISOString(),
+    ...(count > 1 ? { count } : {}),
+  }));
 }

@@ -2,6 +2,7 @@
  * The pure body of the diff stage, shared by the main thread and the diff workers: parse the
  * loaded bytes, validate both versions and diff them in one pass.
  */
+import { utf8Text } from '../../src/domain/text.js';
 import { MalformedInputError, ERROR_CODES } from '../../src/domain/errors.js';
 import { validateAndDiff } from '../../src/domain/diff.js';
 import type { ChangeSet, MatchMode } from '../../src/domain/types.js';
@@ -19,11 +20,13 @@ export interface DiffRequest {
 function parse(raw: RawVersion, drawingId: string, which: 'a' | 'b'): unknown {
   if (raw.kind === 'value') return raw.value;
   try {
-    return JSON.parse(raw.bytes.toString('utf8'));
+    return JSON.parse(utf8Text(raw.bytes));
   } catch (err) {
     throw new MalformedInputError(
       ERROR_CODES.malformedVersion,
-      `drawing ${drawingId}, version_${which}: not valid JSON (${(err as Error).message})`,
+      err instanceof TypeError
+        ? `drawing ${drawingId}, version_${which}: not valid UTF-8 text`
+        : `drawing ${drawingId}, version_${which}: not valid JSON (${(err as Error).message})`,
       drawingId,
       { version: which },
     );

@@ -8,7 +8,7 @@ import type { Config } from '../../src/config.js';
 import { ERROR_CODES, MalformedInputError, TransientError } from '../../src/domain/errors.js';
 import { createStorageClient } from '../../sinks/cloud-storage/config.js';
 import { describeStorageError, isNotFound } from '../../sinks/cloud-storage/errors.js';
-import type { HalfPair, InputStore, PairFolder, PairListing } from './input-store.js';
+import { referenceProblem, type HalfPair, type InputStore, type PairFolder, type PairListing } from './input-store.js';
 
 /** The slice of the Storage client this store uses; tests hand in the real client at a local endpoint. */
 export type StorageClient = { bucket(name: string): Pick<Bucket, 'file' | 'getFiles'> };
@@ -51,6 +51,10 @@ export class CloudStorageInput implements InputStore {
    * @example
    * const bytes = await input.read('gs://buildtrace-input-p/uploads/D1/version_a.json');
    */
+  referenceProblem(ref: string): string | null {
+    return referenceProblem(ref, this.options.inputBucket);
+  }
+
   async read(ref: string): Promise<Buffer> {
     const object = this.parse(ref, 'object');
     const file = this.bucket.file(object.name);
@@ -139,7 +143,9 @@ export class CloudStorageInput implements InputStore {
   /** Confines a reference to INPUT_BUCKET and checks it is a usable object name or prefix. */
   private parse(ref: string, kind: 'object' | 'prefix'): ObjectRef {
     const forbidden = (why: string) =>
-      new MalformedInputError(ERROR_CODES.forbiddenPath, `${JSON.stringify(ref.slice(0, 200))} ${why}`);
+      new MalformedInputError(ERROR_CODES.forbiddenPath, `${JSON.stringify(ref.slice(0, 120))}${ref.length > 120 ? '…' : ''} ${why}`);
+    const problem = referenceProblem(ref, this.options.inputBucket);
+    if (problem) throw forbidden(problem);
     let bucket = this.options.inputBucket;
     let name = ref;
     if (ref.startsWith('gs://')) {

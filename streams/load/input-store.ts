@@ -34,4 +34,33 @@ export interface InputStore {
    * `POST /process`). Throws MalformedInputError for a prefix the store may not read.
    */
   listPairs(prefix: string): Promise<PairListing>;
+  /** Why `ref` may never be read here (see `referenceProblem`), or null: checked before any I/O. */
+  referenceProblem(ref: string): string | null;
+}
+
+/**
+ * Why a reference may not be read, in the same words for every form (`version_*_uri`,
+ * `storage_path` in a task or a request) and every store, or null when it may be tried. What is
+ * accepted: a relative path of `/`-separated names with no `..` segment, or with Cloud
+ * Storage input `gs://<inputBucket>/<such a path>`. Anything else is refused before any read,
+ * whether it would stay inside or not, so an answer never tells where the input folder is.
+ *
+ * @example
+ * referenceProblem('gs://other/x.json', 'in') // 'is outside the input store: give …'
+ */
+export function referenceProblem(ref: string, inputBucket: string | null): string | null {
+  const refuse = `is outside the input store: give a relative path without ".." segments${
+    inputBucket === null ? '' : ` or gs://${inputBucket}/ followed by one`
+  }`;
+  let name = ref;
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(ref)) {
+    const prefix = inputBucket === null ? null : `gs://${inputBucket}/`;
+    if (prefix === null || !(ref.startsWith(prefix) || ref === prefix.slice(0, -1))) return refuse;
+    name = ref.slice(prefix.length);
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'contains a NUL byte or another control character';
+  if (name.startsWith('/') || name.includes('\\')) return refuse;
+  if (name.split('/').includes('..')) return refuse;
+  return null;
 }

@@ -8,7 +8,7 @@ import { open, opendir, realpath, stat, type FileHandle } from 'node:fs/promises
 import path from 'node:path';
 import { ERROR_CODES, MalformedInputError, TransientError } from '../../src/domain/errors.js';
 import { DRAWING_ID_PATTERN } from '../../src/domain/task.js';
-import type { HalfPair, InputStore, PairFolder, PairListing } from './input-store.js';
+import { referenceProblem, type HalfPair, type InputStore, type PairFolder, type PairListing } from './input-store.js';
 
 const VERSION_A = 'version_a.json';
 const VERSION_B = 'version_b.json';
@@ -47,6 +47,10 @@ export class LocalInputStore implements InputStore {
     this.maxBytes = options.maxBytes;
   }
 
+  referenceProblem(ref: string): string | null {
+    return referenceProblem(ref, null);
+  }
+
   async read(ref: string): Promise<Buffer> {
     const file = await this.confine(ref);
     let handle: FileHandle;
@@ -60,7 +64,7 @@ export class LocalInputStore implements InputStore {
     try {
       const info = await handle.stat();
       if (!info.isFile()) {
-        throw new MalformedInputError(ERROR_CODES.missingUpload, `${JSON.stringify(ref)} is not a file under the input directory`);
+        throw new MalformedInputError(ERROR_CODES.missingUpload, `${quote(ref)} is not a file under the input directory`);
       }
       if (info.size > this.maxBytes) throw this.tooLarge(ref, info.size);
       return await this.readCapped(handle, info.size, ref);
@@ -76,7 +80,7 @@ export class LocalInputStore implements InputStore {
     const realRoot = await this.realRoot();
     try {
       if (!(await stat(folder)).isDirectory()) {
-        throw new MalformedInputError(ERROR_CODES.missingUpload, `${JSON.stringify(prefix)} is not a folder under the input directory`);
+        throw new MalformedInputError(ERROR_CODES.missingUpload, `${quote(prefix)} is not a folder under the input directory`);
       }
       const candidates: Dirent[] = [];
       for await (const entry of await opendir(folder)) {
@@ -123,22 +127,9 @@ export class LocalInputStore implements InputStore {
    */
   private async confine(ref: string): Promise<string> {
     if (typeof ref !== 'string') throw forbidden(`a path must be a string, got ${typeof ref}`);
-    if (ref.includes('\0')) throw forbidden(`${JSON.stringify(ref)} contains a NUL byte`);
-    if (/^gs:\/\//i.test(ref)) {
-      throw forbidden(
-        `${JSON.stringify(ref)} is a Cloud Storage reference, but this service reads local files (SINKS=local); ` +
-          `give a path inside the input directory instead`,
-      );
-    }
-    if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(ref)) {
-      throw forbidden(`${JSON.stringify(ref)} is a URL; local mode reads only paths inside the input directory`);
-    }
+    const problem = referenceProblem(ref, null);
+    if (problem) throw forbidden(`${quote(ref)} ${problem}`);
     const lexical = path.resolve(this.root, ref);
-    if (!inside(this.root, lexical)) {
-      // an absolute path may name the directory by its real path (e.g. through a symlinked /tmp)
-      const alias = await this.realRoot().catch(() => null);
-      if (!alias || !inside(alias, lexical)) throw forbidden(`${JSON.stringify(ref)} is outside the input directory`);
-    }
     const realRoot = await this.realRoot();
     let real: string;
     try {
@@ -146,7 +137,7 @@ export class LocalInputStore implements InputStore {
     } catch (err) {
       throw fsError(err, ref);
     }
-    if (!inside(realRoot, real)) throw forbidden(`${JSON.stringify(ref)} leads outside the input directory through a symlink`);
+    if (!inside(realRoot, real)) throw forbidden(`${quote(ref)} leads outside the input directory through a symlink`);
     return real;
   }
 
@@ -184,7 +175,7 @@ export class LocalInputStore implements InputStore {
   private tooLarge(ref: string, size: number): MalformedInputError {
     return new MalformedInputError(
       ERROR_CODES.inputTooLarge,
-      `${JSON.stringify(ref)} is ${size} bytes, more than the ${this.maxBytes} allowed (MAX_VERSION_BYTES)`,
+      `${quote(ref)} is ${size} bytes, more than the ${this.maxBytes} allowed (MAX_VERSION_BYTES)`,
     );
   }
 }
@@ -208,6 +199,11 @@ function isMissing(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+/** A reference quoted in an error, cut short: a 100 KB path is not echoed back whole. */
+function quote(ref: string): string {
+  return ref.length > 120 ? `${JSON.stringify(ref.slice(0, 120))}…` : JSON.stringify(ref);
+}
+
 function forbidden(message: string): MalformedInputError {
   return new MalformedInputError(ERROR_CODES.forbiddenPath, message);
 }
@@ -220,15 +216,15 @@ export function fsError(err: unknown, ref: string): Error {
   if (err instanceof MalformedInputError || err instanceof TransientError) return err;
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'ENOTDIR') {
-    return new MalformedInputError(ERROR_CODES.missingUpload, `${JSON.stringify(ref)} does not exist under the input directory`);
+    return new MalformedInputError(ERROR_CODES.missingUpload, `${quote(ref)} does not exist under the input directory`);
   }
   if (code === 'EISDIR') {
-    return new MalformedInputError(ERROR_CODES.missingUpload, `${JSON.stringify(ref)} is a folder, not a version file`);
+    return new MalformedInputError(ERROR_CODES.missingUpload, `${quote(ref)} is a folder, not a version file`);
   }
   if (code === 'ELOOP' || code === 'ENAMETOOLONG') {
-    return forbidden(`${JSON.stringify(ref)} cannot be resolved inside the input directory (${code})`);
+    return forbidden(`${quote(ref)} cannot be resolved inside the input directory (${code})`);
   }
-  return new TransientError(ERROR_CODES.storageUnavailable, `cannot read ${JSON.stringify(ref)}: ${code ?? String(err)}`, {
+  return new TransientError(ERROR_CODES.storageUnavailable, `cannot read ${quote(ref)}: ${code ?? String(err)}`, {
     cause: err,
   });
 }

@@ -14,10 +14,11 @@ import { httpRows } from './http-row.js';
 import { DRAIN_TARGET, outageRows } from './outage-row.js';
 import { costRows } from './cost-row.js';
 import { overlayRows } from './overlay-row.js';
+import { largeReadRows } from './large-read-row.js';
 import { failedLine, markdownTable, type BenchLine } from './table.js';
 
 /** Row groups in table order; `--only` takes these names. */
-export const GROUPS = ['diff', 'peers', 'match', 'e2e', 'histogram', 'http', 'memory', 'stall', 'overlay', 'outage', 'cost'] as const;
+export const GROUPS = ['diff', 'peers', 'match', 'e2e', 'histogram', 'http', 'reads', 'memory', 'stall', 'overlay', 'outage', 'cost'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface BenchOptions {
@@ -46,6 +47,7 @@ function plan(quick: boolean) {
         histogram: { values: 100_000, runs: 3, queries: 200 },
         e2e: { pairs: 300, runs: 1 },
         http: { seconds: 2, rate: 50, pairsPerSecond: 50 },
+        reads: { objects: 20_000, seconds: 2, rate: 50 },
         memory: { pairs: 50_000, hours: 48 },
         stall: { objects: 20_000, runs: 2 },
         outage: { pairs: 500, outageMs: 2_000, runs: 1 },
@@ -58,6 +60,7 @@ function plan(quick: boolean) {
         histogram: { values: 1_000_000, runs: 7, queries: 2000 },
         e2e: { pairs: 5000, runs: 3 },
         http: { seconds: 10, rate: 100, pairsPerSecond: 200 },
+        reads: { objects: 200_000, seconds: 10, rate: 100 },
         memory: { pairs: 1_000_000, hours: 48 },
         stall: { objects: 100_000, runs: 5 },
         outage: { pairs: 5_000, outageMs: 5_000, runs: 3 },
@@ -73,6 +76,7 @@ const TARGETS: Record<Group, { what: string; target: string }> = {
   e2e: { what: 'end-to-end on the Pub/Sub emulator ÷ bare consume-and-ack', target: '≥ 0.75' },
   histogram: { what: 'latency histogram', target: '≤ 60 ns; ≤ 100 µs' },
   http: { what: 'GET /metrics and /changes p99 under load', target: '< 5 ms' },
+  reads: { what: '/healthz p99 while three clients read the largest stored result ÷ the bare peer', target: '≤ 2' },
   memory: { what: 'RSS over 1,000,000 pairs and 48 window rotations', target: 'flat within 10%' },
   stall: { what: 'a 100,000-object pair: longest event-loop stall', target: '< 50 ms' },
   outage: { what: 'backlog drain after a sink outage ÷ steady rate', target: `≥ ${DRAIN_TARGET}` },
@@ -111,6 +115,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   if (wanted('e2e')) await guard('e2e', () => pubsubRows({ ...p.e2e, log: options.log }));
   if (wanted('histogram')) await guard('histogram', () => histogramRows({ ...p.histogram, log: options.log }));
   if (wanted('http')) await guard('http', () => httpRows({ ...p.http, log: options.log }));
+  if (wanted('reads')) await guard('reads', () => largeReadRows({ ...p.reads, log: options.log }));
   if (wanted('memory')) await guard('memory', () => memoryRows({ ...p.memory, log: options.log }));
   if (wanted('stall')) await guard('stall', () => stallRows({ ...p.stall, log: options.log }));
   if (wanted('outage')) await guard('outage', () => outageRows({ ...p.outage, log: options.log }));

@@ -53,13 +53,13 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-interface Running {
+export interface Running {
   readonly url: string;
   readonly child: ChildProcess;
   output(): string;
 }
 
-async function startChild(dataDir: string): Promise<Running> {
+export async function startChild(dataDir: string): Promise<Running> {
   const port = await freePort();
   const child = spawn(process.execPath, mainScript(), {
     env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
@@ -80,7 +80,7 @@ async function startChild(dataDir: string): Promise<Running> {
   throw new Error(`service not ready within 60 s: ${out}`);
 }
 
-async function stopChild(running: Running): Promise<void> {
+export async function stopChild(running: Running): Promise<void> {
   if (running.child.exitCode !== null) return;
   const exited = once(running.child, 'exit');
   running.child.kill('SIGTERM');
@@ -99,7 +99,7 @@ async function post(url: string, pairs: string[]): Promise<void> {
   if (res.status !== 202) throw new Error(`POST /process answered ${res.status}`);
 }
 
-async function processed(url: string): Promise<number> {
+export async function processed(url: string): Promise<number> {
   const res = await fetch(`${url}/metrics`);
   const body = (await res.json()) as { hourly_stats?: Record<string, { pairs?: number }> };
   return Object.values(body.hourly_stats ?? {}).reduce((n, h) => n + (h.pairs ?? 0), 0);
@@ -121,7 +121,7 @@ function firstLine<T>(child: ChildProcess, what: string): Promise<T> {
 }
 
 /** What load-child prints: autocannon's latency percentiles (ms) and failure counts. */
-interface LoadResult {
+export interface LoadResult {
   readonly latency: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number };
   readonly requests: { readonly total: number };
   readonly errors: number;
@@ -130,7 +130,7 @@ interface LoadResult {
 }
 
 /** One autocannon run at a fixed rate, in a process of its own (load-child). */
-function load(url: string, rate: number, seconds: number): Promise<LoadResult> {
+export function load(url: string, rate: number, seconds: number): Promise<LoadResult> {
   const script = siblingScript('load-child');
   const child = spawn(process.execPath, [...script.execArgv, script.file, url, String(rate), String(CONNECTIONS), String(seconds)], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -138,12 +138,12 @@ function load(url: string, rate: number, seconds: number): Promise<LoadResult> {
   return firstLine<LoadResult>(child, `autocannon on ${url}`);
 }
 
-interface BarePeer {
+export interface BarePeer {
   readonly url: string;
   stop(): Promise<void>;
 }
 
-async function startBarePeer(bodyBytes: number): Promise<BarePeer> {
+export async function startBarePeer(bodyBytes: number): Promise<BarePeer> {
   const script = siblingScript('bare-http-server');
   const child = spawn(process.execPath, [...script.execArgv, script.file, String(bodyBytes)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const { port } = await firstLine<{ port: number }>(child, 'the bare HTTP server');

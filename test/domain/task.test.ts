@@ -167,10 +167,10 @@ test('references must be non-empty paths', (t) => {
 });
 
 test('job_id and task_id must be strings of at most 256 characters', (t) => {
-  rejects(t, { ...inline, job_id: 12 }, 'task (drawing D7): field "job_id" must be a string of at most 256 characters, got 12', 'job_id');
-  rejects(t, { ...inline, task_id: 'k'.repeat(257) }, `task (drawing D7): field "task_id" must be a string of at most 256 characters, got "${'k'.repeat(40)}…"`, 'task_id');
+  rejects(t, { ...inline, job_id: 12 }, 'task (drawing D7): field "job_id" must be a well-formed string of at most 256 characters, got 12', 'job_id');
+  rejects(t, { ...inline, task_id: 'k'.repeat(257) }, `task (drawing D7): field "task_id" must be a well-formed string of at most 256 characters, got "${'k'.repeat(40)}…"`, 'task_id');
   const err = t.throws(() => decodeTask(JSON.stringify(inline), { task_id: 'k'.repeat(300) }), { instanceOf: MalformedInputError });
-  t.regex(err!.message, /^task \(drawing D7\): attribute "task_id" must be a string of at most 256 characters/);
+  t.regex(err!.message, /^task \(drawing D7\): attribute "task_id" must be a well-formed string of at most 256 characters/);
 });
 
 test('parseTaskInput names the element of version_pairs', (t) => {

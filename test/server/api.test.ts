@@ -51,7 +51,8 @@ test('POST /process takes every task form, and /jobs and /changes answer with th
 
   // then the job is accepted with its size, and completes
   t.is(accepted.status, 202, accepted.text);
-  t.deepEqual(Object.keys(accepted.body).sort(), ['job_id', 'message', 'tasks_created']);
+  t.deepEqual(Object.keys(accepted.body).sort(), ['duplicates', 'job_id', 'message', 'tasks_created']);
+  t.is(accepted.body.duplicates, 0);
   t.is(accepted.body.tasks_created, 5);
   t.regex(accepted.body.job_id, /^[0-9a-f-]{36}$/);
   t.regex(accepted.body.message, /5 task/);
@@ -66,7 +67,7 @@ test('POST /process takes every task form, and /jobs and /changes answer with th
     t.is(res.status, 200, res.text);
     t.deepEqual(
       Object.keys(res.body).sort(),
-      ['added', 'created_at', 'drawing_id', 'job_id', 'modified', 'moved', 'processing_time_ms', 'removed', 'summary'],
+      ['added', 'counts', 'created_at', 'drawing_id', 'job_id', 'modified', 'moved', 'processing_time_ms', 'removed', 'summary'],
     );
     t.is(res.body.drawing_id, id);
     t.is(res.body.job_id, jobId);
@@ -120,7 +121,7 @@ test('GET /changes gives the latest result alone, and &limit=N the history newes
   const all = await call(`${api.url}/changes?drawing_id=H-1&limit=100`);
   const one = await call(`${api.url}/changes?drawing_id=H-1&limit=1`);
 
-  // then the plain answer is one object, limit gives arrays newest first
+  // then the plain answer is one object, limit gives summaries (no items: N results could be huge) newest first
   t.is(latest.status, 200);
   t.false(Array.isArray(latest.body));
   t.is(latest.body.job_id, jobs[2]);
@@ -128,11 +129,17 @@ test('GET /changes gives the latest result alone, and &limit=N the history newes
   t.true(Array.isArray(two.body));
   t.deepEqual(two.body.map((r: { job_id: string }) => r.job_id), [jobs[2], jobs[1]]);
   t.deepEqual(all.body.map((r: { job_id: string }) => r.job_id), [jobs[2], jobs[1], jobs[0]]);
-  t.deepEqual(one.body, [latest.body]);
+  const { added: _a, removed: _r, moved: _m, modified: _d, ...latestSummary } = latest.body;
+  t.deepEqual(one.body, [latestSummary]);
   const times = all.body.map((r: { created_at: string }) => r.created_at);
   t.deepEqual(times, [...times].sort().reverse());
-  t.is(all.body[1].moved[0].description, 'D1 moved 7.0 units north');
-  t.is(all.body[2].moved[0].description, 'D1 moved 5.0 units east');
+  t.deepEqual(all.body.map((r: { counts: Record<string, number> }) => r.counts), [
+    { added: 0, removed: 1, moved: 0, modified: 0 },
+    { added: 0, removed: 0, moved: 1, modified: 0 },
+    { added: 0, removed: 0, moved: 1, modified: 0 },
+  ]);
+  t.regex(all.body[1].summary, /D1 moved 7\.0 units north/);
+  t.regex(all.body[2].summary, /D1 moved 5\.0 units east/);
 });
 
 test('POST /process with a storage_path folder queues whole pairs only; half pairs are missing uploads in /health', async (t) => {

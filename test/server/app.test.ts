@@ -13,6 +13,7 @@ import { silentLogger } from '../../src/log.js';
 import { createApp } from '../../src/server/app.js';
 import type { Readiness, ServerDeps } from '../../src/server/deps.js';
 import { openLocalStore, type LocalStore } from '../../sinks/local-store/index.js';
+import { wholeResultPages } from '../../sinks/change-pages.js';
 import { openLocalQueue } from '../../streams/sources/local-queue.js';
 import { localInputStore } from '../../streams/load/local-files.js';
 import { assertError, call, postJson } from '../support/api-fixture.js';
@@ -32,10 +33,12 @@ async function serve(t: ExecutionContext, overrides: (store: LocalStore) => Part
     await queue.close();
     await store.close();
   });
+  const overridden = overrides(store);
   const app = createApp({
     publisher: queue,
     input: localInputStore({ inputDir: path.join(dataDir, 'input'), maxBytes: 1024 }),
     store,
+    changesPageItems: 1000,
     recordAnomalies: async (anomalies) => {
       await store.writeBatch({ results: [], failures: [], anomalies });
     },
@@ -49,7 +52,9 @@ async function serve(t: ExecutionContext, overrides: (store: LocalStore) => Part
     corsOrigins: [],
     clock: Date.now,
     logger: silentLogger,
-    ...overrides(store),
+    ...overridden,
+    // pages read through the store the test hands in (one that never answers, say)
+    changePages: overridden.changePages ?? wholeResultPages(overridden.store ?? store),
   });
   const server = createServer(app.callback()).listen(0, '127.0.0.1');
   await once(server, 'listening');

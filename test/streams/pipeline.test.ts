@@ -148,6 +148,9 @@ class FlakyInput implements InputStore {
   readonly down = new Map<string, number>();
 
   constructor(private readonly inner: InputStore) {}
+  referenceProblem(ref: string): string | null {
+    return this.inner.referenceProblem(ref);
+  }
 
   async read(ref: string): Promise<Buffer> {
     const left = this.down.get(ref) ?? 0;

@@ -10,7 +10,8 @@ import { ERROR_CODES, MalformedInputError } from '../../domain/errors.js';
 import type { OutgoingTask } from '../../../streams/sources/source.js';
 import { missingUploadAnomaly } from '../../../streams/detect/anomalies.js';
 import { readJsonBody } from '../body.js';
-import { badRequest, HttpError, HTTP_CODES } from '../errors.js';
+import { badRequest, HttpError, HTTP_CODES, quoteValue } from '../errors.js';
+import type { InputStore } from '../../../streams/load/input-store.js';
 import type { ServerDeps } from '../deps.js';
 
 export function registerProcess(router: Router, deps: ServerDeps): void {
@@ -30,12 +31,17 @@ export function registerProcess(router: Router, deps: ServerDeps): void {
     const now = new Date(deps.clock());
     let tasks: OutgoingTask[];
     let missing = 0;
+    let duplicates = 0;
     if (hasPairs) {
-      tasks = tasksFromPairs(request.version_pairs, jobId, deps.limits.maxPairsPerRequest);
+      const fromPairs = tasksFromPairs(request.version_pairs, jobId, deps.limits.maxPairsPerRequest, deps.input);
+      tasks = fromPairs.tasks;
+      duplicates = fromPairs.duplicates;
     } else {
       if (typeof request.storage_path !== 'string' || request.storage_path.trim() === '') {
         throw badRequest('"storage_path" must be a non-empty string such as "gs://bucket/prefix/" or a folder under the input directory');
       }
+      const problem = deps.input.referenceProblem(request.storage_path);
+      if (problem) throw badRequest(`field "storage_path" ${problem}, got ${quoteValue(request.storage_path)}`, ERROR_CODES.forbiddenPath);
       const listing = await deps.input.listPairs(request.storage_path);
       if (listing.pairs.length > deps.limits.maxPairsPerPrefix) {
         throw new HttpError(
@@ -66,61 +72,66 @@ export function registerProcess(router: Router, deps: ServerDeps): void {
       tasks_created: tasks.length,
       message:
         `Queued ${tasks.length} task(s) for processing` +
-        (missing > 0 ? `; ${missing} folder(s) hold only one version and were reported as missing uploads` : ''),
-      ...(hasPath ? { missing_uploads: missing } : {}),
+        (missing > 0 ? `; ${missing} folder(s) hold only one version and were reported as missing uploads` : '') +
+        (duplicates > 0 ? `; ${duplicates} element(s) repeated an earlier task_id and were not queued again` : ''),
+      ...(hasPath ? { missing_uploads: missing } : { duplicates }),
     };
   });
 }
 
-function tasksFromPairs(value: unknown, jobId: string, max: number): OutgoingTask[] {
+/**
+ * The tasks of a `version_pairs` array, one per idempotency key: an element's own `task_id`, else
+ * `<job_id>:<index>`. A later element repeating a key is counted as a duplicate, not queued.
+ */
+function tasksFromPairs(
+  value: unknown,
+  jobId: string,
+  max: number,
+  input: Pick<InputStore, 'referenceProblem'>,
+): { tasks: OutgoingTask[]; duplicates: number } {
   if (!Array.isArray(value)) throw badRequest('"version_pairs" must be an array of tasks');
   if (value.length === 0) throw badRequest('"version_pairs" is empty; send at least one task');
   if (value.length > max) {
     throw new HttpError(413, HTTP_CODES.tooLarge, `"version_pairs" has ${value.length} tasks, more than the limit of ${max} per request`);
   }
-  return value.map((pair, index) => {
+  const seen = new Set<string>();
+  const tasks: OutgoingTask[] = [];
+  value.forEach((pair, index) => {
     if (pair === null || typeof pair !== 'object' || Array.isArray(pair)) {
       throw badRequest(`version_pairs[${index}] must be a JSON object`);
     }
-    return encode(pair as Record<string, unknown>, jobId, index);
+    const task = encode(pair as Record<string, unknown>, jobId, index, input);
+    const key = task.attributes.task_id as string;
+    if (seen.has(key)) return;
+    seen.add(key);
+    tasks.push(task);
   });
+  return { tasks, duplicates: value.length - tasks.length };
 }
 
 /** Validates one task as a consumer will, and stamps it with its job and idempotency key. */
-function encode(fields: Record<string, unknown>, jobId: string, index: number): OutgoingTask {
-  let input: TaskInput;
+function encode(fields: Record<string, unknown>, jobId: string, index: number, input?: Pick<InputStore, 'referenceProblem'>): OutgoingTask {
+  let parsed: TaskInput;
   try {
-    input = parseTaskInput(fields, index);
+    parsed = parseTaskInput(fields, index);
   } catch (err) {
     if (err instanceof MalformedInputError) throw badRequest(err.message, err.code);
     throw err;
   }
-  const v = input.versions;
+  const v = parsed.versions;
   const refs: Array<readonly [string, string]> =
     v.kind === 'uri' ? [['version_a_uri', v.a], ['version_b_uri', v.b]] : v.kind === 'folder' ? [['storage_path', v.path]] : [];
   for (const [field, ref] of refs) {
-    const problem = escapingReference(ref);
+    // The consumer would refuse it too, but only after the 202; the client should hear it now.
+    const problem = input?.referenceProblem(ref);
     if (problem) {
-      throw badRequest(`version_pairs[${index}]: field "${field}" ${problem}, got ${JSON.stringify(ref.slice(0, 200))}`, ERROR_CODES.forbiddenPath);
+      throw badRequest(`version_pairs[${index}]: field "${field}" ${problem}, got ${quoteValue(ref)}`, ERROR_CODES.forbiddenPath);
     }
   }
   try {
-    return encodeTask({ ...input, jobId, taskId: `${jobId}:${index}` }, `version_pairs[${index}]: `);
+    return encodeTask({ ...parsed, jobId, taskId: parsed.taskId ?? `${jobId}:${index}` }, `version_pairs[${index}]: `);
   } catch (err) {
     if (err instanceof MalformedInputError) throw badRequest(err.message, err.code);
     throw err;
   }
-}
-
-/**
- * A reference no input store will read, found without knowing which store is configured: a URL
- * scheme other than gs://, an absolute file path, or a `..` segment. The consumer would refuse it
- * too, but only after the 202; the client should hear it now. (A top-level `storage_path` needs
- * no such check: it is listed, and so confined by the store itself, before the answer.)
- */
-function escapingReference(ref: string): string | null {
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(ref) && !/^gs:\/\//i.test(ref)) return 'must be a gs:// URI or a path relative to the input directory';
-  if (/^[\\/]/.test(ref)) return 'must be a path relative to the input directory, not an absolute path';
-  if (ref.split(/[\\/]/).includes('..')) return 'must not contain ".." segments';
-  return null;
 }

@@ -4,7 +4,8 @@
  * serve them.
  */
 import type Router from '@koa/router';
-import { badRequest, notFound } from '../errors.js';
+import { badRequest, notFound, quoteValue } from '../errors.js';
+import { CHANGE_KINDS, type ChangeHead, type ChangeKind } from '../../../sinks/change-pages.js';
 import type { ServerDeps } from '../deps.js';
 
 export const DRAWING_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -13,22 +14,73 @@ export const MAX_HISTORY = 100;
 
 export function registerQueries(router: Router, deps: ServerDeps): void {
   router.get('/changes', async (ctx) => {
-    const drawingId = single(ctx.query.drawing_id, 'drawing_id');
-    if (drawingId === undefined) throw badRequest('query parameter "drawing_id" is required, e.g. /changes?drawing_id=drawing_0001');
-    if (!DRAWING_ID.test(drawingId)) {
-      throw badRequest(`"drawing_id" must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$, got ${JSON.stringify(drawingId)}`);
-    }
+    const drawingId = drawingIdOf(single(ctx.query.drawing_id, 'drawing_id'));
     const limitText = single(ctx.query.limit, 'limit');
-    let limit = 1;
     if (limitText !== undefined) {
-      if (!/^\d+$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > MAX_HISTORY) {
-        throw badRequest(`"limit" must be a whole number from 1 to ${MAX_HISTORY}, got ${JSON.stringify(limitText)}`);
-      }
-      limit = Number(limitText);
+      // History is summaries and counts: N whole results could be gigabytes.
+      const limit = wholeNumber(limitText, 'limit', 1, MAX_HISTORY);
+      const heads = await deps.changePages.summaries(drawingId, limit);
+      if (heads.length === 0) throw notFound(`no changes found for drawing_id ${JSON.stringify(drawingId)}`);
+      ctx.body = heads.map(summaryOf);
+      return;
     }
-    const history = await deps.store.changes(drawingId, limit);
-    if (history.length === 0) throw notFound(`no changes found for drawing_id ${JSON.stringify(drawingId)}`);
-    ctx.body = limitText === undefined ? history[0] : history;
+    const page = await deps.changePages.latest(drawingId, deps.changesPageItems);
+    if (!page) throw notFound(`no changes found for drawing_id ${JSON.stringify(drawingId)}`);
+    const next: Partial<Record<ChangeKind, string>> = {};
+    for (const kind of CHANGE_KINDS) {
+      const shown = page.items[kind]?.length ?? 0;
+      if ((page.head.counts[kind] ?? 0) > shown) next[kind] = itemsUrl(drawingId, kind, page.head.ref, shown);
+    }
+    const { head } = page;
+    ctx.body = {
+      drawing_id: head.drawing_id,
+      job_id: head.job_id,
+      added: page.items.added,
+      removed: page.items.removed,
+      moved: page.items.moved,
+      modified: page.items.modified,
+      // Only where geometry matching ran, as the stored result has them.
+      ...(page.items.renamed !== undefined ? { renamed: page.items.renamed } : {}),
+      ...(page.items.ambiguous !== undefined ? { ambiguous: page.items.ambiguous } : {}),
+      summary: head.summary,
+      processing_time_ms: head.processing_time_ms,
+      created_at: head.created_at,
+      counts: head.counts,
+      ...(Object.keys(next).length > 0 ? { next } : {}),
+    };
+  });
+
+  router.get('/changes/items', async (ctx) => {
+    const drawingId = drawingIdOf(single(ctx.query.drawing_id, 'drawing_id'));
+    const kindText = single(ctx.query.kind, 'kind');
+    if (kindText === undefined || !(CHANGE_KINDS as readonly string[]).includes(kindText)) {
+      throw badRequest(`query parameter "kind" must be one of ${CHANGE_KINDS.join(', ')}, got ${kindText === undefined ? 'nothing' : quoteValue(kindText)}`);
+    }
+    const kind = kindText as ChangeKind;
+    const limitText = single(ctx.query.limit, 'limit');
+    const limit = limitText === undefined ? deps.changesPageItems : wholeNumber(limitText, 'limit', 1, deps.changesPageItems);
+    const cursorText = single(ctx.query.cursor, 'cursor');
+    let cursor: Cursor;
+    if (cursorText === undefined) {
+      const latest = await deps.changePages.summaries(drawingId, 1);
+      if (latest.length === 0) throw notFound(`no changes found for drawing_id ${JSON.stringify(drawingId)}`);
+      cursor = { ref: (latest[0] as ChangeHead).ref, offset: 0 };
+    } else {
+      cursor = decodeCursor(cursorText);
+    }
+    const page = await deps.changePages.items(drawingId, cursor.ref, kind, cursor.offset, limit);
+    if (!page) throw notFound(`the result this cursor names no longer exists for drawing_id ${JSON.stringify(drawingId)}`);
+    const end = cursor.offset + page.items.length;
+    ctx.body = {
+      drawing_id: page.head.drawing_id,
+      job_id: page.head.job_id,
+      created_at: page.head.created_at,
+      kind,
+      total: page.head.counts[kind] ?? 0,
+      offset: cursor.offset,
+      items: page.items,
+      next: end < (page.head.counts[kind] ?? 0) ? itemsUrl(drawingId, kind, page.head.ref, end) : null,
+    };
   });
 
   router.get('/jobs/:job_id', async (ctx) => {
@@ -48,6 +100,55 @@ export function registerQueries(router: Router, deps: ServerDeps): void {
     ctx.type = contentType;
     ctx.body = body;
   });
+}
+
+function drawingIdOf(value: string | undefined): string {
+  if (value === undefined) throw badRequest('query parameter "drawing_id" is required, e.g. /changes?drawing_id=drawing_0001');
+  if (!DRAWING_ID.test(value)) throw badRequest(`"drawing_id" must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$, got ${quoteValue(value)}`);
+  return value;
+}
+
+function wholeNumber(text: string, name: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw badRequest(`"${name}" must be a whole number from ${min} to ${max}, got ${quoteValue(text)}`);
+  }
+  return Number(text);
+}
+
+/** A history entry: the result without its items. */
+function summaryOf(head: ChangeHead) {
+  return {
+    drawing_id: head.drawing_id,
+    job_id: head.job_id,
+    summary: head.summary,
+    counts: head.counts,
+    processing_time_ms: head.processing_time_ms,
+    created_at: head.created_at,
+  };
+}
+
+interface Cursor {
+  readonly ref: string;
+  readonly offset: number;
+}
+
+/** Opaque to clients: the result it names and where the next page starts. */
+function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify([cursor.ref, cursor.offset])).toString('base64url');
+}
+
+function decodeCursor(text: string): Cursor {
+  try {
+    const [ref, offset] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[];
+    if (typeof ref === 'string' && ref.length > 0 && Number.isSafeInteger(offset) && (offset as number) >= 0) return { ref, offset: offset as number };
+  } catch {
+    // fall through
+  }
+  throw badRequest(`"cursor" is not a cursor this service gave, got ${quoteValue(text)}`);
+}
+
+function itemsUrl(drawingId: string, kind: ChangeKind, ref: string, offset: number): string {
+  return `/changes/items?drawing_id=${encodeURIComponent(drawingId)}&kind=${kind}&cursor=${encodeCursor({ ref, offset })}`;
 }
 
 /** A query parameter given once, or undefined; repeating it is a client error. */
