@@ -67,7 +67,7 @@ function parse(argv: readonly string[]): DiffArgs | 'help' {
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...argv],
+      args: joinNegativeValues(argv, ['--tolerance', '--radius']),
       allowPositionals: true,
       strict: true,
       options: {
@@ -123,6 +123,25 @@ function parse(argv: readonly string[]): DiffArgs | 'help' {
   if (values.svg === '') throw new UsageError('--svg needs a file name, e.g. --svg overlay.svg');
   if (values['changes-only'] && values.svg === undefined) throw new UsageError('--changes-only only applies with --svg FILE');
   return { fileA, fileB, json: values.json, tolerance, match: match as MatchMode, radius, drawingId, svg: values.svg ?? null, changesOnly: values['changes-only'] };
+}
+
+/**
+ * parseArgs reads `--tolerance -1` as an option followed by the unknown option `-1` ("argument is
+ * ambiguous"); joined as `--tolerance=-1` the value reaches our own check, which says what is wrong.
+ */
+function joinNegativeValues(argv: readonly string[], options: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const next = argv[i + 1];
+    if (options.includes(arg) && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 /** In the seed's layout (`<drawing_id>/version_a.json`) the folder names the drawing. */
