@@ -47,6 +47,33 @@ export function missingUploadAnomaly(input: {
 }
 
 /**
+ * A folder under a `storage_path` holding version files under a name that is not a drawing id:
+ * never a task, reported so the upload is not silently lost.
+ *
+ * @example
+ * misnamedFolderAnomaly({ storagePath: 'batch/bad name', now: new Date() });
+ * // id 'malformed_input:folder:batch/bad name', details.code 'malformed_task'
+ */
+export function misnamedFolderAnomaly(input: { readonly storagePath: string; readonly now: Date }): Anomaly {
+  const path = normalizePath(input.storagePath);
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  return {
+    id: `malformed_input:folder:${clip(path)}`,
+    drawingId: null,
+    type: 'malformed_input',
+    severity: 'medium',
+    details: {
+      code: 'malformed_task',
+      message: clip(
+        `folder ${JSON.stringify(name)} holds version files, but its name is not a drawing id (1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit); it was not processed`,
+      ),
+      storage_path: clip(path),
+    },
+    timestamp: input.now,
+  };
+}
+
+/**
  * Input that can never be processed (a data-quality issue), with the error's code and message.
  *
  * @example

@@ -96,6 +96,7 @@ export class CloudStorageInput implements InputStore {
     const folder = this.parse(prefixRef, 'prefix');
     const prefix = folder.name === '' || folder.name.endsWith('/') ? folder.name : `${folder.name}/`;
     const found = new Map<string, Set<(typeof VERSION_FILES)[number]>>();
+    const misnamed = new Set<string>();
     let listed = 0;
     let pageToken: string | undefined;
     try {
@@ -115,8 +116,12 @@ export class CloudStorageInput implements InputStore {
         }
         for (const file of files) {
           const [drawingId, fileName, ...more] = file.name.slice(prefix.length).split('/');
-          if (more.length > 0 || !drawingId || !DRAWING_ID.test(drawingId)) continue;
+          if (more.length > 0 || !drawingId) continue;
           if (fileName !== 'version_a.json' && fileName !== 'version_b.json') continue;
+          if (!DRAWING_ID.test(drawingId)) {
+            misnamed.add(drawingId);
+            continue;
+          }
           const versions = found.get(drawingId) ?? new Set();
           versions.add(fileName);
           found.set(drawingId, versions);
@@ -126,7 +131,7 @@ export class CloudStorageInput implements InputStore {
     } catch (err) {
       throw this.classify(err, folder);
     }
-    if (found.size === 0) {
+    if (found.size === 0 && misnamed.size === 0) {
       throw new MalformedInputError(ERROR_CODES.missingUpload, `No version_a.json or version_b.json under ${display({ ...folder, name: prefix })}`);
     }
     const pairs: PairFolder[] = [];
@@ -137,7 +142,8 @@ export class CloudStorageInput implements InputStore {
       if (versions.size === 2) pairs.push({ drawingId, storagePath });
       else halfPairs.push({ drawingId, storagePath, present: [...versions][0]! });
     }
-    return { pairs, halfPairs };
+    const invalidFolders = [...misnamed].sort().map((name) => `gs://${folder.bucket}/${prefix}${name}`);
+    return { pairs, halfPairs, invalidFolders };
   }
 
   /** Confines a reference to INPUT_BUCKET and checks it is a usable object name or prefix. */

@@ -20,6 +20,11 @@ export interface HalfPair {
 export interface PairListing {
   readonly pairs: readonly PairFolder[];
   readonly halfPairs: readonly HalfPair[];
+  /**
+   * Folders holding a version file whose name is not a drawing id (`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`):
+   * never tasks, but reported, so an upload under a bad name is not silently lost. Storage paths, sorted.
+   */
+  readonly invalidFolders: readonly string[];
 }
 
 export interface InputStore {

@@ -83,8 +83,10 @@ export class LocalInputStore implements InputStore {
         throw new MalformedInputError(ERROR_CODES.missingUpload, `${quote(prefix)} is not a folder under the input directory`);
       }
       const candidates: Dirent[] = [];
+      const misnamed: Dirent[] = [];
       for await (const entry of await opendir(folder)) {
-        if (DRAWING_ID_PATTERN.test(entry.name) && (entry.isDirectory() || entry.isSymbolicLink())) candidates.push(entry);
+        if (!entry.isDirectory() && !entry.isSymbolicLink()) continue;
+        (DRAWING_ID_PATTERN.test(entry.name) ? candidates : misnamed).push(entry);
       }
       const pairs: PairFolder[] = [];
       const halfPairs: HalfPair[] = [];
@@ -100,8 +102,16 @@ export class LocalInputStore implements InputStore {
           else if (versions.b) halfPairs.push({ drawingId, storagePath, present: VERSION_B });
         });
       }
+      const invalidFolders: string[] = [];
+      for (let i = 0; i < misnamed.length; i += LIST_CONCURRENCY) {
+        const batch = misnamed.slice(i, i + LIST_CONCURRENCY);
+        const found = await Promise.all(batch.map((entry) => this.inspect(path.join(folder, entry.name), realRoot)));
+        found.forEach((versions, j) => {
+          if (versions.a || versions.b) invalidFolders.push(path.relative(realRoot, path.join(folder, batch[j]!.name)).split(path.sep).join('/'));
+        });
+      }
       const byId = (x: { drawingId: string }, y: { drawingId: string }) => (x.drawingId < y.drawingId ? -1 : x.drawingId > y.drawingId ? 1 : 0);
-      return { pairs: pairs.sort(byId), halfPairs: halfPairs.sort(byId) };
+      return { pairs: pairs.sort(byId), halfPairs: halfPairs.sort(byId), invalidFolders: invalidFolders.sort() };
     } catch (err) {
       throw fsError(err, prefix);
     }

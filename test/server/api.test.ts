@@ -152,6 +152,7 @@ test('POST /process with a storage_path folder queues whole pairs only; half pai
   writeFileSync(path.join(api.inputDir, 'batch', 'HALF-B', 'version_b.json'), '[]');
   writeFileSync(path.join(api.inputDir, 'batch', 'notes.txt'), 'not a drawing');
   mkdirSync(path.join(api.inputDir, 'batch', '.hidden'), { recursive: true });
+  writePair(api.inputDir, 'batch', 'bad name', [obj('X', 'door', 0, 0)], [obj('X', 'door', 1, 0)]);
 
   const healthBefore = await call(`${api.url}/health`);
   t.is(healthBefore.body.status, 'healthy');
@@ -164,6 +165,9 @@ test('POST /process with a storage_path folder queues whole pairs only; half pai
   t.is(res.body.tasks_created, 2);
   t.is(res.body.missing_uploads, 2);
   t.regex(res.body.message, /2 folder\(s\) hold only one version/);
+  // and a folder of versions under a name that is not a drawing id is reported, not lost
+  t.is(res.body.invalid_folders, 1);
+  t.regex(res.body.message, /1 folder\(s\) are not named as a drawing id/);
   const job = await waitForJob(api.url, res.body.job_id);
   t.like(job, { tasks_created: 2, completed: 2, failed: 0, pending: 0 });
   t.is((await call(`${api.url}/changes?drawing_id=P1`)).body.moved[0].description, 'X moved 1.0 units east');
@@ -180,8 +184,13 @@ test('POST /process with a storage_path folder queues whole pairs only; half pai
   t.regex(halfA.timestamp, ISO);
   t.true(health.body.warnings.some((w: string) => /2 missing uploads/.test(w)), JSON.stringify(health.body.warnings));
 
+  const misnamed = health.body.anomalies.filter((a: { type: string }) => a.type === 'malformed_input');
+  t.is(misnamed.length, 1);
+  t.like(misnamed[0].details, { code: 'malformed_task', storage_path: 'batch/bad name' });
+  t.regex(misnamed[0].details.message, /folder "bad name" holds version files, but its name is not a drawing id/);
+
   const metrics = await call(`${api.url}/metrics`);
-  t.is(metrics.body.data_quality_issues, 2);
+  t.is(metrics.body.data_quality_issues, 3);
 
   // and posting the same folder again reports the same half pairs once (deterministic ids)
   const again = await postJson(`${api.url}/process`, { storage_path: 'batch' });
@@ -189,6 +198,7 @@ test('POST /process with a storage_path folder queues whole pairs only; half pai
   await waitForJob(api.url, again.body.job_id);
   const after = await call(`${api.url}/health`);
   t.is(after.body.anomalies.filter((a: { type: string }) => a.type === 'missing_upload').length, 2);
+  t.is(after.body.anomalies.filter((a: { type: string }) => a.type === 'malformed_input').length, 1);
 });
 
 test('a storage_path folder of half pairs only creates no tasks and a job that is already done', async (t) => {

@@ -8,7 +8,7 @@ import type Router from '@koa/router';
 import { encodeTask, parseTaskInput, type TaskInput } from '../../domain/task.js';
 import { ERROR_CODES, MalformedInputError } from '../../domain/errors.js';
 import type { OutgoingTask } from '../../../streams/sources/source.js';
-import { missingUploadAnomaly } from '../../../streams/detect/anomalies.js';
+import { misnamedFolderAnomaly, missingUploadAnomaly } from '../../../streams/detect/anomalies.js';
 import { readJsonBody } from '../body.js';
 import { badRequest, HttpError, HTTP_CODES, quoteValue } from '../errors.js';
 import type { InputStore } from '../../../streams/load/input-store.js';
@@ -31,6 +31,7 @@ export function registerProcess(router: Router, deps: ServerDeps): void {
     const now = new Date(deps.clock());
     let tasks: OutgoingTask[];
     let missing = 0;
+    let misnamed = 0;
     let duplicates = 0;
     if (hasPairs) {
       const fromPairs = tasksFromPairs(request.version_pairs, jobId, deps.limits.maxPairsPerRequest, deps.input);
@@ -54,12 +55,14 @@ export function registerProcess(router: Router, deps: ServerDeps): void {
         encode({ drawing_id: pair.drawingId, storage_path: pair.storagePath }, jobId, index),
       );
       missing = listing.halfPairs.length;
-      if (missing > 0) {
-        await deps.recordAnomalies(
-          listing.halfPairs.map((half) =>
+      misnamed = listing.invalidFolders.length;
+      if (missing + misnamed > 0) {
+        await deps.recordAnomalies([
+          ...listing.halfPairs.map((half) =>
             missingUploadAnomaly({ drawingId: half.drawingId, presentFile: half.present, storagePath: half.storagePath, now }),
           ),
-        );
+          ...listing.invalidFolders.map((storagePath) => misnamedFolderAnomaly({ storagePath, now })),
+        ]);
       }
     }
 
@@ -73,8 +76,9 @@ export function registerProcess(router: Router, deps: ServerDeps): void {
       message:
         `Queued ${tasks.length} task(s) for processing` +
         (missing > 0 ? `; ${missing} folder(s) hold only one version and were reported as missing uploads` : '') +
+        (misnamed > 0 ? `; ${misnamed} folder(s) are not named as a drawing id and were reported as malformed input` : '') +
         (duplicates > 0 ? `; ${duplicates} element(s) repeated an earlier task_id and were not queued again` : ''),
-      ...(hasPath ? { missing_uploads: missing } : { duplicates }),
+      ...(hasPath ? { missing_uploads: missing, invalid_folders: misnamed } : { duplicates }),
     };
   });
 }

@@ -116,6 +116,7 @@ test('listPairs groups version files into pairs and half pairs, sorted, ignoring
     { drawingId: 'D3', storagePath: `gs://${IN}/batch/D3`, present: 'version_a.json' },
     { drawingId: 'D4', storagePath: `gs://${IN}/batch/D4`, present: 'version_b.json' },
   ]);
+  t.deepEqual(listing.invalidFolders, [`gs://${IN}/batch/bad id`], 'version files under a name that is not a drawing id are reported');
   const list = gcs.requests.find((r) => r.path === `/storage/v1/b/${IN}/o`)!;
   t.is(list.query.get('prefix'), 'batch/');
   t.is(list.query.get('matchGlob'), 'batch/*/version_[ab].json');

@@ -153,6 +153,8 @@ test('listPairs groups drawing folders into pairs and half pairs, sorted, skippi
       { drawingId: 'H1', storagePath: 'batch/H1', present: 'version_a.json' },
       { drawingId: 'H2', storagePath: 'batch/H2', present: 'version_b.json' },
     ],
+    // version files under names that are not drawing ids: reported, never tasks
+    invalidFolders: ['batch/.hidden', 'batch/bad name'],
   });
   // a listed storage path reads back through the same store
   t.is((await store.read(`${listing.pairs[0]!.storagePath}/version_a.json`)).toString(), '[]');
@@ -171,7 +173,7 @@ test('listPairs at the root and of nested prefixes names paths relative to the i
   t.deepEqual((await store.listPairs('')).pairs, [{ drawingId: 'D1', storagePath: 'D1' }]);
   t.deepEqual((await store.listPairs('.')).pairs, [{ drawingId: 'D1', storagePath: 'D1' }]);
   t.deepEqual((await store.listPairs('year/2024')).pairs, [{ drawingId: 'D2', storagePath: 'year/2024/D2' }]);
-  t.deepEqual(await store.listPairs('year'), { pairs: [], halfPairs: [] });
+  t.deepEqual(await store.listPairs('year'), { pairs: [], halfPairs: [], invalidFolders: [] });
 });
 
 test('listPairs refuses prefixes outside the input directory and reports missing ones', async (t) => {
