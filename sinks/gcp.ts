@@ -211,15 +211,31 @@ export class GcpSink implements ResultSink, ResultStore {
 async function readResultObject(bucket: BucketClient, bucketName: string, uri: string): Promise<ResultLists | null> {
   const prefix = `gs://${bucketName}/`;
   if (!uri.startsWith(prefix)) throw new TransientError(ERROR_CODES.sinkUnavailable, `result object ${uri} is not in OUTPUT_BUCKET ${bucketName}`);
-  try {
-    const [bytes] = await bucket.file(uri.slice(prefix.length)).download();
-    const body = JSON.parse(bytes.toString('utf8')) as ResultLists;
-    return { added: body.added, removed: body.removed, moved: body.moved, modified: body.modified };
-  } catch (err) {
-    if (errorCode(err) === 404) return null;
-    throw new TransientError(ERROR_CODES.sinkUnavailable, `cannot read result object ${uri}: ${describe(err)}`, { cause: err });
+  // The object is created just after the row (the fan-out's order), so a read can fall in that
+  // gap: wait for it briefly before answering with the row's excerpt.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const [bytes] = await bucket.file(uri.slice(prefix.length)).download();
+      const body = JSON.parse(bytes.toString('utf8')) as ResultLists;
+      return {
+        added: body.added,
+        removed: body.removed,
+        moved: body.moved,
+        modified: body.modified,
+        ...(body.renamed ? { renamed: body.renamed } : {}),
+        ...(body.ambiguous ? { ambiguous: body.ambiguous } : {}),
+      };
+    } catch (err) {
+      if (errorCode(err) !== 404) throw new TransientError(ERROR_CODES.sinkUnavailable, `cannot read result object ${uri}: ${describe(err)}`, { cause: err });
+      if (attempt >= RESULT_OBJECT_WAITS) return null;
+      await new Promise((resolve) => setTimeout(resolve, RESULT_OBJECT_WAIT_MS));
+    }
   }
 }
+
+/** How long a read waits for a result object its row already points to: 5 × 200 ms. */
+const RESULT_OBJECT_WAITS = 5;
+const RESULT_OBJECT_WAIT_MS = 200;
 
 function requireProject(config: Config): string {
   if (!config.projectId) throw new RangeError('SINKS=gcp needs GOOGLE_CLOUD_PROJECT');

@@ -56,6 +56,9 @@ export function excerptChangeResultRow(r: ResultRecord, resultObject: string, ex
       removed: c.removed.slice(0, excerptItems),
       moved: c.moved.slice(0, excerptItems),
       modified: c.modified.slice(0, excerptItems),
+      // Where geometry matching ran, its lists can be as long as the others (a re-export).
+      ...(c.renamed ? { renamed: c.renamed.slice(0, excerptItems) } : {}),
+      ...(c.ambiguous ? { ambiguous: c.ambiguous.slice(0, excerptItems) } : {}),
     },
   };
   const row = changeResultRow(excerpt);

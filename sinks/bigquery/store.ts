@@ -25,7 +25,7 @@ import { describe, type BigQueryClient, type BigQueryWriter } from './sink.js';
 const JOB_CLOCK_SKEW_MS = 60 * 60 * 1000;
 
 /** The four lists of a result, as its Cloud Storage object holds them. */
-export type ResultLists = Pick<StoredChange, 'added' | 'removed' | 'moved' | 'modified'>;
+export type ResultLists = Pick<StoredChange, 'added' | 'removed' | 'moved' | 'modified' | 'renamed' | 'ambiguous'>;
 
 export interface BigQueryStoreOptions extends TableNames {
   readonly client: BigQueryClient;

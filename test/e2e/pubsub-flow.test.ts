@@ -114,7 +114,7 @@ test.serial('published tasks (inline and by reference) and POST /process jobs ar
     t.is(body.length, 1, `${task.drawingId} (${task.form}) has one result`);
     const [latest] = body;
     t.deepEqual(
-      { added: latest.added.length, removed: latest.removed.length, moved: latest.moved.length, modified: latest.modified.length },
+      { added: latest.counts.added, removed: latest.counts.removed, moved: latest.counts.moved, modified: latest.counts.modified },
       task.counts,
       `${task.drawingId} (${task.form})`,
     );

@@ -118,7 +118,7 @@ test.serial('an unreadable version is retried; it recovers once readable, or aft
   const history = await getJson(`${service.url}/changes?drawing_id=flaky_1&limit=5`);
   t.is(history.body.length, 1);
   t.deepEqual(
-    { added: history.body[0].added.length, removed: history.body[0].removed.length, moved: history.body[0].moved.length, modified: history.body[0].modified.length },
+    { added: history.body[0].counts.added, removed: history.body[0].counts.removed, moved: history.body[0].counts.moved, modified: history.body[0].counts.modified },
     flakyCounts,
   );
   t.is((await getJson(`${service.url}/changes?drawing_id=stuck_1`)).status, 404);

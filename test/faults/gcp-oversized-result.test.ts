@@ -24,6 +24,8 @@ test('a 100,000-object all-moved pair through the GCP sinks is stored and return
     CONCURRENCY: '2',
     REPLICA_ID: replica,
     MAX_BODY_BYTES: String(64 * 1024 * 1024),
+    // Pages of 25,000 items: the whole result in four pages (each page re-reads the result object)
+    CHANGES_PAGE_ITEMS: '25000',
     LOG_LEVEL: 'warn',
   });
   const service = await startService(env(dirs[0]!, 'huge-a'), { timeoutMs: 60_000 });
@@ -53,20 +55,33 @@ test('a 100,000-object all-moved pair through the GCP sinks is stored and return
   t.regex(String(row.result_object), /^gs:\/\/[^/]+\/results\/huge\/.+\.json$/);
   t.true(Buffer.byteLength(JSON.stringify(row)) < 1024 * 1024, 'the row stays far under the row limit');
 
-  // and /changes returns it whole, from this replica
-  const here = await getJson(`${service.url}/changes?drawing_id=huge`);
-  t.is(here.status, 200);
-  t.is(here.body.moved.length, OBJECTS);
-  t.like(here.body.moved[OBJECTS - 1], { id: `O${OBJECTS - 1}` });
-  t.regex(here.body.summary, /^100000 object\(s\) moved/);
+  // and /changes returns it whole, from this replica: its first page, then the rest page by page
+  const here = await wholeMoved(service.url);
+    t.regex(here.summary, /^100000 object\(s\) moved/);
+  t.is(here.moved.length, OBJECTS);
+  t.like(here.moved[OBJECTS - 1], { id: `O${OBJECTS - 1}` });
 
   // and from another replica that never saw the pair
   const other = await startService(env(dirs[1]!, 'huge-b'), { timeoutMs: 60_000 });
   t.teardown(() => void other.kill('SIGKILL'));
-  const there = await getJson(`${other.url}/changes?drawing_id=huge`);
-  t.is(there.status, 200);
-  t.is(there.body.moved.length, OBJECTS);
-  t.deepEqual(there.body.moved, here.body.moved);
+  const there = await wholeMoved(other.url);
+  t.is(there.moved.length, OBJECTS);
+  t.deepEqual(there.moved, here.moved);
   t.deepEqual(await other.kill('SIGTERM'), { code: 0, signal: null });
   t.deepEqual(await service.kill('SIGTERM'), { code: 0, signal: null }, service.output().slice(-3000));
 });
+
+/** GET /changes (bounded: a first page per kind), then every `next` page of `moved` until the end. */
+async function wholeMoved(url: string): Promise<{ summary: string; moved: { id: string }[] }> {
+  const first = await getJson(`${url}/changes?drawing_id=huge`);
+  if (first.status !== 200) throw new Error(`GET /changes answered ${first.status}`);
+  const moved: { id: string }[] = [...first.body.moved];
+  if (first.body.counts.moved !== OBJECTS) throw new Error(`counts.moved is ${first.body.counts.moved}`);
+  for (let next: string | null = first.body.next?.moved ?? null; next !== null; ) {
+    const page = await getJson(`${url}${next}`);
+    if (page.status !== 200) throw new Error(`GET ${next} answered ${page.status}`);
+    moved.push(...page.body.items);
+    next = page.body.next;
+  }
+  return { summary: first.body.summary, moved };
+}
