@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { availableParallelism } from 'node:os';
-import { statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -124,16 +124,48 @@ type Env = Readonly<Record<string, string | undefined>>;
  * A directory, or a path where one can be created at start: a file there (or above it) would
  * otherwise surface only as a database error after start-up.
  */
+/** Filesystems where no directory can be made: a recursive mkdir there never returns (Node 20). */
+const PSEUDO_FILESYSTEMS: ReadonlyMap<number, string> = new Map([
+  [0x9fa0, '/proc'],
+  [0x62656572, '/sys'],
+]);
+
+/**
+ * Why a directory can never be used at `p`, or null: it or its nearest existing ancestor must be a
+ * writable directory on an ordinary filesystem. Checked here, at start-up, because the failures
+ * come late otherwise (a database error) or never (`mkdir -p` under /proc hangs).
+ */
+function directoryProblem(p: string): string | null {
+  let at = path.resolve(p);
+  for (;;) {
+    try {
+      if (!statSync(at).isDirectory()) return 'must be a directory, or a path where one can be created (not a file, nor below one)';
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR') return 'must be a directory, or a path where one can be created (not a file, nor below one)';
+      if (code !== 'ENOENT') return `cannot be checked: ${code ?? String(err)}`;
+      at = path.dirname(at);
+    }
+  }
+  const pseudo = PSEUDO_FILESYSTEMS.get(statfsSync(at).type);
+  if (pseudo) return `must be on an ordinary filesystem: ${at} is on ${pseudo}, where no directory can be created`;
+  try {
+    accessSync(at, fsConstants.W_OK | fsConstants.X_OK);
+  } catch {
+    return `must be writable: ${at} is not writable by this process`;
+  }
+  return null;
+}
+
 const directoryPath = z
   .string()
   .refine((p) => !p.includes('\0'), 'must be a path without NUL bytes')
-  .refine((p) => {
-    try {
-      return statSync(p).isDirectory();
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ENOENT';
-    }
-  }, 'must be a directory, or a path where one can be created (not a file, nor below one)');
+  .superRefine((p, ctx) => {
+    if (p.includes('\0')) return;
+    const problem = directoryProblem(p);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 const intIn = (min: number, max: number) =>
   z

@@ -130,9 +130,10 @@ test('Pub/Sub or GCP sinks without a project is one clear problem', (t) => {
 const BAD: Array<[name: string, bad: string[], good: string, base?: Env]> = [
   ['PORT', ['abc', '-1', '65536', '80.5', '1e3', '0x50', '9'.repeat(400)], '0'],
   ['HOST', [], '127.0.0.1'],
-  // a file, a path below a file, a NUL byte; a directory that does not exist yet is fine
-  ['DATA_DIR', [path.join(REPO_ROOT, 'package.json'), path.join(REPO_ROOT, 'package.json', 'data'), 'da\u0000ta'], path.join(REPO_ROOT, 'no-such-dir', 'data')],
-  ['INPUT_DIR', [path.join(REPO_ROOT, 'README.md'), 'in\u0000put'], REPO_ROOT],
+  // a file, a path below a file, a NUL byte, a pseudo filesystem where mkdir -p hangs; a
+  // directory that does not exist yet is fine
+  ['DATA_DIR', [path.join(REPO_ROOT, 'package.json'), path.join(REPO_ROOT, 'package.json', 'data'), 'da\u0000ta', '/proc/x', '/proc/x/y', '/sys/x'], path.join(REPO_ROOT, 'no-such-dir', 'data')],
+  ['INPUT_DIR', [path.join(REPO_ROOT, 'README.md'), 'in\u0000put', '/proc/input'], REPO_ROOT],
   ['SOURCE', ['kafka', 'LOCAL', 'pubsub '], 'local'],
   ['SINKS', ['bigquery', 'GCP'], 'local'],
   ['GOOGLE_CLOUD_PROJECT', ['Acme', 'ab', '1project', 'my_project', 'p'.repeat(31), 'project-'], 'example.com:acme-drawings'],
@@ -280,4 +281,26 @@ test('the built service refuses a bad environment with exit code 2 and every pro
   t.regex(stderr, /\n {2}- CORS_ORIGINS .*got "\*"\n/);
   t.is(stderr.trim().split('\n').length, 4);
   t.notRegex(stderr, /\n\s+at /);
+});
+
+test('the built service refuses DATA_DIR=/proc/x at once (a recursive mkdir there never returns) with exit 2 and one line', async (t) => {
+  // given a data directory under /proc, where Node's mkdir -p loops forever
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', DATA_DIR: '/proc/x/data' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+
+  // when it starts, then it exits 2 with the one problem, before anything is created or served
+  const [code] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  t.is(code, 2, stderr);
+  t.is(
+    stderr,
+    'buildtrace: Invalid configuration:\n  - DATA_DIR must be on an ordinary filesystem: /proc is on /proc, where no directory can be created, got "/proc/x/data"\n',
+  );
 });
