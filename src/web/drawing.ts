@@ -39,7 +39,7 @@ function main(): void {
           el('h2', {}, el('time', { datetime: r.created_at }, new Date(r.created_at).toLocaleString()), r.job_id ? ` · job ${r.job_id}` : ''),
           el('p', {}, counts),
           el('p', { class: 'summary' }, r.summary),
-          el('figure', {}, el('a', { href: src }, el('img', { src, alt: `Overlay of the changes: ${counts}`, loading: i === 0 ? 'eager' : 'lazy', class: 'overlay' })), el('figcaption', {}, 'Green added, red removed, blue moved (old place ghosted), amber modified.')),
+          el('figure', {}, el('a', { href: src }, el('img', { src, alt: `Overlay of the changes: ${counts}`, loading: i === 0 ? 'eager' : 'lazy', class: 'overlay' })), el('figcaption', {}, 'Green added, red removed, blue moved (old place ghosted), amber modified, purple renamed (geometry matching).')),
         );
       }),
     );
