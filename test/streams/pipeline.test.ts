@@ -360,8 +360,13 @@ test('shutdown during an outage abandons the write and nacks the batch, so the t
   h.sink.failing = true;
   await h.queue.publish([task('S')]);
   await waitFor(async () => (h.breaker.status.state !== 'closed' ? true : undefined), WAIT_MS, 'the breaker to open');
+  // as the service does on SIGTERM: stop pulling first, then give up the write when the grace
+  // period ends (with the source still pulling, the nacked task would be redelivered and nacked
+  // at the gate again until its attempts ran out)
+  const stopped = h.pipeline.stop();
   h.stopRetrying.abort();
   await waitFor(async () => (h.events.includes('nack S') ? true : undefined), WAIT_MS, 'the nack');
+  await stopped;
   t.true(h.pipeline.stats.failedWrites >= 1);
   t.false(h.events.includes('ack S'));
   t.is(await h.queue.depth(), 1);
