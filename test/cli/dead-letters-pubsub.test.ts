@@ -161,3 +161,29 @@ test.serial('a missing dead-letter subscription is one line and exit 1', async (
   t.regex(stderr, /^buildtrace: dead-letters list: pull from subscription nothing-[0-9a-f]+-sub failed: not found \([^\n]*\); `buildtrace setup --apply --only pubsub` creates it\n$/);
   t.regex(stdout, /^Total: 0 dead letter/);
 });
+
+test.serial('a replay whose publish fails leaves the dead letter where it was: a failed line, exit 1, and the next list still shows it', async (t) => {
+  const { emulator, pubsub } = t.context;
+  const { names, dataDir } = await freshTopologyAndDataDir(t, 'buildtrace-dead-letters-');
+  const env = serviceEnv(emulator, names, dataDir);
+  const task = { drawing_id: 'KEEP-1', task_id: 'keep-1', version_a: A, version_b: B };
+  await publishBodies(pubsub, names.dlqTopic, [task], () => ({ task_id: 'keep-1', error_code: 'sink_unavailable', error_message: 'down' }));
+
+  // when the tasks topic it would go to does not exist
+  const missing = uniqueId('gone');
+  const failed = await run({ ...env, PUBSUB_TOPIC: missing }, 'replay');
+
+  // then it says so, and nothing was consumed
+  t.is(failed.code, 1);
+  t.regex(failed.lines[0]!, /^failed +task_id=keep-1 .*\(left on the dead-letter subscription: publish to topic gone-[0-9a-f]+ failed: not found/);
+  t.regex(failed.lines[1]!, /^Total: 0 replayed, 1 failed/);
+  t.regex(failed.stderr, new RegExp(`^buildtrace: dead-letters replay: publish to topic ${missing} failed: not found[^\\n]*\\n$`));
+  const listed = await run(env, 'list');
+  t.deepEqual(taskIds(listed.lines), ['keep-1']);
+
+  // and with the topic there, the same dead letter replays
+  const replayed = await run(env, 'replay');
+  t.is(replayed.code, 0, replayed.stderr);
+  t.deepEqual(taskIds(replayed.lines), ['keep-1']);
+  t.deepEqual(taskIds((await run(env, 'list')).lines), []);
+});
