@@ -115,8 +115,8 @@ export class PubSubDeadLetters implements DeadLetterQueue {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.tasks?.flush(), this.subscriber?.close()]);
-    await this.pubsub.close();
+    // Every publish was awaited and every ack confirmed: nothing is left that closing could lose.
+    await Promise.allSettled([this.tasks?.flush(), this.subscriber?.close(), this.pubsub.close()]);
   }
 
   private async replay(wanted: number, report: (outcome: DeadLetterOutcome) => void): Promise<void> {
@@ -161,7 +161,7 @@ export class PubSubDeadLetters implements DeadLetterQueue {
         for (const m of unpublished) report({ entry: describeDeadLetter(m.data, m.attributes), action: 'failed', detail: `left on the dead-letter subscription: ${why.message}` });
         throw why;
       }
-      if (ackFailure) throw this.accessError(ackFailure, `ack on ${this.names.dlqSubscription}`);
+      if (ackFailure) throw ackFailure;
       count += published.length;
     }
   }
@@ -198,16 +198,24 @@ export class PubSubDeadLetters implements DeadLetterQueue {
   }
 
   private async acknowledge(ackIds: readonly string[]): Promise<void> {
-    const client = await this.client();
-    for (let i = 0; i < ackIds.length; i += ACK_CHUNK) {
-      await client.acknowledge({ subscription: this.subscriptionPath, ackIds: ackIds.slice(i, i + ACK_CHUNK) });
+    try {
+      const client = await this.client();
+      for (let i = 0; i < ackIds.length; i += ACK_CHUNK) {
+        await client.acknowledge({ subscription: this.subscriptionPath, ackIds: ackIds.slice(i, i + ACK_CHUNK) });
+      }
+    } catch (err) {
+      throw this.accessError(err, `ack on subscription ${this.names.dlqSubscription}`);
     }
   }
 
   private async modify(ackIds: readonly string[], seconds: number): Promise<void> {
-    const client = await this.client();
-    for (let i = 0; i < ackIds.length; i += ACK_CHUNK) {
-      await client.modifyAckDeadline({ subscription: this.subscriptionPath, ackIds: ackIds.slice(i, i + ACK_CHUNK), ackDeadlineSeconds: seconds });
+    try {
+      const client = await this.client();
+      for (let i = 0; i < ackIds.length; i += ACK_CHUNK) {
+        await client.modifyAckDeadline({ subscription: this.subscriptionPath, ackIds: ackIds.slice(i, i + ACK_CHUNK), ackDeadlineSeconds: seconds });
+      }
+    } catch (err) {
+      throw this.accessError(err, `modifyAckDeadline on subscription ${this.names.dlqSubscription}`);
     }
   }
 
