@@ -6,6 +6,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MalformedInputError } from './domain/errors.js';
+import { deadLettersCommand } from './cli/dead-letters.js';
 import { diffCommand, DIFF_USAGE } from './cli/diff.js';
 import { setupCommand } from './cli/setup.js';
 import { type CliCommand, type CliIo, UsageError } from './cli/io.js';
@@ -17,6 +18,7 @@ export { formatText } from './cli/diff.js';
 const COMMANDS: Readonly<Record<string, CliCommand>> = {
   diff: diffCommand,
   setup: setupCommand,
+  'dead-letters': deadLettersCommand,
 };
 
 export const USAGE = `${DIFF_USAGE}

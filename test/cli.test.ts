@@ -127,7 +127,7 @@ test('-h is --help', async (t) => {
 test('bad usage exits 2 with one line naming the problem', async (t) => {
   const f = await files(t);
   const cases: Array<[string[], string]> = [
-    [['frobnicate'], 'unknown command "frobnicate": expected "diff", "setup" (see --help)'],
+    [['frobnicate'], 'unknown command "frobnicate": expected "diff", "setup", "dead-letters" (see --help)'],
     [['diff'], 'diff takes two files, version A and version B; got 0 (see --help)'],
     [['diff', f.a], 'diff takes two files, version A and version B; got 1 (see --help)'],
     [['diff', f.a, f.b, f.b], 'diff takes two files, version A and version B; got 3 (see --help)'],

@@ -163,3 +163,20 @@ export function iamTable(): string {
   });
   return ['| Role | On | Needed for | Also grants (no narrower predefined role) |', '|---|---|---|---|', ...rows].join('\n');
 }
+
+/**
+ * `buildtrace dead-letters` runs as the operator, not as the service account: the service never
+ * reads its own dead letters, so the runtime grants above stay without them.
+ */
+export type OperatorResourceKind = 'tasksTopic' | 'dlqSubscription';
+
+export const DEAD_LETTER_OPERATOR_CALLS: readonly { readonly call: string; readonly on: OperatorResourceKind; readonly permission: string }[] = [
+  { call: 'dead-letters list/replay: pull, modifyAckDeadline, acknowledge (streams/sources/dead-letters/pubsub.ts)', on: 'dlqSubscription', permission: 'pubsub.subscriptions.consume' },
+  { call: 'dead-letters replay: publish each dead letter to the tasks topic', on: 'tasksTopic', permission: 'pubsub.topics.publish' },
+];
+
+/** What an operator needs to run `buildtrace dead-letters` (the README's "Dead letters" names them). */
+export const DEAD_LETTER_OPERATOR_GRANTS: readonly { readonly role: Role; readonly on: OperatorResourceKind }[] = [
+  { role: 'roles/pubsub.subscriber', on: 'dlqSubscription' },
+  { role: 'roles/pubsub.publisher', on: 'tasksTopic' },
+];
