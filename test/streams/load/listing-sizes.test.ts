@@ -13,7 +13,9 @@ import test from 'ava';
 import { CloudStorageInput } from '../../../streams/load/cloud-storage.js';
 import type { PairListing } from '../../../streams/load/input-store.js';
 import { localInputStore } from '../../../streams/load/local-files.js';
+import { postJson, startApi, waitForJob } from '../../support/api-fixture.js';
 import { startFakeGcs, type FakeGcs } from '../../support/fake-gcs.js';
+import { startGcpFakes } from '../../support/fault-gcp.js';
 
 const IN = 'buildtrace-input-test';
 
@@ -151,3 +153,41 @@ for (const layout of LAYOUTS.filter((l) => l.folders >= 999 && (!l.onlyA || l.on
     t.is(listing.pairs[0]?.storagePath, `batch/${listing.pairs[0]?.drawingId}`);
   });
 }
+
+/** The report's case end to end: 5,000 folders, 1,112 of them half pairs, through `POST /process`. */
+const REPORTED = LAYOUTS.find((l) => l.name.startsWith('5000 folders, 1,112'))!;
+
+test.serial('POST /process over 5,000 INPUT_DIR folders: tasks_created + missing_uploads = folders, and the job completes them all', async (t) => {
+  const api = await startApi(t);
+  for (let k = 0; k < REPORTED.folders; k++) {
+    const folder = path.join(api.inputDir, 'batch', id(k));
+    mkdirSync(folder, { recursive: true });
+    for (const file of versionsOf(REPORTED, k)) writeFileSync(path.join(folder, file), '[]');
+  }
+  const res = await postJson(`${api.url}/process`, { storage_path: 'batch/' });
+  t.is(res.status, 202, res.text);
+  t.is(res.body.tasks_created, 3888);
+  t.is(res.body.tasks_created + res.body.missing_uploads, REPORTED.folders);
+  const job = await waitForJob(api.url, res.body.job_id, 120_000);
+  t.like(job, { tasks_created: 3888, completed: 3888, failed: 0, pending: 0 });
+});
+
+/** Through the GCP sinks every task costs more to process, so the page edge, at a smaller size. */
+// 1,002 objects: a half pair first, so D00500's version_a ends page 1 and its version_b starts page 2.
+const PAGE_EDGE: Layout = { name: '502 folders, a pair split across pages', folders: 502, onlyA: [0], onlyB: [501] };
+
+test.serial('POST /process over 502 gs:// folders, one pair split across two listing pages: tasks_created + missing_uploads = folders, all completed', async (t) => {
+  const gcp = await startGcpFakes();
+  t.teardown(() => gcp.close());
+  for (let k = 0; k < PAGE_EDGE.folders; k++) {
+    for (const file of versionsOf(PAGE_EDGE, k)) gcp.gcs.put(gcp.inputBucket, `batch/${id(k)}/${file}`, '[]');
+  }
+  const api = await startApi(t, { ...gcp.env, SOURCE: 'local' });
+  const res = await postJson(`${api.url}/process`, { storage_path: `gs://${gcp.inputBucket}/batch/` });
+  t.is(res.status, 202, res.text);
+  t.is(res.body.tasks_created, 500);
+  t.is(res.body.tasks_created + res.body.missing_uploads, PAGE_EDGE.folders);
+  const job = await waitForJob(api.url, res.body.job_id, 150_000);
+  t.like(job, { tasks_created: 500, completed: 500, failed: 0, pending: 0 });
+  t.is(gcp.gcs.requests.filter((r) => r.path === `/storage/v1/b/${gcp.inputBucket}/o`).length, 2, 'two listing pages');
+});
