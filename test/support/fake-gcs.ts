@@ -333,9 +333,7 @@ export async function startFakeGcs(options: { sparseGlobPages?: boolean } = {}):
     const delimiter = qs.get('delimiter');
     const glob = qs.get('matchGlob');
     const globRe = glob === null ? null : globToRegExp(glob);
-    const requested = qs.get('maxResults');
-    const maxResults = Math.min(requested === null ? 1000 : Number(requested), 1000);
-    if (!Number.isInteger(maxResults) || maxResults < 1) throw new ApiFailure(400, 'invalid', `Invalid maxResults ${requested}`);
+    const maxResults = Math.min(Number(qs.get('maxResults') ?? 1000) || 1000, 1000);
     const after = qs.get('pageToken') ? Buffer.from(qs.get('pageToken')!, 'base64url').toString('utf8') : null;
     const sparse = Boolean(options.sparseGlobPages && globRe);
     const names = [...objects.keys()]
