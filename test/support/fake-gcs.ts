@@ -92,7 +92,7 @@ class ApiFailure extends Error {
  * t.teardown(() => gcs.close());
  * gcs.put('in-bucket', 'uploads/D1/version_a.json', '[]');
  */
-export async function startFakeGcs(): Promise<FakeGcs> {
+export async function startFakeGcs(options: { sparseGlobPages?: boolean } = {}): Promise<FakeGcs> {
   const buckets = new Map<string, Map<string, StoredObject>>();
   /** Bucket resources beyond their objects: seeded buckets get the API's defaults. */
   const bucketMeta = new Map<string, Record<string, unknown>>();
@@ -320,6 +320,13 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     return resource(obj);
   }
 
+  /**
+   * objects.list as the API pages it: names in lexicographic order after the page token, at most
+   * `maxResults` (default and ceiling 1,000) items plus prefixes per page, `nextPageToken` only
+   * when more follow. A prefix rolls up every name under it, so it appears once, on one page.
+   * With `sparseGlobPages`, a page covers `maxResults` names before `matchGlob` filters them, so
+   * pages come back short or empty with a token, as the API allows for filtered listings.
+   */
   function list(b: string, qs: URLSearchParams): unknown {
     const objects = bucket(b);
     const prefix = qs.get('prefix') ?? '';
@@ -328,25 +335,36 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     const globRe = glob === null ? null : globToRegExp(glob);
     const maxResults = Math.min(Number(qs.get('maxResults') ?? 1000) || 1000, 1000);
     const after = qs.get('pageToken') ? Buffer.from(qs.get('pageToken')!, 'base64url').toString('utf8') : null;
+    const sparse = Boolean(options.sparseGlobPages && globRe);
     const names = [...objects.keys()]
-      .filter((n) => n.startsWith(prefix) && (after === null || n > after) && (!globRe || globRe.test(n)))
+      .filter((n) => n.startsWith(prefix) && (after === null || n > after) && (sparse || !globRe || globRe.test(n)))
       .sort();
     const items: StoredObject[] = [];
-    const prefixes = new Set<string>();
+    const prefixes: string[] = [];
     let last: string | null = null;
-    for (const n of names) {
-      if (items.length + prefixes.size >= maxResults) break;
+    let scanned = 0;
+    let i = 0;
+    for (; i < names.length; i++) {
+      if (items.length + prefixes.length >= maxResults) break;
+      if (sparse && scanned >= maxResults) break;
+      const n = names[i]!;
+      scanned++;
       last = n;
+      if (globRe && !globRe.test(n)) continue;
       const rest = n.slice(prefix.length);
-      if (delimiter && rest.includes(delimiter)) prefixes.add(prefix + rest.slice(0, rest.indexOf(delimiter) + delimiter.length));
-      else items.push(objects.get(n)!);
+      if (delimiter && rest.includes(delimiter)) {
+        const rolled = prefix + rest.slice(0, rest.indexOf(delimiter) + delimiter.length);
+        prefixes.push(rolled);
+        // Everything under the rolled-up prefix is consumed with it.
+        while (i + 1 < names.length && names[i + 1]!.startsWith(rolled)) last = names[++i]!;
+      } else items.push(objects.get(n)!);
     }
-    const more = last !== null && names.indexOf(last) < names.length - 1;
+    const more = i < names.length;
     return {
       kind: 'storage#objects',
-      items: items.map(resource),
-      ...(prefixes.size > 0 ? { prefixes: [...prefixes] } : {}),
-      ...(more ? { nextPageToken: Buffer.from(last!, 'utf8').toString('base64url') } : {}),
+      ...(items.length > 0 ? { items: items.map(resource) } : {}),
+      ...(prefixes.length > 0 ? { prefixes } : {}),
+      ...(more && last !== null ? { nextPageToken: Buffer.from(last, 'utf8').toString('base64url') } : {}),
     };
   }
 
