@@ -78,7 +78,7 @@ const lastPointEnd = (name: string) => Math.max(0, ...gcp.monitoring.find(`${MET
 
 /** Waits for the service's next Monitoring point ending after `at` (product and telemetry series alike). */
 async function pointAfter(at: number, what: string): Promise<number> {
-  return waitFor(async () => (lastPointEnd('pairs_processed') > at && lastPointEnd('replica_ready') > at ? lastPointEnd('replica_ready') : undefined), 3 * INTERVAL_SECONDS * 1000, what);
+  return waitFor(async () => (lastPointEnd('pairs_processed') > at && lastPointEnd('replica_ready') > at ? lastPointEnd('replica_ready') : undefined), 5 * INTERVAL_SECONDS * 1000, what);
 }
 
 /**
