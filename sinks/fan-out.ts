@@ -49,8 +49,15 @@ export interface FanOutParts {
   readonly telemetry: readonly TelemetrySink[];
 }
 
+/**
+ * Told of every write of a part: its name and role, how long it took, whether it held. Only the
+ * records and freshness sinks' failures fail a batch; a telemetry sink's never do.
+ */
+export type PartWriteListener = (part: string, latencyMs: number, ok: boolean, role: keyof FanOutParts) => void;
+
 export class FanOutSink implements ResultSink {
   private closed: Promise<void> | null = null;
+  private readonly writeListeners: PartWriteListener[] = [];
 
   constructor(
     readonly name: string,
@@ -63,7 +70,7 @@ export class FanOutSink implements ResultSink {
    */
   async writeBatch(batch: SinkBatch): Promise<WriteReceipt> {
     if (batch.results.length + batch.failures.length + batch.anomalies.length === 0) return { fresh: new Set() };
-    const { rejected } = await this.parts.records.write(batch);
+    const { rejected } = await this.timed(this.parts.records.name, 'records', () => this.parts.records.write(batch));
     const accepted: SinkBatch =
       rejected.size === 0
         ? batch
@@ -72,13 +79,36 @@ export class FanOutSink implements ResultSink {
             failures: batch.failures.filter((f) => !rejected.has(f.taskKey)),
             anomalies: batch.anomalies,
           };
-    const fresh = await this.parts.freshness.write(accepted);
+    const fresh = await this.timed(this.parts.freshness.name, 'freshness', () => this.parts.freshness.write(accepted));
     for (const t of this.parts.telemetry) t.observe(accepted, { tasks: fresh.freshTasks, anomalies: fresh.freshAnomalies });
     return rejected.size === 0 ? { fresh: fresh.freshTasks } : { fresh: fresh.freshTasks, rejected };
   }
 
   writeRollups(rollups: readonly Rollup[]): Promise<void> {
     return this.parts.records.writeRollups(rollups);
+  }
+
+  /**
+   * Times each part's batch writes from now on, so self-telemetry tells the stores apart (the
+   * composite's own time would hide which one is slow or failing).
+   *
+   * @example
+   * fanOut.observeWrites((part, ms, ok) => telemetry.sinkWrite(part, ms, ok));
+   */
+  observeWrites(listener: PartWriteListener): void {
+    this.writeListeners.push(listener);
+  }
+
+  private async timed<T>(part: string, role: keyof FanOutParts, write: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const answer = await write();
+      for (const l of this.writeListeners) l(part, performance.now() - started, true, role);
+      return answer;
+    } catch (err) {
+      for (const l of this.writeListeners) l(part, performance.now() - started, false, role);
+      throw err;
+    }
   }
 
   async flush(): Promise<void> {

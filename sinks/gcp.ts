@@ -32,7 +32,7 @@ import { CloudStorageMarkers, type BucketClient } from './cloud-storage/sink.js'
 import { createMonitoringClient } from './cloud-monitoring/config.js';
 import { detectResource } from './cloud-monitoring/resource.js';
 import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats, type SeriesSource } from './cloud-monitoring/sink.js';
-import { FanOutSink, type TelemetrySink } from './fan-out.js';
+import { FanOutSink, type PartWriteListener, type TelemetrySink } from './fan-out.js';
 import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
 
 /** The three clients, narrowed to what the sinks call; tests pass real clients at local fakes. */
@@ -145,6 +145,15 @@ export class GcpSink implements ResultSink, ResultStore {
 
   writeRollups(rollups: readonly Rollup[]): Promise<void> {
     return this.fanOut.writeRollups(rollups);
+  }
+
+  /**
+   * Times every write of each of the three sinks under its own name (`bigquery`, `cloud-storage`,
+   * `cloud-monitoring`: a Monitoring write is a point's createTimeSeries requests, on its timer).
+   */
+  observeWrites(listener: PartWriteListener): void {
+    this.fanOut.observeWrites(listener);
+    this.monitoring.observeWrites((ms, ok) => listener(this.parts.telemetry.name, ms, ok, 'telemetry'));
   }
 
   /** Writes these metrics (the service's self-telemetry) with every Monitoring point. */

@@ -23,6 +23,7 @@ import { TIMED_OUT, within } from './timeout.js';
 import { Telemetry } from '../streams/telemetry/telemetry.js';
 import { instrumentSink, instrumentSource } from '../streams/telemetry/instrument.js';
 import { telemetrySeriesSource } from '../streams/telemetry/monitoring.js';
+import { sinkLabel } from '../streams/telemetry/metrics.js';
 import { prometheusRegistry } from '../streams/telemetry/prometheus.js';
 import type { SeriesSource } from '../sinks/cloud-monitoring/sink.js';
 import { SinkBreaker } from '../streams/retry/sink-breaker.js';
@@ -97,7 +98,7 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   const stopRetrying = new AbortController();
   // Telemetry logs each change of state (one labelled line) and reports it as a metric.
   breaker.onChange((status) =>
-    telemetry.setBreakerState(sinks.sink.name, status.state, status.state === 'closed' ? 'the sink answers again; the stream resumes' : status.reason),
+    telemetry.breakerChanged(status.state, status.state === 'closed' ? 'the sink answers again; the stream resumes' : status.reason, sinkLabel(sinks.sink.name)),
   );
   const aggregation = new Aggregation(config, { sink, store: sinks.store }, outbox, clock, logger);
   const restoreStarted = performance.now();

@@ -67,6 +67,7 @@ export class CloudMonitoringSink {
   private extra: SeriesSource | null = null;
   private closed = false;
   private stats_: MonitoringStats = { pointsWritten: 0, writeFailures: 0, lastError: null };
+  private readonly writeListeners: ((latencyMs: number, ok: boolean) => void)[] = [];
 
   constructor(private readonly options: CloudMonitoringSinkOptions) {
     this.now = options.now ?? Date.now;
@@ -130,6 +131,11 @@ export class CloudMonitoringSink {
     return this.stats_;
   }
 
+  /** Times each point's createTimeSeries requests from now on (self-telemetry of this sink). */
+  observeWrites(listener: (latencyMs: number, ok: boolean) => void): void {
+    this.writeListeners.push(listener);
+  }
+
   /** Writes a point if the interval has passed since the last one and no write is under way. */
   async flushIfDue(): Promise<void> {
     if (this.writing || this.now() - this.lastEnd < this.options.intervalMs) return;
@@ -168,12 +174,19 @@ export class CloudMonitoringSink {
       const series = [...encodeTimeSeries(this.totals.snapshot(), at), ...((await this.extra?.series(at)) ?? [])];
       // Counted as attempted: a series Monitoring accepted from a failed request must not get this end time again.
       this.lastEnd = end;
-      for (let i = 0; i < series.length; i += MAX_SERIES_PER_REQUEST) {
-        await this.options.client.createTimeSeries({
-          name: `projects/${this.options.projectId}`,
-          timeSeries: series.slice(i, i + MAX_SERIES_PER_REQUEST),
-        });
+      const started = performance.now();
+      try {
+        for (let i = 0; i < series.length; i += MAX_SERIES_PER_REQUEST) {
+          await this.options.client.createTimeSeries({
+            name: `projects/${this.options.projectId}`,
+            timeSeries: series.slice(i, i + MAX_SERIES_PER_REQUEST),
+          });
+        }
+      } catch (err) {
+        for (const l of this.writeListeners) l(performance.now() - started, false);
+        throw err;
       }
+      for (const l of this.writeListeners) l(performance.now() - started, true);
       this.stats_ = { ...this.stats_, pointsWritten: this.stats_.pointsWritten + 1 };
     } catch (err) {
       // The totals are cumulative: the next point carries everything this one would have.

@@ -6,7 +6,17 @@
 import { map } from 'rxjs';
 import type { Delivery, TaskSource } from '../sources/source.js';
 import type { ResultSink, SinkBatch, WriteReceipt } from '../../sinks/sink.js';
+import type { PartWriteListener } from '../../sinks/fan-out.js';
+import { sinkLabel } from './metrics.js';
 import type { Telemetry } from './telemetry.js';
+
+/** A composite sink (SINKS=gcp) that can time each of its sinks' writes itself. */
+interface ObservableParts {
+  observeWrites(listener: PartWriteListener): void;
+}
+
+const hasParts = (sink: ResultSink): sink is ResultSink & ObservableParts =>
+  typeof (sink as Partial<ObservableParts>).observeWrites === 'function';
 
 /**
  * The same source, each delivery counted when received and when first settled.
@@ -56,22 +66,26 @@ function instrumentDelivery(delivery: Delivery, telemetry: Telemetry): Delivery 
 }
 
 /**
- * The same sink, each batch write timed and counted under the sink's name, and each fresh result
+ * The same sink, each batch write timed and counted under the sink's label (a composite's writes
+ * under each of its sinks' labels: bigquery, cloud_storage, cloud_monitoring), and each fresh result
  * counted once (a duplicate in the batch or a replay is not). Failures given up on
  * after the last attempt (left to the broker's dead-letter policy) are counted as dead letters
  * once their record is durable and fresh; written anomalies are logged one line each.
  */
 export function instrumentSink<S extends ResultSink>(sink: S, telemetry: Telemetry, clock: () => number = performanceNow): S {
+  const composite = hasParts(sink);
+  if (composite) sink.observeWrites((part, ms, ok, role) => telemetry.sinkWrite(sinkLabel(part), ms, ok, role !== 'telemetry'));
+  const label = sinkLabel(sink.name);
   const writeBatch = async (batch: SinkBatch): Promise<WriteReceipt> => {
     const started = clock();
     let receipt: WriteReceipt;
     try {
       receipt = await sink.writeBatch(batch);
     } catch (err) {
-      telemetry.sinkWrite(sink.name, clock() - started, false);
+      if (!composite) telemetry.sinkWrite(label, clock() - started, false);
       throw err;
     }
-    telemetry.sinkWrite(sink.name, clock() - started, true);
+    if (!composite) telemetry.sinkWrite(label, clock() - started, true);
     const counted = new Set<string>();
     for (const r of batch.results) {
       if (receipt.fresh.has(r.taskKey) && !counted.has(r.taskKey)) {

@@ -15,11 +15,27 @@ export interface TelemetryMetric {
   readonly kind: MetricKind;
   readonly valueType: MetricValueType;
   readonly unit: string;
-  readonly labels: readonly { readonly key: string; readonly description: string }[];
+  readonly labels: readonly { readonly key: string; readonly description: string; readonly values?: readonly string[] }[];
   readonly description: string;
 }
 
-const SINK_LABEL = { key: 'sink', description: 'the sink written to (local, gcp, bigquery, cloud-storage, cloud-monitoring)' };
+/**
+ * The `sink` label's values: one per registered sink, so a slow or failing store is told apart
+ * from the others (SINKS=gcp writes to three). A sink's own name (`cloud-storage`) is turned into
+ * its label by `sinkLabel`.
+ */
+export const SINK_LABELS = ['local', 'bigquery', 'cloud_storage', 'cloud_monitoring'] as const;
+export type SinkLabel = (typeof SINK_LABELS)[number];
+
+/**
+ * The `sink` label of a sink by its name: `cloud-storage` → `cloud_storage`. A name the table does
+ * not list (a test's sink) keeps its own, in the same form.
+ */
+export function sinkLabel(name: string): string {
+  return name.replace(/-/g, '_');
+}
+
+const SINK_LABEL = { key: 'sink', description: `the sink written to: ${SINK_LABELS.join(', ')}`, values: SINK_LABELS };
 
 /** Breaker state as a number, so a threshold can watch it: open is the highest. */
 export const BREAKER_STATES = { closed: 0, 'half-open': 1, open: 2 } as const;

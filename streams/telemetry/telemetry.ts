@@ -81,6 +81,8 @@ export class Telemetry {
   private oldestAgeSeconds: number | null = null;
   private ready: boolean | null = null;
   private samplers: TelemetrySamplers = {};
+  /** The sink whose write failed last, of those whose failures fail a batch (the breaker's cause). */
+  private lastDurableFailure: string | null = null;
   private readonly listeners: ((event: TelemetryEvent) => void)[] = [];
 
   constructor(
@@ -134,11 +136,15 @@ export class Telemetry {
     this.emit({ kind: 'deadLetter', errorCode });
   }
 
-  /** One sink write attempt and how long it took. */
-  sinkWrite(sink: string, latencyMs: number, ok: boolean): void {
+  /**
+   * One sink write attempt and how long it took. `durable` is false for a sink whose failure never
+   * fails a batch (Cloud Monitoring), so it is never blamed for the breaker.
+   */
+  sinkWrite(sink: string, latencyMs: number, ok: boolean, durable = true): void {
     const s = this.sink(sink);
     s.writes++;
     if (!ok) s.failures++;
+    if (!ok && durable) this.lastDurableFailure = sink;
     s.latency.record(latencyMs);
     this.emit({ kind: 'sinkWrite', sink, latencyMs, ok });
   }
@@ -160,6 +166,22 @@ export class Telemetry {
     if (state === 'open') this.logger.error(labels, `circuit breaker for sink ${sink} opened: ${reason}`);
     else this.logger.info(labels, `circuit breaker for sink ${sink} is ${state}: ${reason}`);
     this.emit({ kind: 'breaker', sink, state });
+  }
+
+  /**
+   * The one breaker on durable writes changed state: reported under the sink whose failure it
+   * follows (`fallbackSink` before any failed), so an operator sees which store is down; a sink it
+   * no longer follows is closed.
+   *
+   * @example
+   * breaker.onChange((s) => telemetry.breakerChanged(s.state, s.state === 'closed' ? 'write succeeded' : s.reason, 'local'));
+   */
+  breakerChanged(state: BreakerState, reason: string, fallbackSink: string): void {
+    const blamed = state === 'closed' ? null : (this.lastDurableFailure ?? fallbackSink);
+    for (const [name, s] of this.sinks) {
+      if (name !== blamed && s.breaker.state !== 'closed') this.setBreakerState(name, 'closed', blamed ? `writes now fail at sink ${blamed}` : reason);
+    }
+    if (blamed) this.setBreakerState(blamed, state, reason);
   }
 
   /** An anomaly durably written: one log line a log-based metric can count by type. */

@@ -1,214 +1,243 @@
 /**
- * Each alert can fire: the telemetry and product metrics are driven into the alerting condition,
- * written by the Cloud Monitoring sink to the local Monitoring server, and the policy's own
- * condition (filter, alignment, reduction, comparison, from deploy/monitoring/alerts) is evaluated
- * over the stored series before and after: below its threshold first, across it after.
+ * Each alert can fire, shown on the whole service: the built process (`dist/src/main.js`) runs with
+ * SINKS=gcp on the local BigQuery, Cloud Storage and Monitoring servers and SOURCE=local, real
+ * inputs drive it into each alerting condition, and each policy's own condition (filter,
+ * alignment, reduction, comparison and threshold, from deploy/monitoring/alerts) is evaluated over
+ * the series the service wrote to the Monitoring server (its createTimeSeries requests): below the
+ * threshold on a healthy run, across it in the condition.
+ *
+ * One service run is shared, in phases: healthy; then heavy pairs, a malformed task and a change
+ * spike; then a BigQuery outage (the fault proxy answers 503) that opens the breaker and stalls the
+ * stream with tasks waiting; then recovery. A test cannot wait for a policy's `duration` (5 to 10
+ * minutes); where a window is longer than the run (the stall's, 5 minutes at least) it is scaled to
+ * the minute the stream was held, and the comment there says so.
  */
-import test, { type ExecutionContext } from 'ava';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Writable } from 'node:stream';
-import { firstValueFrom, take } from 'rxjs';
-import { createLogger, silentLogger, type Logger } from '../../src/log.js';
+import test from 'ava';
+import { rmSync } from 'node:fs';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { loadConfig } from '../../src/config.js';
-import { detectResource } from '../../sinks/cloud-monitoring/resource.js';
-import { CloudMonitoringSink } from '../../sinks/cloud-monitoring/sink.js';
-import type { SinkBatch } from '../../sinks/sink.js';
-import { Telemetry, LOG_LABELS } from '../../streams/telemetry/telemetry.js';
-import { telemetrySeriesSource } from '../../streams/telemetry/monitoring.js';
-import { instrumentSource } from '../../streams/telemetry/instrument.js';
-import { openLocalQueue } from '../../streams/sources/local-queue.js';
 import { loadMonitoringFiles, monitoringVariables } from '../../src/setup/monitoring-files.js';
-import { startFakeMonitoring, type FakeMonitoring } from '../support/fake-monitoring.js';
+import { openLocalQueue } from '../../streams/sources/local-queue.js';
+import type { TelemetrySnapshot } from '../../streams/telemetry/telemetry.js';
+import { startGcpFakes, type GcpFakes } from '../support/fault-gcp.js';
 import { crosses, evaluate } from '../support/monitoring-filter.js';
-import { anomaly, result } from '../support/gcp-fixtures.js';
+import { getJson, postJson, startService, tempDir, waitFor, type ServiceProcess } from '../support/service-process.js';
 
-const START = Date.parse('2026-12-01T10:00:00.000Z');
-const MINUTE = 60_000;
-const variables = monitoringVariables(loadConfig({}));
-const policies = new Map([...loadMonitoringFiles(variables).policies].map(([n, m]) => [n, m.toJSON() as Record<string, any>]));
+const METRIC = 'custom.googleapis.com/buildtrace/';
+const INTERVAL_SECONDS = 10;
+/** Thresholds the run can reach in minutes: the smallest each ALERT_* variable accepts. */
+const ALERTS_ENV = { ALERT_BACKLOG_AGE_SECONDS: '60', ALERT_BREAKER_OPEN_MINUTES: '1' };
 
-interface Rig {
-  readonly fake: FakeMonitoring;
-  readonly telemetry: Telemetry;
-  readonly monitoring: CloudMonitoringSink;
-  readonly clock: { now: number };
-  readonly lines: Record<string, any>[];
-  /** Advances the clock and writes one point. */
-  point(afterMs?: number): Promise<void>;
-  /** The policy's condition i at the current time: its value per group and whether it crosses. */
-  condition(policy: string, i?: number): { values: number[]; crossed: boolean };
-}
+type Json = Record<string, any>;
+const loadPolicies = (env: Record<string, string>) =>
+  new Map([...loadMonitoringFiles(monitoringVariables(loadConfig(env))).policies].map(([n, m]) => [n, m.toJSON() as Json]));
+let policies = loadPolicies(ALERTS_ENV);
 
-async function rig(t: ExecutionContext): Promise<Rig> {
-  const fake = await startFakeMonitoring();
-  t.teardown(() => fake.close());
-  const clock = { now: START };
-  const lines: Record<string, any>[] = [];
-  const logger: Logger = createLogger('info', new Writable({ write: (chunk, _e, done) => (lines.push(JSON.parse(String(chunk))), done()) }));
-  const telemetry = new Telemetry(logger, () => clock.now);
-  const monitoring = new CloudMonitoringSink({
-    client: fake.client(),
-    projectId: fake.projectId,
-    resource: detectResource({ projectId: fake.projectId, replicaId: 'replica-1' }, {}),
-    logger: silentLogger,
-    intervalMs: MINUTE,
-    minPointSpacingMs: 0,
-    startTime: new Date(START - MINUTE),
-    now: () => clock.now,
-    sleep: async (ms) => void (clock.now += ms),
-  });
-  monitoring.attach(telemetrySeriesSource(telemetry));
-  return {
-    fake,
-    telemetry,
-    monitoring,
-    clock,
-    lines,
-    async point(afterMs = MINUTE) {
-      clock.now += afterMs;
-      await monitoring.flush();
-      t.is(monitoring.stats().writeFailures, 0, monitoring.stats().lastError ?? '');
-    },
-    condition(policy, i = 0) {
-      const c = policies.get(policy)!.conditions[i].conditionThreshold;
-      const aggregation = { ...c.aggregations[0], alignmentPeriod: `${c.aggregations[0].alignmentPeriod.seconds}s` };
-      const values = [...evaluate(c.filter, aggregation, fake.series.values(), clock.now).values()];
-      return { values, crossed: values.some((v) => crosses(c.comparison, v, c.thresholdValue ?? 0)) };
-    },
-  };
-}
+let gcp: GcpFakes;
+let service: ServiceProcess;
+let dataDir: string;
+/** When the outage began and the breaker opened (ms since epoch). */
+const outage = { began: 0, opened: 0 };
 
-const batch = (b: Partial<SinkBatch>): SinkBatch => ({ results: [], failures: [], anomalies: [], ...b });
-const fresh = (b: SinkBatch) => ({ tasks: new Set(b.results.map((r) => r.taskKey)), anomalies: new Set(b.anomalies.map((a) => a.id)) });
-
-test('latency: p99 processing latency across replicas goes over ALERT_LATENCY_P99_MS', async (t) => {
-  const r = await rig(t);
-  const fast = batch({ results: Array.from({ length: 50 }, (_, i) => result(`fast-${i}`, { processingTimeMs: 40 })) });
-  r.monitoring.record(fast, fresh(fast));
-  await r.point();
-  await r.point();
-  const before = r.condition('latency-p99');
-  t.false(before.crossed);
-
-  // when: a minute of slow pairs (twice the default 10 s threshold)
-  const slow = batch({ results: Array.from({ length: 50 }, (_, i) => result(`slow-${i}`, { processingTimeMs: 20_000 })) });
-  r.monitoring.record(slow, fresh(slow));
-  await r.point();
-  const after = r.condition('latency-p99');
-  t.true(after.crossed, `p99 ${after.values} ms over ${variables.ALERT_LATENCY_P99_MS}`);
-  t.true(after.values[0]! > 10_000 && after.values[0]! < 30_000);
+const door = (id: string, x: number) => ({ id, type: 'door', x, y: 0, width: 1, height: 2 });
+/** A pair of one drawing with `moved` of its objects moved east by 2. */
+const pair = (drawingId: string, objects: number, moved: number) => ({
+  drawing_id: drawingId,
+  version_a: Array.from({ length: objects }, (_, i) => door(`D${i}`, i * 10)),
+  version_b: Array.from({ length: objects }, (_, i) => door(`D${i}`, i * 10 + (i < moved ? 2 : 0))),
 });
 
-test('a dead letter: a malformed task dead-lettered by the local queue counts by error_code and logs a labelled line', async (t) => {
-  const r = await rig(t);
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'bt-alerts-'));
-  const queue = openLocalQueue({ dataDir, maxOutstanding: 10, leaseSeconds: 60, pollIntervalMs: 20 });
-  t.teardown(async () => {
+test.before(async () => {
+  gcp = await startGcpFakes();
+  dataDir = tempDir('buildtrace-alerts-');
+  service = await startService(
+    {
+      ...gcp.env,
+      SOURCE: 'local',
+      DATA_DIR: dataDir,
+      MONITORING_INTERVAL_SECONDS: String(INTERVAL_SECONDS),
+      CONCURRENCY: '1',
+      MAX_BODY_BYTES: String(64 * 2 ** 20),
+      SINK_PROBE_INITIAL_MS: '200',
+      SINK_PROBE_MAX_MS: '1000',
+      REPLICA_ID: 'alerts-1',
+    },
+    { timeoutMs: 60_000 },
+  );
+});
+
+test.after.always(async () => {
+  gcp?.proxy.recover();
+  await service?.kill('SIGKILL');
+  await gcp?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** The newest point's end time the service wrote for `name`, or 0. */
+const lastPointEnd = (name: string) => Math.max(0, ...gcp.monitoring.find(`${METRIC}${name}`).flatMap((s) => s.points.map((p) => p.endMs)));
+
+/** Waits for the service's next Monitoring point ending after `at` (product and telemetry series alike). */
+async function pointAfter(at: number, what: string): Promise<number> {
+  return waitFor(async () => (lastPointEnd('pairs_processed') > at && lastPointEnd('replica_ready') > at ? lastPointEnd('replica_ready') : undefined), 5 * INTERVAL_SECONDS * 1000, what);
+}
+
+/**
+ * Condition `i` of `policy` evaluated at the service's newest point: its value per group and
+ * whether any crosses the threshold. `override` swaps the window (a run shorter than the policy's)
+ * or the filter (a local series in place of one only Pub/Sub writes), never the rest.
+ */
+function condition(policy: string, i = 0, override: { alignmentPeriod?: string; filter?: string } = {}): { values: Record<string, number>; crossed: boolean } {
+  const c = policies.get(policy)!.conditions[i].conditionThreshold;
+  const aggregation = { ...c.aggregations[0], alignmentPeriod: override.alignmentPeriod ?? `${c.aggregations[0].alignmentPeriod.seconds}s` };
+  const values = Object.fromEntries(evaluate(override.filter ?? c.filter, aggregation, gcp.monitoring.series.values(), lastPointEnd('replica_ready')));
+  return { values, crossed: Object.values(values).some((v) => crosses(c.comparison, v, c.thresholdValue ?? 0)) };
+}
+
+const pipeline = async (): Promise<TelemetrySnapshot> => (await getJson(`${service.url}/metrics`)).body.pipeline;
+
+async function processed(pairs: unknown[], what: string): Promise<void> {
+  const job = await postJson(`${service.url}/process`, { version_pairs: pairs });
+  if (job.status !== 202) throw new Error(`POST /process answered ${job.status}: ${JSON.stringify(job.body)}`);
+  await waitFor(async () => {
+    const status = (await getJson(`${service.url}/jobs/${job.body.job_id}`)).body;
+    return status.pending === 0 ? status : undefined;
+  }, 120_000, what);
+}
+
+/** Publishes task bodies into the service's local queue, as another producer on the machine would. */
+async function enqueue(bodies: { data: string; taskId: string }[]): Promise<void> {
+  const queue = openLocalQueue({ dataDir, maxOutstanding: 1, leaseSeconds: 60 });
+  try {
+    await queue.publish(bodies.map((b) => ({ data: Buffer.from(b.data), attributes: { task_id: b.taskId } })));
+  } finally {
     await queue.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  await r.point();
-  t.false(r.condition('dead-letters').crossed);
-
-  await queue.publish([{ data: Buffer.from('not json'), attributes: {} }]);
-  const delivery = await firstValueFrom(instrumentSource(queue, r.telemetry).deliveries().pipe(take(1)));
-  await delivery.deadLetter({ code: 'malformed_task', message: 'not JSON', drawingId: null });
-  delivery.ack();
-  await r.point();
-
-  const after = r.condition('dead-letters');
-  t.true(after.crossed);
-  t.deepEqual(after.values, [1]);
-  t.deepEqual(r.fake.find('custom.googleapis.com/buildtrace/deliveries_dead_lettered').map((s) => s.metric.labels), [{ error_code: 'malformed_task' }]);
-  const line = r.lines.find((l) => l[LOG_LABELS]?.event === 'dead_letter')!;
-  t.is(line.severity, 'WARNING');
-  t.deepEqual(line[LOG_LABELS], { event: 'dead_letter', error_code: 'malformed_task' });
-  t.deepEqual(r.telemetry.snapshot().deliveries, { received: 1, acked: 1, nacked: 0, retries: 0, inFlight: 0, held: 0, deadLettered: { malformed_task: 1 } });
-});
-
-test('a stalled stream: no pair for ALERT_STALL_MINUTES while the subscription holds messages', async (t) => {
-  const r = await rig(t);
-  const stallMs = Number(variables.ALERT_STALL_SECONDS) * 1000;
-  let n = 0;
-  const some = () => batch({ results: [result(`pair-${n++}`)] });
-  for (let m = 0; m < 5; m++) {
-    const b = some();
-    r.monitoring.record(b, fresh(b));
-    await r.point();
   }
-  // Pub/Sub writes the backlog itself: stored as the service would find it.
-  r.fake.series.set('pubsub-backlog', {
-    metric: { type: 'pubsub.googleapis.com/subscription/num_undelivered_messages', labels: {} },
-    resource: { type: 'pubsub_subscription', labels: { project_id: r.fake.projectId, subscription_id: String(variables.PUBSUB_SUBSCRIPTION) } },
-    metricKind: 'GAUGE',
-    valueType: 'INT64',
-    points: Array.from({ length: 40 }, (_, i) => ({ startMs: START + i * MINUTE, endMs: START + i * MINUTE, value: { int64Value: '25' } })),
-  });
-  t.false(r.condition('stalled', 0).crossed, 'pairs are flowing');
+}
 
-  // when: nothing is processed for the whole stall window, points still written every minute
-  for (let m = 0; m < stallMs / MINUTE; m++) await r.point();
-  const stalled = r.condition('stalled', 0);
-  t.true(stalled.crossed, `rate ${stalled.values}`);
-  t.deepEqual(stalled.values, [0]);
-  t.true(r.condition('stalled', 1).crossed, 'the backlog is not empty');
-  t.is(policies.get('stalled')!.combiner, 'AND');
+/** The stall's window here: the policy's is ALERT_STALL_MINUTES (5 at least), longer than this run. */
+const STALL_WINDOW = '50s';
+
+test.serial('a healthy run crosses no threshold', async (t) => {
+  // given small pairs flowing, three of them the history of drawing SPIKE-1 (one change each)
+  await processed([...Array.from({ length: 3 }, () => pair('SPIKE-1', 5, 1)), ...Array.from({ length: 20 }, (_, i) => pair(`T-${i}`, 10, 1))], 'the healthy job');
+  await pointAfter(Date.now(), 'a point after the healthy job');
+
+  const latency = condition('latency-p99');
+  t.log(`healthy p99 processing latency ${Object.values(latency.values)[0]?.toFixed(0)} ms`);
+  t.false(latency.crossed, `p99 under the default ${policies.get('latency-p99')!.conditions[0].conditionThreshold.thresholdValue} ms`);
+  t.false(condition('dead-letters').crossed);
+  t.false(condition('change-spike').crossed);
+  t.false(condition('breaker-open').crossed);
+  t.deepEqual(condition('readiness').values, { '': 1 });
+  t.false(condition('readiness').crossed);
+  t.false(condition('backlog-age', 1).crossed);
+  t.false(condition('stalled', 0, { alignmentPeriod: STALL_WINDOW }).crossed, 'pairs are flowing');
+
+  // the threshold the next phase must cross: four times what this healthy run showed (at least 200 ms)
+  const threshold = Math.max(200, Math.ceil(4 * (Object.values(latency.values)[0] ?? 0)));
+  policies = loadPolicies({ ...ALERTS_ENV, ALERT_LATENCY_P99_MS: String(threshold) });
+  t.false(condition('latency-p99').crossed, `the healthy run stays under ALERT_LATENCY_P99_MS=${threshold}`);
 });
 
-test('a spike: a spike_detected anomaly crosses the spike policy', async (t) => {
-  const r = await rig(t);
-  const normal = batch({ anomalies: [anomaly('delay-1', { type: 'delayed_upload' })] });
-  r.monitoring.record(normal, fresh(normal));
-  await r.point();
-  t.false(r.condition('change-spike').crossed, 'other anomaly types do not count');
+test.serial('heavy pairs, a malformed task and a change spike cross the latency, dead-letter and spike policies', async (t) => {
+  // when: pairs of 20,000 objects queue behind each other, a task that is not JSON arrives, and
+  // SPIKE-1 changes 30 objects after three results of one change
+  await enqueue([{ data: '{"drawing_id": "broken", "version_a": [', taskId: 'malformed-1' }]);
+  await processed([pair('SPIKE-1', 40, 30), ...Array.from({ length: 5 }, (_, i) => pair(`HEAVY-${i}`, 20_000, 0))], 'the heavy job');
+  await waitFor(async () => ((await pipeline()).deliveries.deadLettered.malformed_task ? true : undefined), 30_000, 'the dead letter');
+  await pointAfter(Date.now(), 'a point after the heavy job');
 
-  const spike = batch({ anomalies: [anomaly('spike-1', { type: 'spike_detected', drawingId: 'D-9' })] });
-  r.monitoring.record(spike, fresh(spike));
-  await r.point();
-  t.true(r.condition('change-spike').crossed);
-  t.deepEqual(r.condition('change-spike').values, [1]);
+  const latency = condition('latency-p99');
+  const threshold = policies.get('latency-p99')!.conditions[0].conditionThreshold.thresholdValue;
+  t.log(`p99 processing latency with heavy pairs ${Object.values(latency.values)[0]?.toFixed(0)} ms, threshold ${threshold} ms`);
+  t.true(latency.crossed, 'p99 across ALERT_LATENCY_P99_MS');
+
+  const dead = condition('dead-letters');
+  t.true(dead.crossed);
+  t.deepEqual(dead.values, { malformed_task: 1 });
+  t.true(service.output().split('\n').some((l) => l.includes('"event":"dead_letter"') && l.includes('"severity":"WARNING"')), 'a labelled WARNING line');
+
+  const spike = condition('change-spike');
+  t.true(spike.crossed);
+  t.deepEqual(spike.values, { '': 1 });
+  t.false(condition('breaker-open').crossed, 'nothing else fires');
 });
 
-test('an open breaker: setBreakerState opens it, the series stays over the threshold for the whole duration, then closes', async (t) => {
-  const r = await rig(t);
-  r.telemetry.setBreakerState('bigquery', 'closed', 'start');
-  await r.point();
-  t.false(r.condition('breaker-open').crossed);
-
-  r.telemetry.setBreakerState('bigquery', 'open', '5 failures in a row: quotaExceeded');
-  const durationMin = Number(variables.ALERT_BREAKER_OPEN_SECONDS) / 60;
-  const windows: boolean[] = [];
-  for (let m = 0; m <= durationMin; m++) {
-    await r.point();
-    windows.push(r.condition('breaker-open').crossed);
+test.serial('sink write latency and failures are split per sink in /metrics, /metrics/prometheus and Cloud Monitoring', async (t) => {
+  const snap = await pipeline();
+  t.deepEqual(Object.keys(snap.sinks).sort(), ['bigquery', 'cloud_monitoring', 'cloud_storage']);
+  for (const s of ['bigquery', 'cloud_storage']) {
+    t.true(snap.sinks[s]!.writes > 0 && snap.sinks[s]!.latencyMs.count === snap.sinks[s]!.writes, s);
+    t.is(snap.sinks[s]!.failures, 0);
   }
-  t.true(windows.every(Boolean), 'every alignment window of the duration is over the threshold');
-  t.deepEqual(r.condition('breaker-open').values, [2]);
+  t.true(snap.sinks.cloud_monitoring!.writes >= 1, 'each point written is one Monitoring write');
 
-  r.telemetry.setBreakerState('bigquery', 'half-open', 'probe');
-  await r.point();
-  t.false(r.condition('breaker-open').crossed, 'half-open is not open');
+  const text = await (await fetch(`${service.url}/metrics/prometheus`)).text();
+  const failures = parsePrometheusTextFormat(text).find((f) => f.name === 'buildtrace_sink_write_failures_total')!;
+  t.deepEqual(failures.metrics.map((m) => m.labels?.sink).sort(), ['bigquery', 'cloud_monitoring', 'cloud_storage']);
+  // (the text parser drops a histogram's labels, so its per-sink counts are read off their lines)
+  const counts = Object.fromEntries([...text.matchAll(/^buildtrace_sink_write_latency_milliseconds_count\{sink="([a-z_]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+  t.deepEqual(Object.keys(counts).sort(), ['bigquery', 'cloud_monitoring', 'cloud_storage']);
+  t.is(counts.bigquery, snap.sinks.bigquery!.writes);
+  t.is(counts.cloud_storage, snap.sinks.cloud_storage!.writes);
 
-  const events = r.lines.filter((l) => l[LOG_LABELS]?.sink === 'bigquery').map((l) => [l.severity, l[LOG_LABELS].event]);
-  t.deepEqual(events, [['ERROR', 'breaker_open'], ['INFO', 'breaker_half_open']]);
-  t.throws(() => r.telemetry.setBreakerState('bigquery', 'ajar' as never, 'x'), { instanceOf: RangeError });
+  await pointAfter(Date.now(), 'a point after the reads');
+  const written = gcp.monitoring.find(`${METRIC}sink_write_latency`);
+  t.deepEqual(written.map((s) => s.metric.labels.sink).sort(), ['bigquery', 'cloud_monitoring', 'cloud_storage']);
+  for (const s of written) t.true(Number(s.points.at(-1)!.value.distributionValue.count) > 0, s.metric.labels.sink);
 });
 
-test('readiness: every replica failing its probe crosses the readiness policy; backlog age crosses its own', async (t) => {
-  const r = await rig(t);
-  let ready = true;
-  let oldestMs = 1_000;
-  r.telemetry.useSamplers({ ready: async () => ready, oldestTaskAgeMs: async () => oldestMs, backlog: async () => 3 });
-  await r.point();
-  t.false(r.condition('readiness').crossed);
-  t.false(r.condition('backlog-age', 1).crossed);
+test.serial('a BigQuery outage opens the breaker on bigquery and stalls the stream: breaker, stall, readiness and backlog-age cross', async (t) => {
+  // when BigQuery answers 503 to everything while tasks wait in the queue
+  gcp.proxy.outage(503);
+  outage.began = Date.now();
+  await enqueue(Array.from({ length: 5 }, (_, i) => ({ data: JSON.stringify(pair(`OUT-${i}`, 5, 1)), taskId: `outage-${i}` })));
+  await waitFor(async () => ((await pipeline()).sinks.bigquery?.breaker.state === 'open' ? true : undefined), 30_000, 'the breaker to open');
+  outage.opened = Date.now();
+  // a point whose last minute the breaker was open throughout, and whose oldest task is over a minute old
+  await waitFor(
+    async () => {
+      const age = gcp.monitoring.find(`${METRIC}queue_oldest_task_age`)[0]?.points.at(-1);
+      return lastPointEnd('replica_ready') >= outage.opened + 60_000 && Number(age?.value.doubleValue) > 60 ? true : undefined;
+    },
+    100_000,
+    'a minute of open breaker in Monitoring',
+  );
+  t.true(gcp.proxy.stats.refused > 0);
 
-  ready = false;
-  oldestMs = (Number(variables.ALERT_BACKLOG_AGE_SECONDS) + 60) * 1000;
-  await r.point();
-  t.true(r.condition('readiness').crossed);
-  t.deepEqual(r.condition('readiness').values, [0]);
-  t.true(r.condition('backlog-age', 1).crossed);
+  const breaker = condition('breaker-open');
+  t.log(`breaker by sink ${JSON.stringify(breaker.values)}`);
+  t.true(breaker.crossed);
+  // open (2) for the whole window, or half-open (1) at a sample taken while a probe write was tried
+  t.true(breaker.values.bigquery! >= 1, 'not closed on bigquery for the whole window');
+  t.is(breaker.values.cloud_storage, 0, 'Cloud Storage is not blamed');
+  t.true(service.output().split('\n').some((l) => l.includes('"event":"breaker_open","sink":"bigquery"')), 'an ERROR line names the sink');
+
+  // the stall: the policy's rate of pairs_processed, over the held minute (not ALERT_STALL_MINUTES)
+  const stalled = condition('stalled', 0, { alignmentPeriod: STALL_WINDOW });
+  t.true(stalled.crossed);
+  t.deepEqual(stalled.values, { '': 0 });
+  // and its other half, "the backlog is not empty": Pub/Sub writes that series itself; with the
+  // local queue the same aligner, reducer and threshold read the service's queue_backlog
+  const backlog = condition('stalled', 1, { filter: `metric.type = "${METRIC}queue_backlog"`, alignmentPeriod: STALL_WINDOW });
+  t.true(backlog.crossed);
+  t.deepEqual(backlog.values, { '': 5 });
+
+  t.true(condition('readiness').crossed, 'no replica ready for the whole window');
+  t.true(condition('backlog-age', 1).crossed, 'the oldest task is older than ALERT_BACKLOG_AGE_SECONDS');
+});
+
+test.serial('after recovery the backlog drains and the breaker, stall and readiness conditions clear', async (t) => {
+  gcp.proxy.recover();
+  await waitFor(async () => {
+    const snap = await pipeline();
+    return snap.queue.backlog === 0 && snap.sinks.bigquery?.breaker.state === 'closed' ? true : undefined;
+  }, 60_000, 'the backlog to drain');
+  await pointAfter(Date.now(), 'a point after recovery');
+  t.false(condition('breaker-open').crossed);
+  t.false(condition('stalled', 0, { alignmentPeriod: STALL_WINDOW }).crossed);
+  t.false(condition('readiness').crossed);
+  t.false(condition('dead-letters').crossed, 'the dead letter was more than a minute ago');
+  t.log(`outage ${((Date.now() - outage.began) / 1000).toFixed(0)} s to recovery point; BigQuery refused ${gcp.proxy.stats.refused} requests`);
+  t.deepEqual(await service.kill('SIGTERM'), { code: 0, signal: null });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { metricDescriptors } from '../../sinks/cloud-monitoring/encode.js';
 import { telemetryDescriptors } from '../../streams/telemetry/monitoring.js';
+import { SINK_LABELS, TELEMETRY_METRICS, monitoringType } from '../../streams/telemetry/metrics.js';
 import { loadMonitoringFiles, monitoringDir, monitoringVariables } from '../../src/setup/monitoring-files.js';
 import { parseFilter } from '../support/monitoring-filter.js';
 
@@ -17,6 +18,10 @@ const dashboard = files.dashboard.toJSON() as Json;
 /** What BuildTrace writes (the code's own tables), and the Pub/Sub metrics Google documents. */
 const WRITTEN = new Map<string, { kind: string; valueType: string; labels: string[] }>(
   [...metricDescriptors(), ...telemetryDescriptors()].map((d) => [d.type!, { kind: String(d.metricKind), valueType: String(d.valueType), labels: (d.labels ?? []).map((l) => l.key!) }]),
+);
+/** Labels whose values the metric table lists (the `sink` label: one value per registered sink). */
+const LABEL_VALUES = new Map(
+  Object.values(TELEMETRY_METRICS).flatMap((m) => m.labels.flatMap((l) => ('values' in l ? [[`${monitoringType(m)} ${l.key}`, l.values as readonly string[]] as const] : []))),
 );
 const PUBSUB: Record<string, { resource: string; kind: string; valueType: string; resourceLabels: string[] }> = {
   'pubsub.googleapis.com/subscription/num_undelivered_messages': { resource: 'pubsub_subscription', kind: 'GAUGE', valueType: 'INT64', resourceLabels: ['project_id', 'subscription_id'] },
@@ -67,6 +72,8 @@ test('every metric, label and resource named is one BuildTrace writes or a docum
     const kind = ours?.kind ?? pubsub!.kind;
     const valueType = ours?.valueType ?? pubsub!.valueType;
     for (const c of clauses.filter((c) => c.isLabel)) {
+      const values = LABEL_VALUES.get(`${type} ${c.key}`);
+      if (c.subject === 'metric' && values) t.true(values.includes(c.value), `${where}: ${c.key} = "${c.value}" is not a value BuildTrace writes (${values.join(', ')})`);
       if (c.subject === 'metric') t.true(ours?.labels.includes(c.key) ?? false, `${where}: metric label ${c.key} is not written on ${type}`);
       else t.true((pubsub?.resourceLabels ?? OUR_RESOURCES.generic_task!).includes(c.key), `${where}: resource label ${c.key}`);
     }
@@ -81,6 +88,15 @@ test('every metric, label and resource named is one BuildTrace writes or a docum
     if (/PERCENTILE/.test(aggregation.crossSeriesReducer ?? '')) t.is(valueType, 'DISTRIBUTION', `${where}: percentiles need a distribution`);
     else t.not(valueType, 'DISTRIBUTION', `${where}: a distribution needs a percentile reducer`);
   }
+});
+
+test('the sink label names each registered sink: BigQuery, Cloud Storage, Cloud Monitoring and the embedded store', (t) => {
+  t.deepEqual([...SINK_LABELS], ['local', 'bigquery', 'cloud_storage', 'cloud_monitoring']);
+  const bySink = [...LABEL_VALUES].filter(([k]) => k.endsWith(' sink')).map(([k]) => k.split(' ')[0]);
+  t.deepEqual(bySink, ['sink_write_latency', 'sink_write_failures', 'breaker_state'].map((n) => `custom.googleapis.com/buildtrace/${n}`));
+  const sinkQueries = queries().filter((q) => /metric\.label\.sink/.test(JSON.stringify(q)));
+  t.true(sinkQueries.length >= 4, 'the dashboard and the breaker policy split by sink');
+  t.true(sinkQueries.every((q) => bySink.includes(parseFilter(q.filter)[0]!.value)));
 });
 
 test('every policy has documentation that says what to do first and links a runbook that exists', (t) => {

@@ -237,6 +237,8 @@ test('a failed write is counted and logged, never thrown; the next point carries
   const fake = await setup(t);
   const clock = { now: START.getTime() + 60_000 };
   const { sink } = makeSink(fake, 'r1', clock);
+  const writes: boolean[] = [];
+  sink.observeWrites((ms, ok) => void writes.push(ok && ms >= 0));
   sink.record(batch({ results: [result('k1')] }), { tasks: new Set(['k1']), anomalies: new Set() });
 
   fake.fail('CreateTimeSeries', 1);
@@ -248,6 +250,7 @@ test('a failed write is counted and logged, never thrown; the next point carries
   clock.now += 60_000;
   await sink.flush();
   t.deepEqual(int(fake, METRICS.pairsProcessed), [1]);
+  t.deepEqual(writes, [false, true], 'each point’s write is timed, failed or not');
 });
 
 test('descriptor creation failing does not fail the sink and is retried before the next point', async (t) => {

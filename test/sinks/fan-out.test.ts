@@ -93,3 +93,21 @@ test('fan-out: an empty batch touches no sink', async (t) => {
   t.deepEqual([...(await new FanOutSink('test', parts).writeBatch(batchOf({}))).fresh], []);
   t.deepEqual(seen, []);
 });
+
+test('fan-out: each part’s write is timed under its own name and role; a failed records write is reported and stops the batch there', async (t) => {
+  const { seen, parts } = recordingParts('none');
+  const sink = new FanOutSink('test', parts);
+  const writes: [string, boolean, string][] = [];
+  sink.observeWrites((part, ms, ok, role) => {
+    t.true(ms >= 0);
+    writes.push([part, ok, role]);
+  });
+  await sink.writeBatch(batchOf({ results: [result('k1')] }));
+  t.deepEqual(writes, [['records', true, 'records'], ['freshness', true, 'freshness']]);
+
+  const failing = new FanOutSink('test', { ...parts, records: { ...parts.records, write: async () => Promise.reject(new Error('503 (test)')) } });
+  failing.observeWrites((part, _ms, ok, role) => writes.push([part, ok, role]));
+  await t.throwsAsync(failing.writeBatch(batchOf({ results: [result('k2')] })), { message: '503 (test)' });
+  t.deepEqual(writes.slice(2), [['records', false, 'records']]);
+  t.false(seen.includes('freshness:k2'));
+});

@@ -236,15 +236,20 @@ test('the service’s telemetry is written with the product metrics: same replic
   const instrumented = instrumentSink(sink, telemetry);
   sink.attachMetrics(telemetrySeriesSource(telemetry));
   telemetry.useSamplers({ ready: async () => true });
-  telemetry.setBreakerState('gcp', 'open', 'test');
+  telemetry.setBreakerState('bigquery', 'open', 'test');
 
   await instrumented.writeBatch(batchOf({ results: [result('tel-1')] }));
   await sink.close();
 
   const written = (name: string, labels: Record<string, string> = {}) => monitoring.find(`custom.googleapis.com/buildtrace/${name}`, labels);
-  const [latency] = written('sink_write_latency', { sink: 'gcp' });
-  t.is(Number(latency!.points.at(-1)!.value.distributionValue.count), 1);
-  t.is(Number(written('breaker_state', { sink: 'gcp' })[0]!.points.at(-1)!.value.int64Value), 2);
+  // each of the three sinks is timed under its own label, the composite under none
+  for (const label of ['bigquery', 'cloud_storage']) {
+    const [latency] = written('sink_write_latency', { sink: label });
+    t.is(Number(latency!.points.at(-1)!.value.distributionValue.count), 1, label);
+  }
+  t.deepEqual(written('sink_write_latency', { sink: 'gcp' }), []);
+  t.is(telemetry.snapshot().sinks.cloud_monitoring!.writes, 1, 'the final point, timed after it was written');
+  t.is(Number(written('breaker_state', { sink: 'bigquery' })[0]!.points.at(-1)!.value.int64Value), 2);
   t.is(Number(written('replica_ready')[0]!.points.at(-1)!.value.int64Value), 1);
   const resources = new Set([...monitoring.series.values()].map((s) => JSON.stringify(s.resource)));
   t.is(resources.size, 1, 'one replica, one monitored resource for product and telemetry series');

@@ -127,6 +127,52 @@ test('setBreakerState: each change logged once with labels, repeats ignored, a b
   t.throws(() => telemetry.setBreakerState('bigquery', 'broken' as never, 'x'), { instanceOf: RangeError, message: /closed, half-open or open/ });
 });
 
+test('breakerChanged: the breaker is reported under the durable sink whose write failed last, never a telemetry sink', (t) => {
+  const { telemetry, lines } = capture();
+  const states = () => Object.fromEntries(Object.entries(telemetry.snapshot().sinks).map(([n, s]) => [n, s.breaker.state]));
+  telemetry.sinkWrite('cloud_storage', 3, true);
+  telemetry.breakerChanged('open', 'no failure seen yet', 'gcp');
+  t.like(states(), { gcp: 'open', cloud_storage: 'closed' }, 'before any failure, the fallback');
+
+  telemetry.sinkWrite('bigquery', 5, false);
+  telemetry.sinkWrite('cloud_monitoring', 5, false, false);
+  telemetry.breakerChanged('open', '503 from BigQuery', 'gcp');
+  t.deepEqual(states(), { cloud_storage: 'closed', gcp: 'closed', bigquery: 'open', cloud_monitoring: 'closed' });
+
+  telemetry.sinkWrite('cloud_storage', 5, false);
+  telemetry.breakerChanged('half-open', 'probe failed at Cloud Storage', 'gcp');
+  t.like(states(), { bigquery: 'closed', cloud_storage: 'half-open' }, 'the breaker follows the store that fails now');
+
+  telemetry.breakerChanged('closed', 'write succeeded', 'gcp');
+  t.true(Object.values(states()).every((s) => s === 'closed'));
+  t.deepEqual(
+    lines.filter((l) => l[LOG_LABELS]?.event?.startsWith('breaker_')).map((l) => `${l[LOG_LABELS].event} ${l.sink}`),
+    ['breaker_open gcp', 'breaker_closed gcp', 'breaker_open bigquery', 'breaker_closed bigquery', 'breaker_half_open cloud_storage', 'breaker_closed cloud_storage'],
+  );
+});
+
+test('a composite sink is timed per part under each part\'s label, and only durable parts are blamed', async (t) => {
+  const { telemetry } = capture();
+  const listeners: ((part: string, ms: number, ok: boolean, role: 'records' | 'freshness' | 'telemetry') => void)[] = [];
+  const inner = {
+    name: 'gcp',
+    observeWrites: (l: (typeof listeners)[number]) => listeners.push(l),
+    async writeBatch() {
+      for (const l of listeners) l('bigquery', 12, true, 'records');
+      for (const l of listeners) l('cloud-storage', 30, true, 'freshness');
+      for (const l of listeners) l('cloud-monitoring', 4, false, 'telemetry');
+      return { fresh: new Set<string>() };
+    },
+  } as unknown as ResultSink;
+  await instrumentSink(inner, telemetry).writeBatch({ results: [], failures: [], anomalies: [] });
+  const sinks = telemetry.snapshot().sinks;
+  t.deepEqual(Object.keys(sinks).sort(), ['bigquery', 'cloud_monitoring', 'cloud_storage']);
+  t.is(sinks.cloud_storage!.latencyMs.mean, 30);
+  t.is(sinks.cloud_monitoring!.failures, 1);
+  telemetry.breakerChanged('open', 'x', 'gcp');
+  t.is(telemetry.snapshot().sinks.gcp?.breaker.state, 'open', 'a Monitoring failure is never the breaker\'s cause');
+});
+
 test('samplers: a failing async gauge is unknown and left out of Monitoring, not written as 0', async (t) => {
   const { telemetry } = capture();
   telemetry.useSamplers({ backlog: async () => Promise.reject(new Error('queue closed')), oldestTaskAgeMs: async () => 4_500, ready: async () => true, inFlight: () => 2 });
