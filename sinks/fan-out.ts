@@ -5,7 +5,7 @@
  * first time (written second, only with what the records sink took), and telemetry sinks observe
  * the outcome and never fail a batch.
  */
-import type { Rejection, ResultSink, Rollup, SinkBatch, WriteReceipt } from './sink.js';
+import type { Rejection, ResultSink, Rollup, SinkBatch, WriteReceipt } from '../src/domain/sink.js';
 
 /** What a records sink answers: everything not rejected is durable. */
 export interface RecordsReceipt {

@@ -26,14 +26,14 @@ import { createBigQueryClient } from './bigquery/config.js';
 import { BigQueryRecords } from './bigquery/records.js';
 import { BigQueryWriter, describe, errorCode, type BigQueryClient } from './bigquery/sink.js';
 import { BigQueryStore, type ResultLists } from './bigquery/store.js';
-import { createStorageClient } from './cloud-storage/config.js';
+import { createStorageClient } from '../src/infra/storage/client.js';
 import { resultObjectName } from './cloud-storage/encode.js';
 import { CloudStorageMarkers, type BucketClient } from './cloud-storage/sink.js';
-import { createMonitoringClient } from './cloud-monitoring/config.js';
-import { detectResource } from './cloud-monitoring/resource.js';
+import { createMonitoringClient } from '../src/infra/monitoring/config.js';
+import { detectResource } from '../src/infra/monitoring/resource.js';
 import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats, type SeriesSource } from './cloud-monitoring/sink.js';
 import { FanOutSink, type TelemetrySink } from './fan-out.js';
-import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
+import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from '../src/domain/sink.js';
 
 /** The three clients, narrowed to what the sinks call; tests pass real clients at local fakes. */
 export interface GcpClients {

@@ -2,7 +2,7 @@
  * The rows both stores keep for a result or a failure: one shape for the embedded tables and
  * BigQuery's, so the two stores cannot drift apart column by column.
  */
-import type { FailureRecord, ResultRecord } from './sink.js';
+import type { FailureRecord, ResultRecord } from '../src/domain/sink.js';
 
 /** ISO-8601 UTC with milliseconds: fixed width, so text order is time order. */
 export const isoTime = (d: Date): string => d.toISOString();

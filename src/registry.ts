@@ -12,7 +12,7 @@ import { PubSubSource, pubsubSourceOptions } from '../streams/sources/pubsub.js'
 import { PubSubPublisher } from '../streams/sources/pubsub-publisher.js';
 import { ensureTopology, shouldEnsureTopology, topologyOptions } from '../streams/sources/pubsub-topology.js';
 import { LocalChangePages } from '../sinks/local-store/change-pages.js';
-import { DATABASE_FILE } from '../sinks/local-store/database.js';
+import { DATABASE_FILE } from './infra/sqlite/database.js';
 import { openLocalStore } from '../sinks/local-store/index.js';
 import { localInputStore } from '../streams/load/local-files.js';
 import { createGcpSink } from '../sinks/gcp.js';

@@ -5,7 +5,7 @@
  */
 import { bufferTime, concatMap, filter, from, mergeMap, type SchedulerLike, type Subscription, asyncScheduler } from 'rxjs';
 import type { Logger } from '../src/log.js';
-import type { TaskSource } from './sources/source.js';
+import type { TaskSource } from '../src/domain/source.js';
 import { processDelivery, type Outcome, type ProcessDeps } from './process.js';
 import { commitBatch, type CommitDeps, type CommitStats } from './commit.js';
 

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Anomaly } from '../../src/domain/types.js';
-import type { FailureRecord, JobRecord, ResultRecord, Rollup } from '../sink.js';
+import type { FailureRecord, JobRecord, ResultRecord, Rollup } from '../../src/domain/sink.js';
 import * as rows from '../rows.js';
 import { INSERT_LIMITS } from './config.js';
 

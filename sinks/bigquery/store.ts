@@ -4,7 +4,7 @@
  */
 import type { Anomaly } from '../../src/domain/types.js';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
-import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultStore, Rollup, StoredChange } from '../sink.js';
+import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultStore, Rollup, StoredChange } from '../../src/domain/sink.js';
 import { decodeAnomaly, decodeChange, decodeDrawing, decodeJobStatus, decodeRollup, decodeSample, toDate, toNullableText, toNumber, type Row } from './decode.js';
 import { jobRow } from './encode.js';
 import {

@@ -6,11 +6,11 @@
  */
 import type { MetricServiceClient, protos } from '@google-cloud/monitoring';
 import type { Logger } from '../../src/log.js';
-import type { SinkBatch } from '../sink.js';
-import { MetricTotals, type TotalsSnapshot } from './accumulate.js';
-import { MAX_SERIES_PER_REQUEST, MIN_POINT_SPACING_MS } from './config.js';
-import { encodeTimeSeries, metricDescriptors } from './encode.js';
-import type { MonitoredResource } from './resource.js';
+import type { SinkBatch } from '../../src/domain/sink.js';
+import { MetricTotals, type TotalsSnapshot } from '../../src/infra/monitoring/accumulate.js';
+import { MAX_SERIES_PER_REQUEST, MIN_POINT_SPACING_MS } from '../../src/infra/monitoring/config.js';
+import { encodeTimeSeries, metricDescriptors } from '../../src/infra/monitoring/encode.js';
+import type { MonitoredResource } from '../../src/infra/monitoring/resource.js';
 
 /**
  * Metrics written beside the product metrics, on the same timer and monitored resource (the

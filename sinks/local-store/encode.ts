@@ -3,7 +3,7 @@
  * the I/O so the row shapes can be read (and tested) without a database.
  */
 import type { Anomaly, AnomalyType, Severity } from '../../src/domain/types.js';
-import type { MetricSample, Rollup, StoredChange } from '../sink.js';
+import type { MetricSample, Rollup, StoredChange } from '../../src/domain/sink.js';
 import { isoTime, type ChangeRow, type MetricRow } from '../rows.js';
 
 export { changeRow, completedMetricRow, failureMetricRow, isoTime, type ChangeRow, type MetricRow } from '../rows.js';

@@ -3,7 +3,7 @@
  * task the API accepts is exactly a task the pipeline can decode, and errors name the field.
  */
 import { createHash } from 'node:crypto';
-import type { OutgoingTask } from '../../streams/sources/source.js';
+import type { OutgoingTask } from './source.js';
 import { describeValue } from './drawing.js';
 import { ERROR_CODES, MalformedInputError } from './errors.js';
 import { isWellFormed, utf8Text, withoutBom } from './text.js';

@@ -6,7 +6,7 @@
 import type { Config } from '../../src/config.js';
 import type { Logger } from '../../src/log.js';
 import type { Anomaly } from '../../src/domain/types.js';
-import type { FailureRecord, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup } from '../../sinks/sink.js';
+import type { FailureRecord, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup } from '../../src/domain/sink.js';
 import type { AnomalyOutbox, CommitObserver } from '../commit.js';
 import { HourlyWindows, HOUR_MS } from './hourly-windows.js';
 import { buildMetricsView, RollupHourCache } from './metrics-view.js';

@@ -6,8 +6,8 @@
 import type { Bucket, Storage } from '@google-cloud/storage';
 import type { Config } from '../../src/config.js';
 import { ERROR_CODES, MalformedInputError, TransientError } from '../../src/domain/errors.js';
-import { createStorageClient } from '../../sinks/cloud-storage/config.js';
-import { describeStorageError, isNotFound } from '../../sinks/cloud-storage/errors.js';
+import { createStorageClient } from '../../src/infra/storage/client.js';
+import { describeStorageError, isNotFound } from '../../src/infra/storage/errors.js';
 import { referenceProblem, type HalfPair, type InputStore, type PairFolder, type PairListing } from './input-store.js';
 
 /** The slice of the Storage client this store uses; tests hand in the real client at a local endpoint. */

@@ -10,8 +10,8 @@ import { Observable, type Subscriber } from 'rxjs';
 import Database from 'better-sqlite3';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
-import { openDatabase, type Db } from '../../sinks/local-store/database.js';
-import type { DeadLetterReason, Delivery, OutgoingTask, TaskPublisher, TaskSource } from './source.js';
+import { openDatabase, type Db } from '../../src/infra/sqlite/database.js';
+import type { DeadLetterReason, Delivery, OutgoingTask, TaskPublisher, TaskSource } from '../../src/domain/source.js';
 
 /** Reason code of a message the queue itself gave up on (Pub/Sub's max delivery attempts). */
 export const MAX_ATTEMPTS_REASON = 'max_delivery_attempts';

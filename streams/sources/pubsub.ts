@@ -8,7 +8,7 @@ import type { Config } from '../../src/config.js';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { TIMED_OUT, within } from '../../src/timeout.js';
-import type { DeadLetterReason, Delivery, TaskSource } from './source.js';
+import type { DeadLetterReason, Delivery, TaskSource } from '../../src/domain/source.js';
 
 /** The part of the client this source uses, so a caller can hand in any configured `PubSub`. */
 export type PubSubClient = Pick<PubSub, 'subscription' | 'topic'>;

@@ -4,8 +4,8 @@
  * they wrap exactly (same errors, same receipts), so they can be put around any source or sink.
  */
 import { map } from 'rxjs';
-import type { Delivery, TaskSource } from '../sources/source.js';
-import type { ResultSink, SinkBatch, WriteReceipt } from '../../sinks/sink.js';
+import type { Delivery, TaskSource } from '../../src/domain/source.js';
+import type { ResultSink, SinkBatch, WriteReceipt } from '../../src/domain/sink.js';
 import type { Telemetry } from './telemetry.js';
 
 /**

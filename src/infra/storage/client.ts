@@ -2,7 +2,7 @@
  * How the Cloud Storage client is built from the validated configuration, and the sink's knobs.
  */
 import { Storage } from '@google-cloud/storage';
-import type { Config } from '../../src/config.js';
+import type { Config } from '../../config.js';
 
 /** Object creates in flight at once for one batch (each is a small request). */
 export const DEFAULT_WRITE_CONCURRENCY = 16;

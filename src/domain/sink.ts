@@ -3,7 +3,7 @@
  * runs against all of them: write a batch, write rollups, flush, close, health-check; and the
  * query side the API reads from, so any replica answers from the shared store.
  */
-import type { Anomaly, ChangeCounts, ChangeSet } from '../src/domain/types.js';
+import type { Anomaly, ChangeCounts, ChangeSet } from './types.js';
 
 /** A processed pair, durable once `writeBatch` resolves. */
 export interface ResultRecord {

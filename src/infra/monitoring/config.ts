@@ -7,7 +7,7 @@ import { MetricServiceClient } from '@google-cloud/monitoring';
 // The transport the Monitoring client itself loads (a dependency of @google-cloud/monitoring):
 // channel credentials must come from that very gRPC module.
 import { grpc } from 'google-gax';
-import type { Config } from '../../src/config.js';
+import type { Config } from '../../config.js';
 
 export const METRIC_PREFIX = 'custom.googleapis.com/buildtrace/';
 

@@ -3,7 +3,7 @@
  * CUMULATIVE point per time series whose interval starts at the fixed process start time.
  */
 import type { protos } from '@google-cloud/monitoring';
-import { ANOMALY_TYPES } from '../../src/domain/types.js';
+import { ANOMALY_TYPES } from '../../domain/types.js';
 import { CHANGE_KINDS, DEAD_LETTER_REASONS, type DistributionSnapshot, type TotalsSnapshot } from './accumulate.js';
 import { LATENCY_BUCKETS, METRICS } from './config.js';
 import type { MonitoredResource } from './resource.js';
