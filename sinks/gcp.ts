@@ -31,7 +31,8 @@ import { resultObjectName } from './cloud-storage/encode.js';
 import { CloudStorageMarkers, type BucketClient } from './cloud-storage/sink.js';
 import { createMonitoringClient } from '../src/infra/monitoring/config.js';
 import { detectResource } from '../src/infra/monitoring/resource.js';
-import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats, type SeriesSource } from './cloud-monitoring/sink.js';
+import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats } from './cloud-monitoring/sink.js';
+import type { SeriesSource } from '../src/infra/monitoring/encode.js';
 import { FanOutSink, type TelemetrySink } from './fan-out.js';
 import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from '../src/domain/sink.js';
 

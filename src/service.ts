@@ -24,7 +24,7 @@ import { Telemetry } from '../streams/telemetry/telemetry.js';
 import { instrumentSink, instrumentSource } from '../streams/telemetry/instrument.js';
 import { telemetrySeriesSource } from '../streams/telemetry/monitoring.js';
 import { prometheusRegistry } from '../streams/telemetry/prometheus.js';
-import type { SeriesSource } from '../sinks/cloud-monitoring/sink.js';
+import type { SeriesSource } from './infra/monitoring/encode.js';
 import { SinkBreaker } from '../streams/retry/sink-breaker.js';
 
 /** Time kept back from the grace period for flushing and closing after the drain. */

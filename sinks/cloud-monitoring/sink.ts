@@ -11,15 +11,7 @@ import { MetricTotals, type TotalsSnapshot } from '../../src/infra/monitoring/ac
 import { MAX_SERIES_PER_REQUEST, MIN_POINT_SPACING_MS } from '../../src/infra/monitoring/config.js';
 import { encodeTimeSeries, metricDescriptors } from '../../src/infra/monitoring/encode.js';
 import type { MonitoredResource } from '../../src/infra/monitoring/resource.js';
-
-/**
- * Metrics written beside the product metrics, on the same timer and monitored resource (the
- * service's self-telemetry): their descriptors, and the series of one point.
- */
-export interface SeriesSource {
-  descriptors(): protos.google.api.IMetricDescriptor[];
-  series(at: { readonly resource: MonitoredResource; readonly start: Date; readonly end: Date }): Promise<protos.google.monitoring.v3.ITimeSeries[]>;
-}
+import type { SeriesSource } from '../../src/infra/monitoring/encode.js';
 
 /** The slice of the client this sink uses; tests hand in the real client at a local gRPC server. */
 export type MonitoringClient = Pick<MetricServiceClient, 'createTimeSeries' | 'createMetricDescriptor'>;

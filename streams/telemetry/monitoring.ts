@@ -7,7 +7,7 @@ import type { protos } from '@google-cloud/monitoring';
 import { distribution } from '../../src/infra/monitoring/encode.js';
 import { toTimestamp } from '../../src/infra/monitoring/encode.js';
 import type { MonitoredResource } from '../../src/infra/monitoring/resource.js';
-import type { SeriesSource } from '../../sinks/cloud-monitoring/sink.js';
+import type { SeriesSource } from '../../src/infra/monitoring/encode.js';
 import { BREAKER_STATES, TELEMETRY_METRICS as M, monitoringType, type TelemetryMetric } from './metrics.js';
 import type { Telemetry, TelemetrySnapshot } from './telemetry.js';
 

@@ -101,3 +101,12 @@ export function encodeTimeSeries(
     dist(METRICS.endToEndLatency, totals.endToEndLatency),
   ];
 }
+
+/**
+ * Metrics written beside the product metrics, on the same timer and monitored resource (the
+ * service's self-telemetry): their descriptors, and the series of one point.
+ */
+export interface SeriesSource {
+  descriptors(): protos.google.api.IMetricDescriptor[];
+  series(at: { readonly resource: MonitoredResource; readonly start: Date; readonly end: Date }): Promise<protos.google.monitoring.v3.ITimeSeries[]>;
+}
