@@ -21,10 +21,10 @@
 import type { Config } from '../src/config.js';
 import type { Anomaly } from '../src/domain/types.js';
 import type { Logger } from '../src/log.js';
-import { ERROR_CODES, TransientError } from '../src/domain/errors.js';
+import { ERROR_CODES, TransientError, errorMessage } from '../src/domain/errors.js';
 import { createBigQueryClient } from './bigquery/config.js';
 import { BigQueryRecords } from './bigquery/records.js';
-import { BigQueryWriter, describe, errorCode, type BigQueryClient } from './bigquery/sink.js';
+import { BigQueryWriter, errorCode, type BigQueryClient } from './bigquery/sink.js';
 import { BigQueryStore, type ResultLists } from './bigquery/store.js';
 import { createStorageClient } from '../src/infra/storage/client.js';
 import { resultObjectName } from './cloud-storage/encode.js';
@@ -227,7 +227,7 @@ async function readResultObject(bucket: BucketClient, bucketName: string, uri: s
         ...(body.ambiguous ? { ambiguous: body.ambiguous } : {}),
       };
     } catch (err) {
-      if (errorCode(err) !== 404) throw new TransientError(ERROR_CODES.sinkUnavailable, `cannot read result object ${uri}: ${describe(err)}`, { cause: err });
+      if (errorCode(err) !== 404) throw new TransientError(ERROR_CODES.sinkUnavailable, `cannot read result object ${uri}: ${errorMessage(err)}`, { cause: err });
       if (attempt >= RESULT_OBJECT_WAITS) return null;
       await new Promise((resolve) => setTimeout(resolve, RESULT_OBJECT_WAIT_MS));
     }

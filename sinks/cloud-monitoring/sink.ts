@@ -12,6 +12,7 @@ import { MAX_SERIES_PER_REQUEST, MIN_POINT_SPACING_MS } from '../../src/infra/mo
 import { encodeTimeSeries, metricDescriptors } from '../../src/infra/monitoring/encode.js';
 import type { MonitoredResource } from '../../src/infra/monitoring/resource.js';
 import type { SeriesSource } from '../../src/infra/monitoring/encode.js';
+import { errorMessage } from '../../src/domain/errors.js';
 
 /** The slice of the client this sink uses; tests hand in the real client at a local gRPC server. */
 export type MonitoringClient = Pick<MetricServiceClient, 'createTimeSeries' | 'createMetricDescriptor'>;
@@ -176,7 +177,7 @@ export class CloudMonitoringSink {
   }
 
   private failed(err: unknown, message: string): void {
-    const text = err instanceof Error ? err.message : String(err);
+    const text = errorMessage(err);
     this.stats_ = { ...this.stats_, writeFailures: this.stats_.writeFailures + 1, lastError: text };
     this.options.logger.warn({ err: text, failures: this.stats_.writeFailures }, message);
   }

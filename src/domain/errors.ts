@@ -45,6 +45,7 @@ export class TransientError extends Error {
   }
 }
 
-export function isPermanent(err: unknown): err is MalformedInputError {
-  return err instanceof MalformedInputError;
+/** The message of anything thrown: an Error's own message, else the value as text. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
