@@ -4,6 +4,7 @@
  */
 import type { PubSub } from '@google-cloud/pubsub';
 import type { Config } from '../../src/config.js';
+import { CodedError } from '../../src/domain/errors.js';
 
 export interface TopologyOptions {
   readonly topic: string;
@@ -25,15 +26,8 @@ export interface TopologyResult {
   readonly dlqSubscription: string;
 }
 
-export class TopologyError extends Error {
+export class TopologyError extends CodedError<'invalid_topology' | 'topology_unavailable'> {
   override readonly name = 'TopologyError';
-  constructor(
-    readonly code: 'invalid_topology' | 'topology_unavailable',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** gRPC ALREADY_EXISTS: another replica (or an earlier run) created it first. */

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
-import { errorMessage } from '../../domain/errors.js';
+import { errorMessage, CodedError } from '../../domain/errors.js';
 
 export type Db = Database.Database;
 
@@ -35,15 +35,8 @@ export const DATABASE_ERROR_CODES = {
 export type DatabaseErrorCode = (typeof DATABASE_ERROR_CODES)[keyof typeof DATABASE_ERROR_CODES];
 
 /** The database file could not be opened or has a layout this build does not understand. */
-export class LocalDatabaseError extends Error {
+export class LocalDatabaseError extends CodedError<DatabaseErrorCode> {
   override readonly name = 'LocalDatabaseError';
-  constructor(
-    readonly code: DatabaseErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 export interface OpenDatabaseOptions {

@@ -2,6 +2,7 @@
  * What the local queue is opened with, checked once at open, and the one error its misuse raises.
  */
 import type { Logger } from '../../../src/log.js';
+import { CodedError } from '../../../src/domain/errors.js';
 
 export const LOCAL_QUEUE_ERROR_CODES = {
   invalidOption: 'invalid_option',
@@ -10,14 +11,8 @@ export const LOCAL_QUEUE_ERROR_CODES = {
 export type LocalQueueErrorCode = (typeof LOCAL_QUEUE_ERROR_CODES)[keyof typeof LOCAL_QUEUE_ERROR_CODES];
 
 /** Misuse of the queue (a bad option, a second consumer), as opposed to a failing database. */
-export class LocalQueueError extends Error {
+export class LocalQueueError extends CodedError<LocalQueueErrorCode> {
   override readonly name = 'LocalQueueError';
-  constructor(
-    readonly code: LocalQueueErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export interface BackoffOptions {
