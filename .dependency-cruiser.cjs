@@ -86,7 +86,7 @@ module.exports = {
       name: 'composition-on-top',
       comment: 'Only the process entry point starts the service; nothing below composition imports it.',
       severity: 'error',
-      from: { path: PRODUCT, pathNot: ['^src/(main|cli)[.]ts$', '^src/cli/', '^src/service[.]ts$'] },
+      from: { path: PRODUCT, pathNot: ['^src/main[.]ts$', '^src/service[.]ts$'] },
       to: { path: '^src/(service|registry)[.]ts$' },
     },
     {
