@@ -59,7 +59,7 @@ module.exports = {
       comment: 'src/infra serves sources and sinks alike, so it imports neither, nor composition.',
       severity: 'error',
       from: { path: '^src/infra/' },
-      to: { path: PRODUCT, pathNot: ['^src/(domain|infra)/', UTILITIES, '^src/config[.]ts$'] },
+      to: { path: PRODUCT, pathNot: ['^src/(domain|infra)/', UTILITIES] },
     },
     {
       name: 'streams-never-import-sinks',
@@ -77,10 +77,10 @@ module.exports = {
     },
     {
       name: 'parts-import-only-lower-layers',
-      comment: 'streams/ and sinks/ use the domain, src/infra and the utilities, never composition, the server or a tool.',
+      comment: 'streams/ and sinks/ use the domain, src/infra and the utilities, never the configuration (each part declares the settings it reads), composition, the server or a tool.',
       severity: 'error',
       from: { path: '^(streams|sinks)/' },
-      to: { path: '^src/', pathNot: ['^src/(domain|infra)/', UTILITIES, '^src/config[.]ts$'] },
+      to: { path: '^src/', pathNot: ['^src/(domain|infra)/', UTILITIES] },
     },
     {
       name: 'composition-on-top',

@@ -18,7 +18,6 @@
  * in the row, with `result_object` pointing at its result object, which holds it whole; reads
  * answer it whole from there. A row BigQuery refuses for good fails its task alone (`rejected`).
  */
-import type { Config } from '../src/config.js';
 import type { Anomaly } from '../src/domain/types.js';
 import type { Logger } from '../src/log.js';
 import { ERROR_CODES, TransientError, errorMessage } from '../src/domain/errors.js';
@@ -75,7 +74,7 @@ export class GcpSink implements ResultSink, ResultStore {
   private readonly monitoring: CloudMonitoringSink;
 
   constructor(
-    config: Config,
+    config: GcpSinkSettings,
     logger: Logger,
     clients: GcpClients,
     ownedMonitoringClient: { close(): Promise<void> } | null,
@@ -238,9 +237,24 @@ async function readResultObject(bucket: BucketClient, bucketName: string, uri: s
 const RESULT_OBJECT_WAITS = 5;
 const RESULT_OBJECT_WAIT_MS = 200;
 
-function requireProject(config: Config): string {
+function requireProject(config: GcpSinkSettings): string {
   if (!config.projectId) throw new RangeError('SINKS=gcp needs GOOGLE_CLOUD_PROJECT');
   return config.projectId;
+}
+
+/** The configuration's settings the GCP sink and its clients are made from. */
+export interface GcpSinkSettings {
+  readonly projectId: string | null;
+  readonly replicaId: string;
+  readonly gcp: {
+    readonly dataset: string;
+    readonly bigqueryLocation: string;
+    readonly outputBucket: string;
+    readonly monitoringIntervalSeconds: number;
+    readonly bigqueryEndpoint: string | null;
+    readonly storageEndpoint: string | null;
+    readonly monitoringEndpoint: string | null;
+  };
 }
 
 /**
@@ -251,7 +265,7 @@ function requireProject(config: Config): string {
  * const sink = createGcpSink(config, logger);
  * const { fresh } = await sink.writeBatch(batch);
  */
-export function createGcpSink(config: Config, logger: Logger, clients: Partial<GcpClients> = {}, options: GcpSinkOptions = {}): GcpSink {
+export function createGcpSink(config: GcpSinkSettings, logger: Logger, clients: Partial<GcpClients> = {}, options: GcpSinkOptions = {}): GcpSink {
   const monitoring = clients.monitoring ?? createMonitoringClient(config);
   return new GcpSink(
     config,

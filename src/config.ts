@@ -8,6 +8,7 @@ import { accessSync, constants as fsConstants, statfsSync, statSync } from 'node
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { MATCH_FALLBACKS, type MatchFallback } from './domain/match.js';
 
 export const SEED_NAMES = {
   topic: 'drawing-processing-tasks',
@@ -108,8 +109,7 @@ export interface Config {
   };
 }
 
-export const MATCH_FALLBACKS = ['none', 'geometry', 'auto'] as const;
-export type MatchFallback = (typeof MATCH_FALLBACKS)[number];
+export { MATCH_FALLBACKS, type MatchFallback };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

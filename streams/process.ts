@@ -6,7 +6,7 @@
 import { decodeTask } from '../src/domain/task.js';
 import { countChanges } from '../src/domain/diff.js';
 import { matchModeFor } from '../src/domain/match.js';
-import type { MatchFallback } from '../src/config.js';
+import type { MatchFallback } from '../src/domain/match.js';
 import { ERROR_CODES, MalformedInputError, TransientError, errorMessage } from '../src/domain/errors.js';
 import type { Anomaly, ChangeSet, Task } from '../src/domain/types.js';
 import type { FailureRecord, ResultRecord } from '../src/domain/sink.js';

@@ -43,7 +43,7 @@ const FIXTURE: Record<string, string> = {
   'src/domain/sink.ts': 'export interface ResultSink { write(): void }\n',
   // A stage using a concrete sink instead of the contract.
   'streams/stage.ts': "import type { ResultSink } from '../src/domain/sink.js';\nimport { store } from '../sinks/store/sink.js';\nexport type Stage = ResultSink;\nexport const use = store;\n",
-  // Two modules importing each other, and a source reaching into composition.
+  // Two modules importing each other, and a source reaching into configuration and composition.
   'streams/source.ts': "import { b } from './source-b.js';\nimport { config } from '../src/config.js';\nimport '../src/service.js';\nexport const a = () => b + String(config);\n",
   'streams/source-b.ts': "import { a } from './source.js';\nexport const b = String(a);\n",
   // A sink reaching back into the pipeline.
@@ -73,6 +73,7 @@ test('the checker refuses a tree that breaks each rule, naming the rule', async 
     'no-dead-modules: sinks/store/unused.ts',
     'no-dead-modules: src/domain/types.ts',
     'no-orphans: sinks/store/unused.ts',
+    'parts-import-only-lower-layers: streams/source.ts → src/config.ts',
     'parts-import-only-lower-layers: streams/source.ts → src/service.ts',
     'server-uses-contracts: src/server/app.ts → sinks/store/sink.ts',
     'sinks-never-import-streams: sinks/store/sink.ts → streams/stage.ts',

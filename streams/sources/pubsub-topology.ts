@@ -3,7 +3,6 @@
  * emulator and fresh projects work without a separate provisioning step.
  */
 import type { PubSub } from '@google-cloud/pubsub';
-import type { Config } from '../../src/config.js';
 import { CodedError } from '../../src/domain/errors.js';
 
 export interface TopologyOptions {
@@ -40,13 +39,19 @@ export const DEFAULT_TOPOLOGY = {
   maxBackoffSeconds: 600,
 } as const;
 
+/** The configuration's settings the topology is made from. */
+export interface TopologySettings {
+  readonly pubsub: { readonly topic: string; readonly subscription: string; readonly dlqTopic: string; readonly emulatorHost: string | null };
+  readonly maxDeliveryAttempts: number;
+}
+
 /**
  * Topology options from the validated configuration.
  *
  * @example
  * if (shouldEnsureTopology(config)) await ensureTopology(pubsub, topologyOptions(config));
  */
-export function topologyOptions(config: Config): TopologyOptions {
+export function topologyOptions(config: TopologySettings): TopologyOptions {
   return {
     topic: config.pubsub.topic,
     subscription: config.pubsub.subscription,
@@ -61,7 +66,7 @@ export function topologyOptions(config: Config): TopologyOptions {
  * real project only when `PUBSUB_CREATE_TOPOLOGY=true` (production topology is usually managed
  * by infrastructure code, and creating it needs admin rights the service should not hold).
  */
-export function shouldEnsureTopology(config: Config, env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+export function shouldEnsureTopology(config: Pick<TopologySettings, 'pubsub'>, env: Readonly<Record<string, string | undefined>> = process.env): boolean {
   return config.pubsub.emulatorHost !== null || env.PUBSUB_CREATE_TOPOLOGY === 'true';
 }
 

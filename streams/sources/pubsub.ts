@@ -4,7 +4,6 @@
  */
 import { Duration, type Message, type PubSub, type Subscription, type SubscriberOptions, type Topic } from '@google-cloud/pubsub';
 import { Observable, Subject } from 'rxjs';
-import type { Config } from '../../src/config.js';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { TIMED_OUT, within } from '../../src/timeout.js';
@@ -51,13 +50,26 @@ const CLOSE_WAIT_MS = 3_000;
 const GRPC_OK = 0;
 const GRPC_DEADLINE_EXCEEDED = 4;
 
+/** The configuration's settings the source's options are made from. */
+export interface PubSubSourceSettings {
+  readonly pubsub: {
+    readonly subscription: string;
+    readonly dlqTopic: string;
+    readonly maxOutstandingMessages: number;
+    readonly maxOutstandingBytes: number;
+    readonly maxLeaseSeconds: number;
+    readonly watchdogSeconds: number;
+  };
+  readonly maxDeliveryAttempts: number;
+}
+
 /**
  * The source options from the validated configuration.
  *
  * @example
  * const source = new PubSubSource(new PubSub({ projectId }), pubsubSourceOptions(config, logger));
  */
-export function pubsubSourceOptions(config: Config, logger?: Logger): PubSubSourceOptions {
+export function pubsubSourceOptions(config: PubSubSourceSettings, logger?: Logger): PubSubSourceOptions {
   return {
     subscription: config.pubsub.subscription,
     dlqTopic: config.pubsub.dlqTopic,
