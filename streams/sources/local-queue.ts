@@ -11,7 +11,14 @@ import { hostname } from 'node:os';
 import { Observable, type Subscriber } from 'rxjs';
 import { silentLogger } from '../../src/log.js';
 import { openDatabase, type Db } from '../../src/infra/sqlite/database.js';
-import type { DeadLetterReason, Delivery, OutgoingTask, TaskPublisher, TaskSource } from '../../src/domain/source.js';
+import {
+  DEFAULT_MAX_DELIVERY_ATTEMPTS,
+  type DeadLetterReason,
+  type Delivery,
+  type OutgoingTask,
+  type TaskPublisher,
+  type TaskSource,
+} from '../../src/domain/source.js';
 import { deadLetterRecord, deadLetterRow, MAX_ATTEMPTS_REASON, type DeadLetterRecord } from './local-queue/dead-letters.js';
 import { guarded, isBusy } from './local-queue/guard.js';
 import { extendLeases, handBack, leaseTransaction, liveOwners, reclaimDeadOwners, type InFlight, type Lessee } from './local-queue/leases.js';
@@ -75,7 +82,7 @@ export class LocalQueue implements TaskSource, TaskPublisher {
     options: Omit<LocalQueueOptions, 'dataDir' | 'busyTimeoutMs'>,
   ) {
     this.maxOutstanding = positiveInt('maxOutstanding', options.maxOutstanding);
-    this.maxDeliveryAttempts = positiveInt('maxDeliveryAttempts', options.maxDeliveryAttempts ?? 5);
+    this.maxDeliveryAttempts = positiveInt('maxDeliveryAttempts', options.maxDeliveryAttempts ?? DEFAULT_MAX_DELIVERY_ATTEMPTS);
     const leaseMs = positiveNumber('leaseSeconds', options.leaseSeconds) * 1000;
     this.backoff = {
       initialMs: nonNegative('backoff.initialMs', options.backoff?.initialMs ?? 1000),

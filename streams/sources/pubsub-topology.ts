@@ -4,6 +4,7 @@
  */
 import type { PubSub } from '@google-cloud/pubsub';
 import { CodedError } from '../../src/domain/errors.js';
+import { DEAD_LETTER_ATTEMPTS, PUBSUB_ID_PATTERN } from '../../src/infra/pubsub.js';
 
 export interface TopologyOptions {
   readonly topic: string;
@@ -56,7 +57,7 @@ export function topologyOptions(config: TopologySettings): TopologyOptions {
     topic: config.pubsub.topic,
     subscription: config.pubsub.subscription,
     dlqTopic: config.pubsub.dlqTopic,
-    maxDeliveryAttempts: Math.min(100, Math.max(5, config.maxDeliveryAttempts)),
+    maxDeliveryAttempts: Math.min(DEAD_LETTER_ATTEMPTS.max, Math.max(DEAD_LETTER_ATTEMPTS.min, config.maxDeliveryAttempts)),
     ...DEFAULT_TOPOLOGY,
   };
 }
@@ -135,10 +136,10 @@ function validate(o: TopologyOptions): void {
     ['subscription', o.subscription],
     ['dlqTopic', o.dlqTopic],
   ] as const) {
-    if (!/^(?!goog)[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/.test(value)) problems.push(`${name} is not a valid Pub/Sub id: ${JSON.stringify(value)}`);
+    if (!PUBSUB_ID_PATTERN.test(value)) problems.push(`${name} is not a valid Pub/Sub id: ${JSON.stringify(value)}`);
   }
   if (o.topic === o.dlqTopic) problems.push('dlqTopic must differ from topic, or dead letters would be redelivered as tasks');
-  within('maxDeliveryAttempts', o.maxDeliveryAttempts, 5, 100);
+  within('maxDeliveryAttempts', o.maxDeliveryAttempts, DEAD_LETTER_ATTEMPTS.min, DEAD_LETTER_ATTEMPTS.max);
   within('ackDeadlineSeconds', o.ackDeadlineSeconds, 10, 600);
   within('minBackoffSeconds', o.minBackoffSeconds, 0, 600);
   within('maxBackoffSeconds', o.maxBackoffSeconds, 0, 600);

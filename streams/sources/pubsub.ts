@@ -7,7 +7,7 @@ import { Observable, Subject } from 'rxjs';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { TIMED_OUT, within } from '../../src/timeout.js';
-import type { DeadLetterReason, Delivery, TaskSource } from '../../src/domain/source.js';
+import { DEFAULT_MAX_DELIVERY_ATTEMPTS, type DeadLetterReason, type Delivery, type TaskSource } from '../../src/domain/source.js';
 import { deadLetterAttributes } from './pubsub-attributes.js';
 import { StreamWatchdog } from './pubsub-watchdog.js';
 
@@ -44,7 +44,6 @@ export interface PubSubSourceOptions {
 /** Pub/Sub's own bounds on a lease (modifyAckDeadline accepts 10 to 600 seconds). */
 const MIN_ACK_DEADLINE_SECONDS = 10;
 const MAX_ACK_DEADLINE_SECONDS = 600;
-const DEFAULT_MAX_DELIVERY_ATTEMPTS = 5;
 /** How long close() waits for the client to finish closing its stream before it moves on. */
 const CLOSE_WAIT_MS = 3_000;
 const GRPC_OK = 0;
