@@ -6,7 +6,8 @@
  *   streams/       pipeline stages and sources; talks to sinks only through src/domain/sink.ts
  *   sinks/         one folder per sink; never sees a pipeline stage
  *   src/service.ts, src/registry.ts   composition: the only modules that know every part
- * src/log.ts and src/timeout.ts are leaf utilities any layer above the domain may use.
+ * src/log.ts and src/timeout.ts are leaf utilities any layer above the domain may use. No module
+ * of streams/, sinks/ or src/infra imports src/config.ts: each declares the settings it reads.
  */
 const PRODUCT = '^(src|streams|sinks)/';
 const UTILITIES = '^src/(log|timeout)[.]ts$';
