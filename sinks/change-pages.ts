@@ -7,7 +7,7 @@
  * what its row holds and slices it.
  */
 import type { ChangeSet } from '../src/domain/types.js';
-import type { ResultStore, StoredChange } from './sink.js';
+import type { ResultStore, StoredChange } from '../src/domain/sink.js';
 
 /** The kinds every result has. */
 export const CORE_KINDS = ['added', 'removed', 'moved', 'modified'] as const;

@@ -5,7 +5,7 @@
  * first time (written second, only with what the records sink took), and telemetry sinks observe
  * the outcome and never fail a batch.
  */
-import type { Rejection, ResultSink, Rollup, SinkBatch, WriteReceipt } from './sink.js';
+import type { PartWriteListener, Rejection, ResultSink, Rollup, SinkBatch, WriteReceipt } from '../src/domain/sink.js';
 
 /** What a records sink answers: everything not rejected is durable. */
 export interface RecordsReceipt {
@@ -48,12 +48,6 @@ export interface FanOutParts {
   readonly freshness: FreshnessSink;
   readonly telemetry: readonly TelemetrySink[];
 }
-
-/**
- * Told of every write of a part: its name and role, how long it took, whether it held. Only the
- * records and freshness sinks' failures fail a batch; a telemetry sink's never do.
- */
-export type PartWriteListener = (part: string, latencyMs: number, ok: boolean, role: keyof FanOutParts) => void;
 
 export class FanOutSink implements ResultSink {
   private closed: Promise<void> | null = null;

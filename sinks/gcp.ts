@@ -18,22 +18,22 @@
  * in the row, with `result_object` pointing at its result object, which holds it whole; reads
  * answer it whole from there. A row BigQuery refuses for good fails its task alone (`rejected`).
  */
-import type { Config } from '../src/config.js';
 import type { Anomaly } from '../src/domain/types.js';
 import type { Logger } from '../src/log.js';
-import { ERROR_CODES, TransientError } from '../src/domain/errors.js';
+import { ERROR_CODES, TransientError, errorMessage } from '../src/domain/errors.js';
 import { createBigQueryClient } from './bigquery/config.js';
 import { BigQueryRecords } from './bigquery/records.js';
-import { BigQueryWriter, describe, errorCode, type BigQueryClient } from './bigquery/sink.js';
+import { BigQueryWriter, errorCode, type BigQueryClient } from './bigquery/sink.js';
 import { BigQueryStore, type ResultLists } from './bigquery/store.js';
-import { createStorageClient } from './cloud-storage/config.js';
+import { createStorageClient } from '../src/infra/storage/client.js';
 import { resultObjectName } from './cloud-storage/encode.js';
 import { CloudStorageMarkers, type BucketClient } from './cloud-storage/sink.js';
-import { createMonitoringClient } from './cloud-monitoring/config.js';
-import { detectResource } from './cloud-monitoring/resource.js';
-import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats, type SeriesSource } from './cloud-monitoring/sink.js';
-import { FanOutSink, type PartWriteListener, type TelemetrySink } from './fan-out.js';
-import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
+import { createMonitoringClient } from '../src/infra/monitoring/config.js';
+import { detectResource } from '../src/infra/monitoring/resource.js';
+import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats } from './cloud-monitoring/sink.js';
+import type { SeriesSource } from '../src/infra/monitoring/encode.js';
+import { FanOutSink, type TelemetrySink } from './fan-out.js';
+import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, PartWriteListener, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from '../src/domain/sink.js';
 
 /** The three clients, narrowed to what the sinks call; tests pass real clients at local fakes. */
 export interface GcpClients {
@@ -74,7 +74,7 @@ export class GcpSink implements ResultSink, ResultStore {
   private readonly monitoring: CloudMonitoringSink;
 
   constructor(
-    config: Config,
+    config: GcpSinkSettings,
     logger: Logger,
     clients: GcpClients,
     ownedMonitoringClient: { close(): Promise<void> } | null,
@@ -235,7 +235,7 @@ async function readResultObject(bucket: BucketClient, bucketName: string, uri: s
         ...(body.ambiguous ? { ambiguous: body.ambiguous } : {}),
       };
     } catch (err) {
-      if (errorCode(err) !== 404) throw new TransientError(ERROR_CODES.sinkUnavailable, `cannot read result object ${uri}: ${describe(err)}`, { cause: err });
+      if (errorCode(err) !== 404) throw new TransientError(ERROR_CODES.sinkUnavailable, `cannot read result object ${uri}: ${errorMessage(err)}`, { cause: err });
       if (attempt >= RESULT_OBJECT_WAITS) return null;
       await new Promise((resolve) => setTimeout(resolve, RESULT_OBJECT_WAIT_MS));
     }
@@ -246,9 +246,24 @@ async function readResultObject(bucket: BucketClient, bucketName: string, uri: s
 const RESULT_OBJECT_WAITS = 5;
 const RESULT_OBJECT_WAIT_MS = 200;
 
-function requireProject(config: Config): string {
+function requireProject(config: GcpSinkSettings): string {
   if (!config.projectId) throw new RangeError('SINKS=gcp needs GOOGLE_CLOUD_PROJECT');
   return config.projectId;
+}
+
+/** The configuration's settings the GCP sink and its clients are made from. */
+export interface GcpSinkSettings {
+  readonly projectId: string | null;
+  readonly replicaId: string;
+  readonly gcp: {
+    readonly dataset: string;
+    readonly bigqueryLocation: string;
+    readonly outputBucket: string;
+    readonly monitoringIntervalSeconds: number;
+    readonly bigqueryEndpoint: string | null;
+    readonly storageEndpoint: string | null;
+    readonly monitoringEndpoint: string | null;
+  };
 }
 
 /**
@@ -259,7 +274,7 @@ function requireProject(config: Config): string {
  * const sink = createGcpSink(config, logger);
  * const { fresh } = await sink.writeBatch(batch);
  */
-export function createGcpSink(config: Config, logger: Logger, clients: Partial<GcpClients> = {}, options: GcpSinkOptions = {}): GcpSink {
+export function createGcpSink(config: GcpSinkSettings, logger: Logger, clients: Partial<GcpClients> = {}, options: GcpSinkOptions = {}): GcpSink {
   const monitoring = clients.monitoring ?? createMonitoringClient(config);
   return new GcpSink(
     config,

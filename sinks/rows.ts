@@ -1,8 +1,9 @@
 /**
- * The rows both stores keep for a result or a failure: one shape for the embedded tables and
- * BigQuery's, so the two stores cannot drift apart column by column.
+ * The rows both stores keep for a result, a failure, an anomaly and an hourly rollup: one shape
+ * for the embedded tables and BigQuery's, so the two stores cannot drift apart column by column.
  */
-import type { FailureRecord, ResultRecord } from './sink.js';
+import type { Anomaly } from '../src/domain/types.js';
+import type { FailureRecord, ResultRecord, Rollup } from '../src/domain/sink.js';
 
 /** ISO-8601 UTC with milliseconds: fixed width, so text order is time order. */
 export const isoTime = (d: Date): string => d.toISOString();
@@ -41,6 +42,31 @@ export interface MetricRow {
   readonly error_message: string | null;
   readonly created_at: string;
   readonly replica_id: string;
+}
+
+export interface AnomalyRow {
+  readonly id: string;
+  readonly drawing_id: string | null;
+  readonly anomaly_type: string;
+  readonly severity: string;
+  readonly details: string;
+  readonly created_at: string;
+}
+
+export interface RollupRow {
+  readonly replica_id: string;
+  readonly hour_start: string;
+  readonly pairs: number;
+  readonly added: number;
+  readonly removed: number;
+  readonly moved: number;
+  readonly modified: number;
+  readonly renamed: number;
+  readonly failed: number;
+  readonly malformed: number;
+  readonly processing_histogram: string;
+  readonly end_to_end_histogram: string;
+  readonly updated_at: string;
 }
 
 /** The `change_results` row of a result; JSON columns as JSON text. */
@@ -102,5 +128,36 @@ export function failureMetricRow(f: FailureRecord): MetricRow {
     error_message: f.message,
     created_at: isoTime(f.createdAt),
     replica_id: f.replicaId,
+  };
+}
+
+/** The `anomalies` row; `details` as JSON text. */
+export function anomalyRow(a: Anomaly): AnomalyRow {
+  return {
+    id: a.id,
+    drawing_id: a.drawingId,
+    anomaly_type: a.type,
+    severity: a.severity,
+    details: JSON.stringify(a.details),
+    created_at: isoTime(a.timestamp),
+  };
+}
+
+/** The `hourly_rollups` row of one replica's hour; histograms as encoded text. */
+export function rollupRow(r: Rollup): RollupRow {
+  return {
+    replica_id: r.replicaId,
+    hour_start: isoTime(r.hourStart),
+    pairs: r.counts.pairs,
+    added: r.counts.added,
+    removed: r.counts.removed,
+    moved: r.counts.moved,
+    modified: r.counts.modified,
+    renamed: r.counts.renamed ?? 0,
+    failed: r.counts.failed,
+    malformed: r.counts.malformed,
+    processing_histogram: r.processingHistogram,
+    end_to_end_histogram: r.endToEndHistogram,
+    updated_at: isoTime(r.updatedAt),
   };
 }

@@ -5,7 +5,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { MalformedInputError } from './domain/errors.js';
+import { MalformedInputError, errorMessage } from './domain/errors.js';
 import { deadLettersCommand } from './cli/dead-letters.js';
 import { diffCommand, DIFF_USAGE } from './cli/diff.js';
 import { setupCommand } from './cli/setup.js';
@@ -83,7 +83,7 @@ if (invokedDirectly()) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`buildtrace: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`buildtrace: internal error: ${errorMessage(err)}\n`);
       process.exitCode = 1;
     },
   );

@@ -8,6 +8,9 @@ import { accessSync, constants as fsConstants, statfsSync, statSync } from 'node
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { MATCH_FALLBACKS, type MatchFallback } from './domain/match.js';
+import { DEFAULT_MAX_DELIVERY_ATTEMPTS } from './domain/source.js';
+import { PUBSUB_ID_PATTERN } from './infra/pubsub.js';
 
 export const SEED_NAMES = {
   topic: 'drawing-processing-tasks',
@@ -108,8 +111,7 @@ export interface Config {
   };
 }
 
-export const MATCH_FALLBACKS = ['none', 'geometry', 'auto'] as const;
-export type MatchFallback = (typeof MATCH_FALLBACKS)[number];
+export { MATCH_FALLBACKS, type MatchFallback };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -186,7 +188,7 @@ const numberIn = (min: number, max: number) =>
 const pubsubName = z
   .string()
   .regex(
-    /^(?!goog)[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/,
+    PUBSUB_ID_PATTERN,
     'must be 3 to 255 characters, start with a letter, and use letters, digits or - _ . ~ + %',
   );
 const bucketName = z
@@ -274,7 +276,7 @@ export function loadConfig(env: Env = process.env): Config {
     matchFallback: read('MATCH_FALLBACK', oneOf(MATCH_FALLBACKS), 'none'),
     matchRadius: read('MATCH_RADIUS', numberIn(0, 1e9), 10),
     concurrency: read('CONCURRENCY', intIn(1, 1024), cpus),
-    maxDeliveryAttempts: read('MAX_DELIVERY_ATTEMPTS', intIn(1, 100), 5),
+    maxDeliveryAttempts: read('MAX_DELIVERY_ATTEMPTS', intIn(1, 100), DEFAULT_MAX_DELIVERY_ATTEMPTS),
     leaseSeconds: read('LEASE_SECONDS', intIn(1, 86_400), 60),
     sinkBreaker: {
       failuresToOpen: read('SINK_BREAKER_FAILURES', intIn(1, 1000), 3),

@@ -6,17 +6,42 @@ import path from 'node:path';
 import { PubSub } from '@google-cloud/pubsub';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
-import type { SinkParts, SourceParts } from './service.js';
+import type { TaskPublisher, TaskSource } from './domain/source.js';
+import type { ResultSink, ResultStore } from './domain/sink.js';
+import type { InputStore } from '../streams/load/input-store.js';
+import type { ChangePages } from '../sinks/change-pages.js';
+import type { SeriesSource } from './infra/monitoring/encode.js';
 import { openLocalQueue } from '../streams/sources/local-queue.js';
 import { PubSubSource, pubsubSourceOptions } from '../streams/sources/pubsub.js';
 import { PubSubPublisher } from '../streams/sources/pubsub-publisher.js';
 import { ensureTopology, shouldEnsureTopology, topologyOptions } from '../streams/sources/pubsub-topology.js';
 import { LocalChangePages } from '../sinks/local-store/change-pages.js';
-import { DATABASE_FILE } from '../sinks/local-store/database.js';
+import { DATABASE_FILE } from './infra/sqlite/database.js';
 import { openLocalStore } from '../sinks/local-store/index.js';
 import { localInputStore } from '../streams/load/local-files.js';
 import { createGcpSink } from '../sinks/gcp.js';
 import { openCloudStorageInput } from '../streams/load/cloud-storage.js';
+
+export interface SourceParts {
+  readonly source: TaskSource;
+  readonly publisher: TaskPublisher;
+  /** Tasks waiting, where the source can tell (the local queue can; Pub/Sub cannot cheaply). */
+  readonly backlog?: () => Promise<number>;
+  /** Age of the oldest waiting task, where the source can tell (the local queue). */
+  readonly oldestTaskAgeMs?: () => Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface SinkParts {
+  readonly sink: ResultSink;
+  readonly store: ResultStore;
+  readonly input: InputStore;
+  /** Sinks that write metrics (Cloud Monitoring) write these beside their own. */
+  attachMetrics?(source: SeriesSource): void;
+  /** Bounded reads of results for `GET /changes`; without it pages are cut from whole results. */
+  readonly changePages?: ChangePages;
+  close(): Promise<void>;
+}
 
 type Factory<T> = (config: Config, logger: Logger) => Promise<T>;
 

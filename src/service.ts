@@ -7,10 +7,7 @@ import { createHttpServer } from './server/http-server.js';
 import { once } from 'node:events';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
-import type { TaskPublisher, TaskSource } from '../streams/sources/source.js';
-import type { InputStore } from '../streams/load/input-store.js';
-import { wholeResultPages, type ChangePages } from '../sinks/change-pages.js';
-import type { ResultSink, ResultStore } from '../sinks/sink.js';
+import { wholeResultPages } from '../sinks/change-pages.js';
 import { Pipeline } from '../streams/pipeline.js';
 import { AnomalyOutbox } from '../streams/commit.js';
 import { DiffWorkerPool } from '../streams/diff/worker-pool.js';
@@ -18,14 +15,13 @@ import { diffPair, estimatedObjects, type DiffRequest } from '../streams/diff/di
 import { Aggregation } from '../streams/aggregate/aggregation.js';
 import { createApp } from './server/app.js';
 import type { ServerDeps } from './server/deps.js';
-import { sourceFactories, sinkFactories } from './registry.js';
+import { sourceFactories, sinkFactories, type SourceParts } from './registry.js';
 import { TIMED_OUT, within } from './timeout.js';
 import { Telemetry } from '../streams/telemetry/telemetry.js';
 import { instrumentSink, instrumentSource } from '../streams/telemetry/instrument.js';
 import { telemetrySeriesSource } from '../streams/telemetry/monitoring.js';
 import { sinkLabel } from '../streams/telemetry/metrics.js';
 import { prometheusRegistry } from '../streams/telemetry/prometheus.js';
-import type { SeriesSource } from '../sinks/cloud-monitoring/sink.js';
 import { SinkBreaker } from '../streams/retry/sink-breaker.js';
 
 /** Time kept back from the grace period for flushing and closing after the drain. */
@@ -51,27 +47,6 @@ export interface Service {
   readonly failed: Promise<unknown>;
   /** Drains and closes everything; resolves when all is flushed. */
   stop(): Promise<void>;
-}
-
-export interface SourceParts {
-  readonly source: TaskSource;
-  readonly publisher: TaskPublisher;
-  /** Tasks waiting, where the source can tell (the local queue can; Pub/Sub cannot cheaply). */
-  readonly backlog?: () => Promise<number>;
-  /** Age of the oldest waiting task, where the source can tell (the local queue). */
-  readonly oldestTaskAgeMs?: () => Promise<number>;
-  close(): Promise<void>;
-}
-
-export interface SinkParts {
-  readonly sink: ResultSink;
-  readonly store: ResultStore;
-  readonly input: InputStore;
-  /** Sinks that write metrics (Cloud Monitoring) write these beside their own. */
-  attachMetrics?(source: SeriesSource): void;
-  /** Bounded reads of results for `GET /changes`; without it pages are cut from whole results. */
-  readonly changePages?: ChangePages;
-  close(): Promise<void>;
 }
 
 /** Starts the whole service on `config`; `clock` is injectable for tests. */

@@ -4,12 +4,13 @@
  * so load and fault tests can drive the service with repeatable traffic and known ground truth.
  */
 import { runSimulateCli } from './simulate/cli.js';
+import { errorMessage } from './domain/errors.js';
 
 // google-gax rejects a second, unobserved promise when credentials are missing, after the
 // failure has been reported; only a rejection nobody has explained yet is an internal error.
 process.on('unhandledRejection', (reason) => {
   if (process.exitCode !== undefined && process.exitCode !== 0) return;
-  process.stderr.write(`simulate: internal error: ${reason instanceof Error ? reason.message : String(reason)}\n`);
+  process.stderr.write(`simulate: internal error: ${errorMessage(reason)}\n`);
   process.exitCode = 1;
 });
 

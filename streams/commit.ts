@@ -7,7 +7,7 @@
  */
 import type { Anomaly } from '../src/domain/types.js';
 import { ERROR_CODES } from '../src/domain/errors.js';
-import type { FailureRecord, Rejection, ResultRecord, ResultSink, SinkBatch, WriteReceipt } from '../sinks/sink.js';
+import type { FailureRecord, Rejection, ResultRecord, ResultSink, SinkBatch, WriteReceipt } from '../src/domain/sink.js';
 import type { Logger } from '../src/log.js';
 import { type Outcome, type PendingFailure, type PendingResult, toResultRecord } from './process.js';
 import { processingErrorAnomaly } from './detect/anomalies.js';

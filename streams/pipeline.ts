@@ -5,9 +5,10 @@
  */
 import { bufferTime, concatMap, filter, from, mergeMap, type SchedulerLike, type Subscription, asyncScheduler } from 'rxjs';
 import type { Logger } from '../src/log.js';
-import type { TaskSource } from './sources/source.js';
+import type { TaskSource } from '../src/domain/source.js';
 import { processDelivery, type Outcome, type ProcessDeps } from './process.js';
 import { commitBatch, type CommitDeps, type CommitStats } from './commit.js';
+import { errorMessage } from '../src/domain/errors.js';
 
 export interface PipelineOptions {
   readonly concurrency: number;
@@ -56,7 +57,7 @@ export class Pipeline {
     const processDeps: ProcessDeps = {
       ...this.processDeps,
       onError: (err, delivery, task) => {
-        const message = err instanceof Error ? err.message : String(err);
+        const message = errorMessage(err);
         stats.lastError = { at: new Date().toISOString(), message };
         this.logger.warn(
           { err: message, code: (err as { code?: string }).code, messageId: delivery.id, drawingId: task?.drawingId, attempt: delivery.deliveryAttempt },

@@ -6,11 +6,11 @@
 import { decodeTask } from '../src/domain/task.js';
 import { countChanges } from '../src/domain/diff.js';
 import { matchModeFor } from '../src/domain/match.js';
-import type { MatchFallback } from '../src/config.js';
-import { ERROR_CODES, MalformedInputError, TransientError } from '../src/domain/errors.js';
+import type { MatchFallback } from '../src/domain/match.js';
+import { ERROR_CODES, MalformedInputError, TransientError, errorMessage } from '../src/domain/errors.js';
 import type { Anomaly, ChangeSet, Task } from '../src/domain/types.js';
-import type { FailureRecord, ResultRecord } from '../sinks/sink.js';
-import type { DeadLetterReason, Delivery } from './sources/source.js';
+import type { FailureRecord, ResultRecord } from '../src/domain/sink.js';
+import type { DeadLetterReason, Delivery } from '../src/domain/source.js';
 import type { InputStore } from './load/input-store.js';
 import { loadVersions } from './load/load-versions.js';
 import type { DiffRequest } from './diff/diff-pair.js';
@@ -140,7 +140,7 @@ function retryOrGiveUp(delivery: Delivery, task: Task | null, err: unknown, deps
   const who = identity(delivery, task, null);
   const at = new Date(deps.clock());
   const code = err instanceof TransientError ? err.code : ERROR_CODES.internal;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   const record: FailureRecord = { ...who, kind: 'failed', code, message, createdAt: at, replicaId: deps.replicaId };
   const anomaly = processingErrorAnomaly({ ...who, code, message, attempts: delivery.deliveryAttempt, now: at });
   return { kind: 'failure', delivery, record, anomaly, settle: { kind: 'nack' } };

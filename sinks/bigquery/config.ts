@@ -3,7 +3,6 @@
  * policy for rows that fail, and how a client is built from the validated configuration.
  */
 import { BigQuery, type BigQueryOptions } from '@google-cloud/bigquery';
-import type { Config } from '../../src/config.js';
 
 export const INSERT_LIMITS = {
   /** Google recommends ≤ 500 rows per insertAll request (hard limit 50,000). */
@@ -62,6 +61,12 @@ function loopbackAuthClient(): NonNullable<BigQueryOptions['authClient']> {
   return client as unknown as NonNullable<BigQueryOptions['authClient']>;
 }
 
+/** What the BigQuery client is built from: the project and the endpoint override. */
+export interface BigQueryClientSettings {
+  readonly projectId: string | null;
+  readonly gcp: { readonly bigqueryEndpoint: string | null };
+}
+
 /**
  * A BigQuery client from the configuration: Application Default Credentials, and
  * `BIGQUERY_API_ENDPOINT` when set (private endpoints, local fakes). A plaintext loopback endpoint
@@ -70,7 +75,7 @@ function loopbackAuthClient(): NonNullable<BigQueryOptions['authClient']> {
  * @example
  * const bigquery = createBigQueryClient(loadConfig({ GOOGLE_CLOUD_PROJECT: 'p', BIGQUERY_API_ENDPOINT: 'http://127.0.0.1:9050' }));
  */
-export function createBigQueryClient(config: Config): BigQuery {
+export function createBigQueryClient(config: BigQueryClientSettings): BigQuery {
   const endpoint = config.gcp.bigqueryEndpoint;
   return new BigQuery({
     // The writer retries failed rows itself, with bounded backoff; the client's own retries inside

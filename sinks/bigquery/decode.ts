@@ -3,7 +3,7 @@
  * API serves, tolerant of the client's representations (BigQueryTimestamp objects, JSON as text).
  */
 import { ANOMALY_TYPES, type Anomaly, type AnomalyType, type Severity } from '../../src/domain/types.js';
-import type { DrawingSummary, JobStatus, MetricSample, Rollup, StoredChange } from '../sink.js';
+import type { DrawingSummary, JobStatus, MetricSample, Rollup, StoredChange } from '../../src/domain/sink.js';
 
 export type Row = Readonly<Record<string, unknown>>;
 

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Anomaly } from '../../src/domain/types.js';
-import type { FailureRecord, JobRecord, ResultRecord, Rollup } from '../sink.js';
+import type { FailureRecord, JobRecord, ResultRecord, Rollup } from '../../src/domain/sink.js';
 import * as rows from '../rows.js';
 import { INSERT_LIMITS } from './config.js';
 
@@ -29,9 +29,7 @@ export function insertIdFor(key: string): string {
   return `sha256:${createHash('sha256').update(key).digest('hex')}`;
 }
 
-const ts = (d: Date): string => d.toISOString();
-/** JSON columns travel as JSON text in insertAll. */
-const json = (v: unknown): string => JSON.stringify(v);
+const ts = rows.isoTime;
 
 /** The `change_results` row of a result; insertId = task key. */
 export function changeResultRow(r: ResultRecord): InsertRow {
@@ -81,17 +79,7 @@ export function failureMetricRow(f: FailureRecord): InsertRow {
 
 /** The `anomalies` row; insertId = the anomaly's deterministic id. */
 export function anomalyRow(a: Anomaly): InsertRow {
-  return {
-    insertId: insertIdFor(a.id),
-    json: {
-      id: a.id,
-      drawing_id: a.drawingId,
-      anomaly_type: a.type,
-      severity: a.severity,
-      details: json(a.details),
-      created_at: ts(a.timestamp),
-    },
-  };
+  return { insertId: insertIdFor(a.id), json: { ...rows.anomalyRow(a) } };
 }
 
 /**
@@ -100,24 +88,7 @@ export function anomalyRow(a: Anomaly): InsertRow {
  * `replica:hour:updatedAt` makes a retried flush the same version, never a new one.
  */
 export function rollupRow(r: Rollup): InsertRow {
-  return {
-    insertId: insertIdFor(`${r.replicaId}:${ts(r.hourStart)}:${ts(r.updatedAt)}`),
-    json: {
-      replica_id: r.replicaId,
-      hour_start: ts(r.hourStart),
-      pairs: r.counts.pairs,
-      added: r.counts.added,
-      removed: r.counts.removed,
-      moved: r.counts.moved,
-      modified: r.counts.modified,
-      renamed: r.counts.renamed ?? 0,
-      failed: r.counts.failed,
-      malformed: r.counts.malformed,
-      processing_histogram: r.processingHistogram,
-      end_to_end_histogram: r.endToEndHistogram,
-      updated_at: ts(r.updatedAt),
-    },
-  };
+  return { insertId: insertIdFor(`${r.replicaId}:${ts(r.hourStart)}:${ts(r.updatedAt)}`), json: { ...rows.rollupRow(r) } };
 }
 
 /** The `jobs` row; insertId = job id. */

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../../src/log.js';
 import type { RecordsReceipt, RecordsSink } from '../fan-out.js';
-import type { Rejection, ResultRecord, Rollup, SinkBatch } from '../sink.js';
+import type { Rejection, ResultRecord, Rollup, SinkBatch } from '../../src/domain/sink.js';
 import { EXCERPT_ITEMS, SPILL_ROW_BYTES } from './config.js';
 import { anomalyRow, changeResultRow, excerptChangeResultRow, failureMetricRow, resultMetricRow, rollupRow, rowBytes, type InsertRow } from './encode.js';
 import type { BigQueryWriter, InsertReceipt, RowsByTable } from './sink.js';

@@ -8,7 +8,7 @@
  * only because an invalid row shared their request: those are sent again at once without it.
  */
 import type { BigQuery, TableMetadata } from '@google-cloud/bigquery';
-import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
+import { ERROR_CODES, TransientError, errorMessage } from '../../src/domain/errors.js';
 import type { Logger } from '../../src/log.js';
 import { INSERT_CONCURRENCY, INSERT_LIMITS, MAX_ROW_BYTES } from './config.js';
 import { chunkRows, rowBytes, uniqueRows, type InsertRow } from './encode.js';
@@ -78,7 +78,7 @@ export class BigQueryWriter {
       this.schemaReady = null;
       throw err instanceof TransientError
         ? err
-        : new TransientError(ERROR_CODES.sinkUnavailable, `BigQuery schema setup failed: ${describe(err)}`, { cause: err });
+        : new TransientError(ERROR_CODES.sinkUnavailable, `BigQuery schema setup failed: ${errorMessage(err)}`, { cause: err });
     });
     return this.schemaReady;
   }
@@ -141,7 +141,7 @@ export class BigQueryWriter {
     try {
       await this.options.client.dataset(this.options.datasetId).getMetadata();
     } catch (err) {
-      throw new TransientError(ERROR_CODES.sinkUnavailable, `BigQuery dataset ${this.options.datasetId} unreachable: ${describe(err)}`, {
+      throw new TransientError(ERROR_CODES.sinkUnavailable, `BigQuery dataset ${this.options.datasetId} unreachable: ${errorMessage(err)}`, {
         cause: err,
       });
     }
@@ -209,17 +209,17 @@ export class BigQueryWriter {
     const code = errorCode(err);
     // A deleted table: set it up again on the next call.
     if (code === 404) this.schemaReady = null;
-    this.options.logger.warn({ table, code, rows: chunk.length, err: describe(err) }, 'BigQuery insert request failed');
+    this.options.logger.warn({ table, code, rows: chunk.length, err: errorMessage(err) }, 'BigQuery insert request failed');
     if (code === 400) {
       // The request as a whole was refused (too large, malformed): one row alone is refused for
       // good; several are sent again one by one, so only the offending row is refused.
       if (chunk.length === 1) {
-        const message = describe(err);
+        const message = errorMessage(err);
         return [{ kind: 'rejected', row: chunk[0]!, code: /payload size|too large/i.test(message) ? 'row_too_large' : 'invalid_row', message }];
       }
       if (!last) return chunk.map((row) => ({ kind: 'resend', row }) as const);
     }
-    return chunk.map((row) => ({ kind: 'unavailable', row, message: `${code ?? 'error'}: ${describe(err)}` }) as const);
+    return chunk.map((row) => ({ kind: 'unavailable', row, message: `${code ?? 'error'}: ${errorMessage(err)}` }) as const);
   }
 }
 
@@ -240,8 +240,4 @@ async function ignoreConflict(p: Promise<unknown>): Promise<void> {
     // Another replica created it first.
     if (errorCode(err) !== 409) throw err;
   }
-}
-
-export function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -3,8 +3,8 @@
  * that removes duplicate rows itself, because streaming-insert dedupe is only best-effort.
  */
 import type { Anomaly } from '../../src/domain/types.js';
-import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
-import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultStore, Rollup, StoredChange } from '../sink.js';
+import { ERROR_CODES, TransientError, errorMessage } from '../../src/domain/errors.js';
+import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultStore, Rollup, StoredChange } from '../../src/domain/sink.js';
 import { decodeAnomaly, decodeChange, decodeDrawing, decodeJobStatus, decodeRollup, decodeSample, toDate, toNullableText, toNumber, type Row } from './decode.js';
 import { jobRow } from './encode.js';
 import {
@@ -19,7 +19,7 @@ import {
   type QuerySpec,
   type TableNames,
 } from './queries.js';
-import { describe, type BigQueryClient, type BigQueryWriter } from './sink.js';
+import type { BigQueryClient, BigQueryWriter } from './sink.js';
 
 /** Results may be stamped by a replica whose clock is behind the one that created the job. */
 const JOB_CLOCK_SKEW_MS = 60 * 60 * 1000;
@@ -102,7 +102,7 @@ export class BigQueryStore implements ResultStore {
       });
       return rows as Row[];
     } catch (err) {
-      throw new TransientError(ERROR_CODES.sinkUnavailable, `BigQuery query failed: ${describe(err)}`, { cause: err });
+      throw new TransientError(ERROR_CODES.sinkUnavailable, `BigQuery query failed: ${errorMessage(err)}`, { cause: err });
     }
   }
 }

@@ -6,20 +6,13 @@
  */
 import type { MetricServiceClient, protos } from '@google-cloud/monitoring';
 import type { Logger } from '../../src/log.js';
-import type { SinkBatch } from '../sink.js';
-import { MetricTotals, type TotalsSnapshot } from './accumulate.js';
-import { MAX_SERIES_PER_REQUEST, MIN_POINT_SPACING_MS } from './config.js';
-import { encodeTimeSeries, metricDescriptors } from './encode.js';
-import type { MonitoredResource } from './resource.js';
-
-/**
- * Metrics written beside the product metrics, on the same timer and monitored resource (the
- * service's self-telemetry): their descriptors, and the series of one point.
- */
-export interface SeriesSource {
-  descriptors(): protos.google.api.IMetricDescriptor[];
-  series(at: { readonly resource: MonitoredResource; readonly start: Date; readonly end: Date }): Promise<protos.google.monitoring.v3.ITimeSeries[]>;
-}
+import type { SinkBatch } from '../../src/domain/sink.js';
+import { MetricTotals, type TotalsSnapshot } from '../../src/infra/monitoring/accumulate.js';
+import { MAX_SERIES_PER_REQUEST, MIN_POINT_SPACING_MS } from '../../src/infra/monitoring/config.js';
+import { encodeTimeSeries, metricDescriptors } from '../../src/infra/monitoring/encode.js';
+import type { MonitoredResource } from '../../src/infra/monitoring/resource.js';
+import type { SeriesSource } from '../../src/infra/monitoring/encode.js';
+import { errorMessage } from '../../src/domain/errors.js';
 
 /** The slice of the client this sink uses; tests hand in the real client at a local gRPC server. */
 export type MonitoringClient = Pick<MetricServiceClient, 'createTimeSeries' | 'createMetricDescriptor'>;
@@ -197,7 +190,7 @@ export class CloudMonitoringSink {
   }
 
   private failed(err: unknown, message: string): void {
-    const text = err instanceof Error ? err.message : String(err);
+    const text = errorMessage(err);
     this.stats_ = { ...this.stats_, writeFailures: this.stats_.writeFailures + 1, lastError: text };
     this.options.logger.warn({ err: text, failures: this.stats_.writeFailures }, message);
   }

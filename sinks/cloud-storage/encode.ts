@@ -3,7 +3,7 @@
  * lives in OUTPUT_BUCKET and the JSON document stored there.
  */
 import type { Anomaly } from '../../src/domain/types.js';
-import type { FailureRecord, ResultRecord } from '../sink.js';
+import type { FailureRecord, ResultRecord } from '../../src/domain/sink.js';
 
 export interface ObjectToWrite {
   readonly name: string;

@@ -9,10 +9,10 @@ import type { Bucket } from '@google-cloud/storage';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import type { Logger } from '../../src/log.js';
 import type { FreshnessSink } from '../fan-out.js';
-import type { SinkBatch } from '../sink.js';
-import { DEFAULT_WRITE_CONCURRENCY } from './config.js';
+import type { SinkBatch } from '../../src/domain/sink.js';
+import { DEFAULT_WRITE_CONCURRENCY } from '../../src/infra/storage/client.js';
 import { anomalyObject, failureObject, resultObject, type ObjectToWrite } from './encode.js';
-import { describeStorageError, isNotFound, isPreconditionFailed } from './errors.js';
+import { describeStorageError, isNotFound, isPreconditionFailed } from '../../src/infra/storage/errors.js';
 
 /** The slice of the Storage client this sink uses; tests hand in the real client at a local endpoint. */
 export type BucketClient = Pick<Bucket, 'file' | 'getMetadata' | 'name'>;

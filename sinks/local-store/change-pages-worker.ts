@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { CHANGE_KINDS, countsOf, mapLists, type ChangeHead, type ChangeItem, type ChangeKind, type ChangeLists } from '../change-pages.js';
+import { errorMessage } from '../../src/domain/errors.js';
 
 export type PagesRequest =
   | { readonly id: number; readonly op: 'latest'; readonly drawingId: string; readonly perKind: number }
@@ -109,7 +110,7 @@ parentPort?.on('message', (request: PagesRequest) => {
   try {
     reply = { id: request.id, ok: true, value: answer(request) };
   } catch (err) {
-    reply = { id: request.id, ok: false, message: err instanceof Error ? err.message : String(err) };
+    reply = { id: request.id, ok: false, message: errorMessage(err) };
   }
   parentPort?.postMessage(reply);
 });

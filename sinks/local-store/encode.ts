@@ -3,64 +3,21 @@
  * the I/O so the row shapes can be read (and tested) without a database.
  */
 import type { Anomaly, AnomalyType, Severity } from '../../src/domain/types.js';
-import type { MetricSample, Rollup, StoredChange } from '../sink.js';
-import { isoTime, type ChangeRow, type MetricRow } from '../rows.js';
+import type { MetricSample, Rollup, StoredChange } from '../../src/domain/sink.js';
+import type { AnomalyRow, ChangeRow, MetricRow, RollupRow } from '../rows.js';
 
-export { changeRow, completedMetricRow, failureMetricRow, isoTime, type ChangeRow, type MetricRow } from '../rows.js';
-
-export interface AnomalyRow {
-  readonly id: string;
-  readonly drawing_id: string | null;
-  readonly anomaly_type: string;
-  readonly severity: string;
-  readonly details: string;
-  readonly created_at: string;
-}
-
-export interface RollupRow {
-  readonly replica_id: string;
-  readonly hour_start: string;
-  readonly pairs: number;
-  readonly added: number;
-  readonly removed: number;
-  readonly moved: number;
-  readonly modified: number;
-  readonly renamed: number;
-  readonly failed: number;
-  readonly malformed: number;
-  readonly processing_histogram: string;
-  readonly end_to_end_histogram: string;
-  readonly updated_at: string;
-}
-
-export function anomalyRow(a: Anomaly): AnomalyRow {
-  return {
-    id: a.id,
-    drawing_id: a.drawingId,
-    anomaly_type: a.type,
-    severity: a.severity,
-    details: JSON.stringify(a.details),
-    created_at: isoTime(a.timestamp),
-  };
-}
-
-export function rollupRow(r: Rollup): RollupRow {
-  return {
-    replica_id: r.replicaId,
-    hour_start: isoTime(r.hourStart),
-    pairs: r.counts.pairs,
-    added: r.counts.added,
-    removed: r.counts.removed,
-    moved: r.counts.moved,
-    modified: r.counts.modified,
-    renamed: r.counts.renamed ?? 0,
-    failed: r.counts.failed,
-    malformed: r.counts.malformed,
-    processing_histogram: r.processingHistogram,
-    end_to_end_histogram: r.endToEndHistogram,
-    updated_at: isoTime(r.updatedAt),
-  };
-}
+export {
+  anomalyRow,
+  changeRow,
+  completedMetricRow,
+  failureMetricRow,
+  isoTime,
+  rollupRow,
+  type AnomalyRow,
+  type ChangeRow,
+  type MetricRow,
+  type RollupRow,
+} from '../rows.js';
 
 export function storedChange(row: ChangeRow): StoredChange {
   return {

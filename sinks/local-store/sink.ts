@@ -20,8 +20,8 @@ import type {
   SinkBatch,
   StoredChange,
   WriteReceipt,
-} from '../sink.js';
-import { openDatabase, type Db } from './database.js';
+} from '../../src/domain/sink.js';
+import { openDatabase, type Db } from '../../src/infra/sqlite/database.js';
 import {
   anomalyFromRow,
   anomalyRow,

@@ -8,6 +8,7 @@ import { createSetupClients, setupTarget, type SetupClients } from '../setup/con
 import { SETUP_PARTS, type SetupPart } from '../setup/plan.js';
 import { runSetup } from '../setup/run.js';
 import { type CliCommand, type CliIo, UsageError, usageErrorFrom } from './io.js';
+import { errorMessage } from '../domain/errors.js';
 
 export const SETUP_USAGE = `Usage: buildtrace setup [--apply] [--only PARTS] [--project P] [--region R]
 
@@ -137,7 +138,7 @@ export async function setupWith(
     await runSetup({ target, clients: owned }, { parts: args.parts, apply: args.apply, print: (line) => io.out(`${line}\n`) });
     return 0;
   } catch (err) {
-    io.err(`buildtrace: setup failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.err(`buildtrace: setup failed: ${errorMessage(err)}\n`);
     return 1;
   } finally {
     if (!clients) await Promise.allSettled([owned.pubsub.close(), owned.monitoring.close(), owned.monitoringConfig.close()]);

@@ -17,6 +17,20 @@ export const ERROR_CODES = {
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 
+/**
+ * An error whose low-cardinality `code` a program can act on. Each part's error class extends it
+ * with its own codes and name, so only the codes are written per part.
+ */
+export class CodedError<C extends string> extends Error {
+  constructor(
+    readonly code: C,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** Bad input: never retried, recorded as a data-quality anomaly and dead-lettered. */
 export class MalformedInputError extends Error {
   override readonly name = 'MalformedInputError';
@@ -45,6 +59,7 @@ export class TransientError extends Error {
   }
 }
 
-export function isPermanent(err: unknown): err is MalformedInputError {
-  return err instanceof MalformedInputError;
+/** The message of anything thrown: an Error's own message, else the value as text. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -117,6 +117,10 @@ export function matchByGeometry(
   return { partnerOfRemoved, pairedAdded, pairs, ambiguous: groups };
 }
 
+/** MATCH_FALLBACK: what pairs the objects ids leave unmatched, when a task names no `"match"`. */
+export const MATCH_FALLBACKS = ['none', 'geometry', 'auto'] as const;
+export type MatchFallback = (typeof MATCH_FALLBACKS)[number];
+
 /**
  * The mode for one pair: the task's `"match"` when it has one, else MATCH_FALLBACK (`none` is
  * id matching alone).

@@ -3,9 +3,10 @@
  * task the API accepts is exactly a task the pipeline can decode, and errors name the field.
  */
 import { createHash } from 'node:crypto';
-import type { OutgoingTask } from '../../streams/sources/source.js';
+import type { OutgoingTask } from './source.js';
 import { describeValue } from './drawing.js';
 import { ERROR_CODES, MalformedInputError } from './errors.js';
+import { parseIsoDateTime } from './iso-8601.js';
 import { isWellFormed, utf8Text, withoutBom } from './text.js';
 import { MATCH_MODES, type MatchMode, type Task, type VersionSource } from './types.js';
 
@@ -280,39 +281,12 @@ function path(v: unknown, field: string, fail: Fail): string {
   return v;
 }
 
-/**
- * ISO 8601 date-times as producers write them: `2024-05-01T12:00:00Z`, with an offset, with
- * fractions of a second, with a space instead of `T` (Python's `str(datetime)`); without a zone
- * the time is taken as UTC, which is what Python's `utcnow().isoformat()` means.
- */
-const ISO_DATE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
-
 function parseUploadedAt(v: unknown, fail: Fail): Date | null {
   if (!present(v)) return null;
-  const bad = () => fail('uploaded_at', `field "uploaded_at" must be an ISO 8601 date-time such as "2024-05-01T12:00:00Z", got ${describeValue(v)}`);
-  if (typeof v !== 'string') throw bad();
-  const m = ISO_DATE_TIME.exec(v);
-  if (m === null) throw bad();
-  const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '', zone = 'Z'] = m;
-  const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
-  // A date-only value has no zone part to carry; a zone needs a time.
-  if (m[4] === undefined && m[8] !== undefined) throw bad();
-  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59) throw bad();
-  const ms = Number(frac.padEnd(3, '0').slice(0, 3));
-  let offsetMinutes = 0;
-  if (zone !== 'Z' && zone !== 'z') {
-    const digits = zone.slice(1).replace(':', '');
-    const oh = Number(digits.slice(0, 2));
-    const om = Number(digits.slice(2) || '0');
-    if (oh > 23 || om > 59) throw bad();
-    offsetMinutes = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om);
+  const date = typeof v === 'string' ? parseIsoDateTime(v) : null;
+  if (date === null) {
+    throw fail('uploaded_at', `field "uploaded_at" must be an ISO 8601 date-time such as "2024-05-01T12:00:00Z", got ${describeValue(v)}`);
   }
-  const date = new Date(0);
-  // setUTCFullYear, unlike Date.UTC, keeps years 0–99 as written; minutes past 59 carry over.
-  date.setUTCFullYear(year, month - 1, day);
-  date.setUTCHours(hour, minute - offsetMinutes, second, ms);
-  if (Number.isNaN(date.getTime())) throw bad();
   return date;
 }
 
@@ -323,13 +297,6 @@ function parseMatch(v: unknown, fail: Fail): MatchMode | undefined {
     throw fail('match', `field "match" must be one of ${MATCH_MODES.map((m) => `"${m}"`).join(', ')}, got ${describeValue(v)}`);
   }
   return v as MatchMode;
-}
-
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
-
-function daysIn(year: number, month: number): number {
-  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-  return month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number);
 }
 
 /**

@@ -2,9 +2,9 @@
  * What the HTTP layer needs from the rest of the service, as narrow functions and contracts, so
  * the routes are tested against a real listening server without a real pipeline behind them.
  */
-import type { TaskPublisher } from '../../streams/sources/source.js';
+import type { TaskPublisher } from '../domain/source.js';
 import type { InputStore } from '../../streams/load/input-store.js';
-import type { ResultStore } from '../../sinks/sink.js';
+import type { ResultStore } from '../domain/sink.js';
 import type { ChangePages } from '../../sinks/change-pages.js';
 import type { Anomaly } from '../domain/types.js';
 import type { Logger } from '../log.js';

@@ -1,8 +1,8 @@
 /**
  * Cloud Monitoring: the metric descriptors the service writes, its product metrics
- * (sinks/cloud-monitoring/encode.ts) and its self-telemetry (streams/telemetry/monitoring.ts).
+ * (src/infra/monitoring/encode.ts) and its self-telemetry (streams/telemetry/monitoring.ts).
  */
-import { metricDescriptors } from '../../sinks/cloud-monitoring/encode.js';
+import { metricDescriptors } from '../infra/monitoring/encode.js';
 import { telemetryDescriptors } from '../../streams/telemetry/monitoring.js';
 import type { PlanItem } from './plan.js';
 import type { SetupContext } from './context.js';

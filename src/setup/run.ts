@@ -5,6 +5,7 @@
 import type { SetupContext } from './context.js';
 import type { PlanItem, SetupPart } from './plan.js';
 import { PART_PLANNERS } from './parts.js';
+import { errorMessage } from '../domain/errors.js';
 
 export interface SetupOutcome {
   readonly items: readonly PlanItem[];
@@ -40,7 +41,7 @@ export async function runSetup(
       try {
         await item.apply();
       } catch (err) {
-        throw new Error(`${item.action} ${item.resource} failed: ${err instanceof Error ? err.message : String(err)} (${applied} of ${pending.length} applied; run again to continue)`, { cause: err });
+        throw new Error(`${item.action} ${item.resource} failed: ${errorMessage(err)} (${applied} of ${pending.length} applied; run again to continue)`, { cause: err });
       }
       applied++;
       options.print(`done  ${item.action}  ${item.resource}`);

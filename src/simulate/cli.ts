@@ -19,6 +19,7 @@ import { gcsTarget, parseGcsUri, type GcsLocation } from './target-gcs.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PAIRS, httpTarget } from './target-http.js';
 import { pubsubTarget } from './target-pubsub.js';
 import { formatSummary } from './truth.js';
+import { PUBSUB_ID_PATTERN } from '../infra/pubsub.js';
 
 export const USAGE = `Usage: npm run simulate -- [options] (--out DIR | --out gs://BUCKET/PREFIX | --pubsub TOPIC | --url URL)
 
@@ -316,7 +317,7 @@ function targetOf(v: Record<string, string | boolean | undefined>, env: Env, see
     return { kind: 'files', dir: v.out };
   }
   if (typeof v.pubsub === 'string') {
-    if (!/^(?!goog)[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/.test(v.pubsub)) {
+    if (!PUBSUB_ID_PATTERN.test(v.pubsub)) {
       throw new SimulateUsageError(`--pubsub ${JSON.stringify(v.pubsub)} is not a topic id (3 to 255 characters, starting with a letter)`);
     }
     const projectId = env.GOOGLE_CLOUD_PROJECT;

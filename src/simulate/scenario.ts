@@ -189,8 +189,3 @@ function good(base: ItemBase, a: unknown[], b: unknown[], tolerance: number, spi
     spike,
   };
 }
-
-/** The changes a normal pair of this run shows on average, which the spike multiplies by 10. */
-export function usualChanges(options: Pick<ScenarioOptions, 'objects'>): number {
-  return expectedChanges(options.objects);
-}

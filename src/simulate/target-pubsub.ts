@@ -4,7 +4,7 @@
  * simulator and `POST /process` enqueue messages the same way.
  */
 import type { PubSub } from '@google-cloud/pubsub';
-import type { OutgoingTask } from '../../streams/sources/source.js';
+import type { OutgoingTask } from '../domain/source.js';
 import { PubSubPublisher } from '../../streams/sources/pubsub-publisher.js';
 import { inlineTaskJson } from './inline-task.js';
 import type { SimItem } from './scenario.js';

@@ -4,6 +4,7 @@
  * `/metrics` should show for that target and not merely what was generated.
  */
 import type { SimItem } from './scenario.js';
+import { CodedError } from '../domain/errors.js';
 
 /**
  * What the service should do with a pair: store a `result`, count a `malformed` failure (dead
@@ -22,15 +23,8 @@ export const SIMULATE_ERROR_CODES = {
 export type SimulateErrorCode = (typeof SIMULATE_ERROR_CODES)[keyof typeof SIMULATE_ERROR_CODES];
 
 /** A target could not take the pairs (unreachable, refused, too large): exit status 1. */
-export class SimulateError extends Error {
+export class SimulateError extends CodedError<SimulateErrorCode> {
   override readonly name = 'SimulateError';
-  constructor(
-    readonly code: SimulateErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** Called as pairs become durable at the target: how many, and the bytes they took. */

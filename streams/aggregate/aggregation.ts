@@ -3,10 +3,9 @@
  * windows and the anomaly detectors, flushes rollups on a timer, rebuilds after a restart, and
  * answers `/metrics`. The pure window and detector classes stay free of timers and I/O.
  */
-import type { Config } from '../../src/config.js';
 import type { Logger } from '../../src/log.js';
 import type { Anomaly } from '../../src/domain/types.js';
-import type { FailureRecord, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup } from '../../sinks/sink.js';
+import type { FailureRecord, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup } from '../../src/domain/sink.js';
 import type { AnomalyOutbox, CommitObserver } from '../commit.js';
 import { HourlyWindows, HOUR_MS } from './hourly-windows.js';
 import { buildMetricsView, RollupHourCache } from './metrics-view.js';
@@ -20,6 +19,17 @@ const RESTORE_RETRY_MS = 5_000;
 const MAX_REMEMBERED_KEYS = 200_000;
 /** How often the queue depth is sampled for the backlog detector. */
 const BACKLOG_SAMPLE_MS = 30_000;
+/** The configuration's settings the aggregation reads. */
+export interface AggregationSettings {
+  readonly replicaId: string;
+  readonly retentionHours: number;
+  readonly rollupFlushSeconds: number;
+  readonly spikeFactor: number;
+  readonly delayedUploadSeconds: number;
+  readonly leaseSeconds: number;
+  readonly pubsub: { readonly maxLeaseSeconds: number };
+}
+
 /**
  * How long `/metrics` reuses its store readings (other replicas' rollups, which change once per
  * their flush, and the data-quality count, which this process's own writes refresh at once), and
@@ -47,7 +57,7 @@ export class Aggregation implements CommitObserver {
   private readonly restoredRecently = new Set<string>();
 
   constructor(
-    private readonly config: Config,
+    private readonly config: AggregationSettings,
     private readonly parts: { readonly sink: ResultSink; readonly store: ResultStore },
     private readonly outbox: AnomalyOutbox,
     private readonly clock: () => number,

@@ -13,6 +13,7 @@ import {
   type BuildRequest,
   type Histogram,
 } from 'hdr-histogram-js';
+import { CodedError } from '../../src/domain/errors.js';
 
 export type { Histogram };
 
@@ -56,15 +57,8 @@ export const HISTOGRAM_ERROR_CODES = {
 export type HistogramErrorCode = (typeof HISTOGRAM_ERROR_CODES)[keyof typeof HISTOGRAM_ERROR_CODES];
 
 /** A stored histogram that cannot be decoded, or was built with another shape and cannot be added. */
-export class HistogramDecodeError extends Error {
+export class HistogramDecodeError extends CodedError<HistogramErrorCode> {
   override readonly name = 'HistogramDecodeError';
-  constructor(
-    readonly code: HistogramErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 function loadEngine(): 'wasm' | 'js' {

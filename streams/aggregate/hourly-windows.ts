@@ -4,7 +4,7 @@
  * stays thin and the core testable.
  */
 import type { ChangeCounts } from '../../src/domain/types.js';
-import type { HourlyCounts, MetricSample, Rollup } from '../../sinks/sink.js';
+import type { HourlyCounts, MetricSample, Rollup } from '../../src/domain/sink.js';
 import {
   addEncoded,
   encodeHistogram,

@@ -3,7 +3,7 @@
  * rollups, with percentiles from histograms added together (never averaged), so any replica
  * answers for the whole service.
  */
-import type { HourlyCounts, Rollup } from '../../sinks/sink.js';
+import type { HourlyCounts, Rollup } from '../../src/domain/sink.js';
 import { newHistogram, summarize, type Histogram, type LatencySummary } from './histogram.js';
 import { hourStartOf, oldestRetainedHour, type HourlyWindows, type WindowView } from './hourly-windows.js';
 import { addRollupHistograms, RollupHourCache, type InvalidRollup, type MergedHour } from './rollup-cache.js';

@@ -3,7 +3,7 @@
  * every stored histogram on each call blocks the event loop for ~100 ms at 3 replicas × 24 h,
  * while only the current hour's rollups usually change between two calls.
  */
-import type { Rollup } from '../../sinks/sink.js';
+import type { Rollup } from '../../src/domain/sink.js';
 import { addEncoded, EMPTY_HISTOGRAM, newHistogram, type Histogram } from './histogram.js';
 
 /** A rollup whose histograms were left out of a merge (its counts still count). */

@@ -8,7 +8,7 @@
  *   are served while one refresh runs in the background, and older still are waited for;
  * - at most one read runs at a time, however many requests arrive.
  */
-import type { Rollup } from '../../sinks/sink.js';
+import type { Rollup } from '../../src/domain/sink.js';
 
 export interface StoreReadings {
   readonly rollups: readonly Rollup[];

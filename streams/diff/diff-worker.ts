@@ -5,7 +5,7 @@
  * items in one message would stall the main thread as long as diffing them there.
  */
 import { parentPort } from 'node:worker_threads';
-import { MalformedInputError } from '../../src/domain/errors.js';
+import { MalformedInputError, errorMessage } from '../../src/domain/errors.js';
 import type { ChangeSet } from '../../src/domain/types.js';
 import { diffPair, type DiffRequest } from './diff-pair.js';
 
@@ -65,7 +65,7 @@ parentPort?.on('message', (msg: WorkerRequest) => {
       ok: false,
       malformed,
       code: malformed ? err.code : 'internal_error',
-      message: err instanceof Error ? err.message : String(err),
+      message: errorMessage(err),
       drawingId: malformed ? err.drawingId : null,
       location: malformed ? err.location : {},
     } satisfies WorkerReply);

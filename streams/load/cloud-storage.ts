@@ -4,10 +4,9 @@
  * before it is downloaded, so a hostile or mistaken reference costs neither data nor memory.
  */
 import type { Bucket, Storage } from '@google-cloud/storage';
-import type { Config } from '../../src/config.js';
 import { ERROR_CODES, MalformedInputError, TransientError } from '../../src/domain/errors.js';
-import { createStorageClient } from '../../sinks/cloud-storage/config.js';
-import { describeStorageError, isNotFound } from '../../sinks/cloud-storage/errors.js';
+import { createStorageClient, type StorageClientSettings } from '../../src/infra/storage/client.js';
+import { describeStorageError, isNotFound } from '../../src/infra/storage/errors.js';
 import { referenceProblem, type HalfPair, type InputStore, type PairFolder, type PairListing } from './input-store.js';
 
 /** The slice of the Storage client this store uses; tests hand in the real client at a local endpoint. */
@@ -190,11 +189,17 @@ function display(o: ObjectRef): string {
   return `gs://${o.bucket}/${o.name}`;
 }
 
+/** What the input store is opened with: the Storage client's settings, the bucket and the size limit. */
+export interface CloudStorageInputSettings extends StorageClientSettings {
+  readonly gcp: { readonly storageEndpoint: string | null; readonly inputBucket: string };
+  readonly maxVersionBytes: number;
+}
+
 /**
  * The InputStore for SINKS=gcp / cloud deployments: INPUT_BUCKET, MAX_VERSION_BYTES and the
  * configured Storage endpoint. Client retries stay on: reads are idempotent.
  */
-export function openCloudStorageInput(config: Config, storage?: Storage): CloudStorageInput {
+export function openCloudStorageInput(config: CloudStorageInputSettings, storage?: Storage): CloudStorageInput {
   return new CloudStorageInput({
     storage: storage ?? createStorageClient(config),
     inputBucket: config.gcp.inputBucket,

@@ -19,6 +19,7 @@ import {
   type CircuitBreakerPolicy,
   type IPolicy,
 } from 'cockatiel';
+import { errorMessage } from '../../src/domain/errors.js';
 
 export interface BreakerSettings {
   /** Consecutive failed writes that open the breaker. */
@@ -102,7 +103,7 @@ export class SinkBreaker {
           return await call();
         } catch (err) {
           last = err;
-          this.#lastError = err instanceof Error ? err.message : String(err);
+          this.#lastError = errorMessage(err);
           throw err;
         }
       }, signal);

@@ -4,7 +4,7 @@
  */
 import type { PubSub, Topic } from '@google-cloud/pubsub';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
-import type { OutgoingTask, TaskPublisher } from './source.js';
+import type { OutgoingTask, TaskPublisher } from '../../src/domain/source.js';
 
 export type PubSubPublisherClient = Pick<PubSub, 'topic'>;
 

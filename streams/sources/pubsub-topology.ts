@@ -3,7 +3,8 @@
  * emulator and fresh projects work without a separate provisioning step.
  */
 import type { PubSub } from '@google-cloud/pubsub';
-import type { Config } from '../../src/config.js';
+import { CodedError } from '../../src/domain/errors.js';
+import { DEAD_LETTER_ATTEMPTS, PUBSUB_ID_PATTERN } from '../../src/infra/pubsub.js';
 
 export interface TopologyOptions {
   readonly topic: string;
@@ -25,15 +26,8 @@ export interface TopologyResult {
   readonly dlqSubscription: string;
 }
 
-export class TopologyError extends Error {
+export class TopologyError extends CodedError<'invalid_topology' | 'topology_unavailable'> {
   override readonly name = 'TopologyError';
-  constructor(
-    readonly code: 'invalid_topology' | 'topology_unavailable',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** gRPC ALREADY_EXISTS: another replica (or an earlier run) created it first. */
@@ -46,18 +40,24 @@ export const DEFAULT_TOPOLOGY = {
   maxBackoffSeconds: 600,
 } as const;
 
+/** The configuration's settings the topology is made from. */
+export interface TopologySettings {
+  readonly pubsub: { readonly topic: string; readonly subscription: string; readonly dlqTopic: string; readonly emulatorHost: string | null };
+  readonly maxDeliveryAttempts: number;
+}
+
 /**
  * Topology options from the validated configuration.
  *
  * @example
  * if (shouldEnsureTopology(config)) await ensureTopology(pubsub, topologyOptions(config));
  */
-export function topologyOptions(config: Config): TopologyOptions {
+export function topologyOptions(config: TopologySettings): TopologyOptions {
   return {
     topic: config.pubsub.topic,
     subscription: config.pubsub.subscription,
     dlqTopic: config.pubsub.dlqTopic,
-    maxDeliveryAttempts: Math.min(100, Math.max(5, config.maxDeliveryAttempts)),
+    maxDeliveryAttempts: Math.min(DEAD_LETTER_ATTEMPTS.max, Math.max(DEAD_LETTER_ATTEMPTS.min, config.maxDeliveryAttempts)),
     ...DEFAULT_TOPOLOGY,
   };
 }
@@ -67,7 +67,7 @@ export function topologyOptions(config: Config): TopologyOptions {
  * real project only when `PUBSUB_CREATE_TOPOLOGY=true` (production topology is usually managed
  * by infrastructure code, and creating it needs admin rights the service should not hold).
  */
-export function shouldEnsureTopology(config: Config, env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+export function shouldEnsureTopology(config: Pick<TopologySettings, 'pubsub'>, env: Readonly<Record<string, string | undefined>> = process.env): boolean {
   return config.pubsub.emulatorHost !== null || env.PUBSUB_CREATE_TOPOLOGY === 'true';
 }
 
@@ -136,10 +136,10 @@ function validate(o: TopologyOptions): void {
     ['subscription', o.subscription],
     ['dlqTopic', o.dlqTopic],
   ] as const) {
-    if (!/^(?!goog)[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/.test(value)) problems.push(`${name} is not a valid Pub/Sub id: ${JSON.stringify(value)}`);
+    if (!PUBSUB_ID_PATTERN.test(value)) problems.push(`${name} is not a valid Pub/Sub id: ${JSON.stringify(value)}`);
   }
   if (o.topic === o.dlqTopic) problems.push('dlqTopic must differ from topic, or dead letters would be redelivered as tasks');
-  within('maxDeliveryAttempts', o.maxDeliveryAttempts, 5, 100);
+  within('maxDeliveryAttempts', o.maxDeliveryAttempts, DEAD_LETTER_ATTEMPTS.min, DEAD_LETTER_ATTEMPTS.max);
   within('ackDeadlineSeconds', o.ackDeadlineSeconds, 10, 600);
   within('minBackoffSeconds', o.minBackoffSeconds, 0, 600);
   within('maxBackoffSeconds', o.maxBackoffSeconds, 0, 600);

@@ -4,11 +4,14 @@
  */
 import { Duration, type Message, type PubSub, type Subscription, type SubscriberOptions, type Topic } from '@google-cloud/pubsub';
 import { Observable, Subject } from 'rxjs';
-import type { Config } from '../../src/config.js';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { TIMED_OUT, within } from '../../src/timeout.js';
-import type { DeadLetterReason, Delivery, TaskSource } from './source.js';
+import { DEFAULT_MAX_DELIVERY_ATTEMPTS, type DeadLetterReason, type Delivery, type TaskSource } from '../../src/domain/source.js';
+import { deadLetterAttributes } from './pubsub-attributes.js';
+import { StreamWatchdog } from './pubsub-watchdog.js';
+
+export { deadLetterAttributes, truncateUtf8 } from './pubsub-attributes.js';
 
 /** The part of the client this source uses, so a caller can hand in any configured `PubSub`. */
 export type PubSubClient = Pick<PubSub, 'subscription' | 'topic'>;
@@ -41,14 +44,23 @@ export interface PubSubSourceOptions {
 /** Pub/Sub's own bounds on a lease (modifyAckDeadline accepts 10 to 600 seconds). */
 const MIN_ACK_DEADLINE_SECONDS = 10;
 const MAX_ACK_DEADLINE_SECONDS = 600;
-/** Pub/Sub limits an attribute value to 1024 bytes and a message to 100 attributes. */
-const MAX_ATTRIBUTE_VALUE_BYTES = 1024;
-const MAX_ATTRIBUTES = 100;
-const DEFAULT_MAX_DELIVERY_ATTEMPTS = 5;
 /** How long close() waits for the client to finish closing its stream before it moves on. */
 const CLOSE_WAIT_MS = 3_000;
 const GRPC_OK = 0;
 const GRPC_DEADLINE_EXCEEDED = 4;
+
+/** The configuration's settings the source's options are made from. */
+export interface PubSubSourceSettings {
+  readonly pubsub: {
+    readonly subscription: string;
+    readonly dlqTopic: string;
+    readonly maxOutstandingMessages: number;
+    readonly maxOutstandingBytes: number;
+    readonly maxLeaseSeconds: number;
+    readonly watchdogSeconds: number;
+  };
+  readonly maxDeliveryAttempts: number;
+}
 
 /**
  * The source options from the validated configuration.
@@ -56,7 +68,7 @@ const GRPC_DEADLINE_EXCEEDED = 4;
  * @example
  * const source = new PubSubSource(new PubSub({ projectId }), pubsubSourceOptions(config, logger));
  */
-export function pubsubSourceOptions(config: Config, logger?: Logger): PubSubSourceOptions {
+export function pubsubSourceOptions(config: PubSubSourceSettings, logger?: Logger): PubSubSourceOptions {
   return {
     subscription: config.pubsub.subscription,
     dlqTopic: config.pubsub.dlqTopic,
@@ -75,13 +87,7 @@ export function pubsubSourceOptions(config: Config, logger?: Logger): PubSubSour
  * Pulling starts when `deliveries()` is first subscribed to, so no message is leased (or handed
  * back, spending a delivery attempt) before someone can settle it.
  *
- * Watchdog heuristic (the emulator cannot report backlog, so "messages are waiting" is inferred):
- * the stream is closed and reopened when (1) the stream has closed on its own (a non-retryable
- * error such as NOT_FOUND), or an error or abnormal stream end was seen since the last message,
- * (2) no message has arrived for `watchdogSeconds` since then, and (3) nothing is unsettled. A
- * silent stream without trouble is an empty subscription and is left alone; waiting until nothing
- * is unsettled keeps the flow-control bound strict (a fresh stream gets full capacity while the
- * old leases would still be live), at the cost of reopening only once the slowest pair settles.
+ * A stream silent after trouble is reopened by a watchdog (`pubsub-watchdog.ts` tells when).
  */
 export class PubSubSource implements TaskSource {
   readonly name = 'pubsub' as const;
@@ -105,10 +111,7 @@ export class PubSubSource implements TaskSource {
   private pulling = false;
   private stopping = false;
   private closed: Promise<void> | null = null;
-  private watchdog: NodeJS.Timeout | null = null;
-  private openedAt = 0;
-  private lastMessageAt = 0;
-  private lastTroubleAt = 0;
+  private readonly watchdog: StreamWatchdog;
 
   constructor(
     private readonly client: PubSubClient,
@@ -119,6 +122,7 @@ export class PubSubSource implements TaskSource {
     this.options = { maxDeliveryAttempts: DEFAULT_MAX_DELIVERY_ATTEMPTS, maxStreams: 1, ...rest };
     this.log = (logger ?? silentLogger).child({ component: 'pubsub-source', subscription: options.subscription });
     this.#maxDeliveryAttempts = this.options.maxDeliveryAttempts;
+    this.watchdog = new StreamWatchdog(this.options.watchdogSeconds * 1000);
     this.stream = new Observable<Delivery>((subscriber) => {
       const inner = this.subject.subscribe(subscriber);
       this.pull();
@@ -178,8 +182,7 @@ export class PubSubSource implements TaskSource {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    if (this.watchdog) clearInterval(this.watchdog);
-    this.watchdog = null;
+    this.watchdog.stop();
     const subscription = this.current;
     this.current = null;
     if (subscription) this.retire(subscription);
@@ -212,8 +215,7 @@ export class PubSubSource implements TaskSource {
     if (this.pulling || this.stopping) return;
     this.pulling = true;
     this.open();
-    this.watchdog = setInterval(() => this.checkWatchdog(), Math.max(250, (this.options.watchdogSeconds * 1000) / 4));
-    this.watchdog.unref();
+    this.watchdog.start(() => this.checkWatchdog());
   }
 
   /** The dead-letter policy decides when Pub/Sub gives up; the pipeline should agree with it. */
@@ -235,7 +237,7 @@ export class PubSubSource implements TaskSource {
     const subscription = this.client.subscription(this.options.subscription, this.subscriberOptions());
     subscription.on('error', (err: Error) => {
       this.#errors += 1;
-      this.lastTroubleAt = Date.now();
+      this.watchdog.trouble();
       this.log.error({ err, errors: this.#errors }, 'subscription stream error');
     });
     subscription.on('debug', (msg: { message: string; error?: Error }) => {
@@ -243,19 +245,19 @@ export class PubSubSource implements TaskSource {
       // OK and DEADLINE_EXCEEDED, which is how the server routinely recycles healthy streams.
       const code = (msg.error as { code?: unknown } | undefined)?.code;
       if (msg.error && code !== GRPC_OK && code !== GRPC_DEADLINE_EXCEEDED) {
-        this.lastTroubleAt = Date.now();
+        this.watchdog.trouble();
         this.log.debug({ err: msg.error }, msg.message);
       }
     });
     subscription.on('close', () => {
       if (subscription === this.current) {
-        this.lastTroubleAt = Date.now();
+        this.watchdog.trouble();
         this.log.warn('subscription stream closed unexpectedly; the watchdog will reopen it');
       }
     });
     subscription.on('message', (message: Message) => this.onMessage(subscription, message));
     this.current = subscription;
-    this.openedAt = Date.now();
+    this.watchdog.opened();
   }
 
   private subscriberOptions(): SubscriberOptions {
@@ -281,7 +283,7 @@ export class PubSubSource implements TaskSource {
       message.nack();
       return;
     }
-    this.lastMessageAt = Date.now();
+    this.watchdog.message();
     const delivery = this.toDelivery(message);
     this.unsettled.set(message, delivery);
     this.subject.next(delivery);
@@ -340,10 +342,7 @@ export class PubSubSource implements TaskSource {
 
   private checkWatchdog(): void {
     const subscription = this.current;
-    if (this.stopping || !subscription || this.unsettled.size > 0) return;
-    const quietSince = Math.max(this.lastMessageAt, this.openedAt);
-    const troubled = !subscription.isOpen || this.lastTroubleAt >= quietSince;
-    if (!troubled || Date.now() - quietSince < this.options.watchdogSeconds * 1000) return;
+    if (this.stopping || !subscription || !this.watchdog.due(subscription.isOpen, this.unsettled.size)) return;
     this.#reopens += 1;
     this.log.warn({ reopens: this.#reopens, open: subscription.isOpen }, 'subscription stream silent after trouble; reopening');
     this.retire(subscription);
@@ -354,8 +353,7 @@ export class PubSubSource implements TaskSource {
   private pause(): void {
     if (!this.pulling || this.stopping) return;
     this.pulling = false;
-    if (this.watchdog) clearInterval(this.watchdog);
-    this.watchdog = null;
+    this.watchdog.stop();
     const subscription = this.current;
     this.current = null;
     if (subscription) this.retire(subscription);
@@ -372,44 +370,6 @@ export class PubSubSource implements TaskSource {
       });
     this.closing.add(done);
   }
-}
-
-/**
- * The attributes a dead letter carries: the original ones, then the reason and provenance, which
- * win on a name clash. Values are cut to Pub/Sub's 1024-byte limit on a character boundary.
- */
-export function deadLetterAttributes(
-  original: Readonly<Record<string, string>>,
-  reason: DeadLetterReason,
-  origin: { readonly subscription: string; readonly messageId: string; readonly deliveryAttempt: number },
-): Record<string, string> {
-  const ours: Record<string, string> = {
-    error_code: reason.code,
-    error_message: truncateUtf8(reason.message, MAX_ATTRIBUTE_VALUE_BYTES),
-    source_subscription: origin.subscription,
-    original_message_id: origin.messageId,
-    delivery_attempt: String(origin.deliveryAttempt),
-  };
-  if (reason.drawingId) ours.drawing_id = truncateUtf8(reason.drawingId, MAX_ATTRIBUTE_VALUE_BYTES);
-  const room = MAX_ATTRIBUTES - Object.keys(ours).length;
-  const kept = Object.entries(original)
-    .filter(([key]) => !(key in ours))
-    .slice(0, room);
-  return { ...Object.fromEntries(kept), ...ours };
-}
-
-/** The longest prefix of `text` whose UTF-8 encoding fits in `maxBytes`, never splitting a character. */
-export function truncateUtf8(text: string, maxBytes: number): string {
-  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
-  let bytes = 0;
-  let end = 0;
-  for (const char of text) {
-    const size = Buffer.byteLength(char, 'utf8');
-    if (bytes + size > maxBytes) break;
-    bytes += size;
-    end += char.length;
-  }
-  return text.slice(0, end);
 }
 
 export class PubSubSourceConfigError extends Error {

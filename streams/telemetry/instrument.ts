@@ -4,9 +4,8 @@
  * they wrap exactly (same errors, same receipts), so they can be put around any source or sink.
  */
 import { map } from 'rxjs';
-import type { Delivery, TaskSource } from '../sources/source.js';
-import type { ResultSink, SinkBatch, WriteReceipt } from '../../sinks/sink.js';
-import type { PartWriteListener } from '../../sinks/fan-out.js';
+import type { Delivery, TaskSource } from '../../src/domain/source.js';
+import type { PartWriteListener, ResultSink, SinkBatch, WriteReceipt } from '../../src/domain/sink.js';
 import { sinkLabel } from './metrics.js';
 import type { Telemetry } from './telemetry.js';
 

@@ -4,10 +4,10 @@
  * replica), same cumulative interval start, same latency bucket layout.
  */
 import type { protos } from '@google-cloud/monitoring';
-import { distribution } from '../../sinks/cloud-monitoring/encode.js';
-import { toTimestamp } from '../../sinks/cloud-monitoring/encode.js';
-import type { MonitoredResource } from '../../sinks/cloud-monitoring/resource.js';
-import type { SeriesSource } from '../../sinks/cloud-monitoring/sink.js';
+import { distribution } from '../../src/infra/monitoring/encode.js';
+import { toTimestamp } from '../../src/infra/monitoring/encode.js';
+import type { MonitoredResource } from '../../src/infra/monitoring/resource.js';
+import type { SeriesSource } from '../../src/infra/monitoring/encode.js';
 import { BREAKER_STATES, TELEMETRY_METRICS as M, monitoringType, type TelemetryMetric } from './metrics.js';
 import type { Telemetry, TelemetrySnapshot } from './telemetry.js';
 

@@ -8,10 +8,10 @@
  */
 import type { Logger } from '../../src/log.js';
 import type { Anomaly, ChangeCounts } from '../../src/domain/types.js';
-import { CHANGE_KINDS } from '../../sinks/cloud-monitoring/accumulate.js';
+import { CHANGE_KINDS } from '../../src/infra/monitoring/accumulate.js';
 
 type ChangeKind = (typeof CHANGE_KINDS)[number];
-import { Distribution, type DistributionSnapshot } from '../../sinks/cloud-monitoring/accumulate.js';
+import { Distribution, type DistributionSnapshot } from '../../src/infra/monitoring/accumulate.js';
 import { BREAKER_STATES, type BreakerState } from './metrics.js';
 
 /** The `logging.googleapis.com/labels` key Cloud Logging lifts into the entry's labels. */

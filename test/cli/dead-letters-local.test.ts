@@ -14,7 +14,7 @@ import { take, toArray } from 'rxjs/operators';
 import { runCli } from '../../src/cli.js';
 import { deadLettersWith } from '../../src/cli/dead-letters.js';
 import { encodeTask } from '../../src/domain/task.js';
-import { DATABASE_FILE } from '../../sinks/local-store/database.js';
+import { DATABASE_FILE } from '../../src/infra/sqlite/database.js';
 import { openLocalQueue } from '../../streams/sources/local-queue.js';
 import { call, launchApi, obj, postJson, waitForJob } from '../support/api-fixture.js';
 import { freePort, REPO_ROOT, waitFor } from '../support/service-process.js';

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
-import { metricDescriptors } from '../../sinks/cloud-monitoring/encode.js';
+import { metricDescriptors } from '../../src/infra/monitoring/encode.js';
 import { telemetryDescriptors } from '../../streams/telemetry/monitoring.js';
 import { SINK_LABELS, TELEMETRY_METRICS, monitoringType } from '../../streams/telemetry/metrics.js';
 import { loadMonitoringFiles, monitoringDir, monitoringVariables } from '../../src/setup/monitoring-files.js';

@@ -20,7 +20,7 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { loadConfig } from '../../src/config.js';
-import { detectResource } from '../../sinks/cloud-monitoring/resource.js';
+import { detectResource } from '../../src/infra/monitoring/resource.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const overlaysDir = path.join(root, 'k8s', 'overlays');
@@ -45,7 +45,7 @@ const one = (objects: Obj[], kind: string) => {
 const source = (file: string) => readFileSync(path.join(root, file), 'utf8');
 /** Variables `loadConfig` reads, and the ones `detectResource` reads for the monitored resource. */
 const CONFIG_VARS = new Set([...source('src/config.ts').matchAll(/\b(?:read|opt)\(\s*'([A-Z0-9_]+)'/g)].map((m) => m[1]!));
-const RESOURCE_VARS = new Set([...source('sinks/cloud-monitoring/resource.ts').matchAll(/env\.([A-Z0-9_]+)/g)].map((m) => m[1]!));
+const RESOURCE_VARS = new Set([...source('src/infra/monitoring/resource.ts').matchAll(/env\.([A-Z0-9_]+)/g)].map((m) => m[1]!));
 /** GET routes the server has. */
 const GET_ROUTES = new Set(
   readdirSync(path.join(root, 'src/server/routes')).flatMap((f) => [...source(`src/server/routes/${f}`).matchAll(/router\.get\('([^']+)'/g)].map((m) => m[1]!)),

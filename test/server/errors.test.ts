@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import path from 'node:path';
 import test from 'ava';
 import Database from 'better-sqlite3';
-import { DATABASE_FILE } from '../../sinks/local-store/database.js';
+import { DATABASE_FILE } from '../../src/infra/sqlite/database.js';
 import { assertError, call, launchApi, obj, postJson, startApi, writePair, type ApiResponse, type ApiService } from '../support/api-fixture.js';
 
 const MAX_BODY_BYTES = 2048;

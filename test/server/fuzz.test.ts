@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { decodeTask } from '../../src/domain/task.js';
 import { validateAndDiff } from '../../src/domain/diff.js';
 import { MalformedInputError } from '../../src/domain/errors.js';
-import { DATABASE_FILE } from '../../sinks/local-store/database.js';
+import { DATABASE_FILE } from '../../src/infra/sqlite/database.js';
 import { call, launchApi, type ApiService } from '../support/api-fixture.js';
 
 /** Numbers a careless or hostile producer sends, as JSON text (1e309 cannot be built as a value). */

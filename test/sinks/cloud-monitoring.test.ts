@@ -1,11 +1,11 @@
 import test from 'ava';
 import { silentLogger } from '../../src/log.js';
-import { bucketIndex, Distribution, MetricTotals } from '../../sinks/cloud-monitoring/accumulate.js';
-import { LATENCY_BUCKETS, METRICS } from '../../sinks/cloud-monitoring/config.js';
-import { encodeTimeSeries, metricDescriptors, toTimestamp } from '../../sinks/cloud-monitoring/encode.js';
-import { detectResource } from '../../sinks/cloud-monitoring/resource.js';
+import { bucketIndex, Distribution, MetricTotals } from '../../src/infra/monitoring/accumulate.js';
+import { LATENCY_BUCKETS, METRICS } from '../../src/infra/monitoring/config.js';
+import { encodeTimeSeries, metricDescriptors, toTimestamp } from '../../src/infra/monitoring/encode.js';
+import { detectResource } from '../../src/infra/monitoring/resource.js';
 import { CloudMonitoringSink } from '../../sinks/cloud-monitoring/sink.js';
-import type { SinkBatch } from '../../sinks/sink.js';
+import type { SinkBatch } from '../../src/domain/sink.js';
 import { startFakeMonitoring, type FakeMonitoring } from '../support/fake-monitoring.js';
 import { anomaly, failure, result } from '../support/gcp-fixtures.js';
 

@@ -3,7 +3,7 @@ import { TransientError } from '../../src/domain/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { anomalyObject, failureObject, resultObject, resultObjectName } from '../../sinks/cloud-storage/encode.js';
 import { CloudStorageMarkers } from '../../sinks/cloud-storage/sink.js';
-import type { SinkBatch } from '../../sinks/sink.js';
+import type { SinkBatch } from '../../src/domain/sink.js';
 import { crc32cBase64, globToRegExp, startFakeGcs } from '../support/fake-gcs.js';
 import { anomaly, failure, result } from '../support/gcp-fixtures.js';
 

@@ -12,7 +12,7 @@ import { changeResultRow, failureMetricRow, resultMetricRow } from '../../sinks/
 import { BigQueryWriter } from '../../sinks/bigquery/sink.js';
 import { BigQueryStore } from '../../sinks/bigquery/store.js';
 import { openLocalStore } from '../../sinks/local-store/index.js';
-import type { DrawingSummary, FailureRecord, ResultRecord, ResultStore } from '../../sinks/sink.js';
+import type { DrawingSummary, FailureRecord, ResultRecord, ResultStore } from '../../src/domain/sink.js';
 import { startFakeBigQuery } from '../support/fake-bigquery.js';
 import { failure, result } from '../support/gcp-fixtures.js';
 

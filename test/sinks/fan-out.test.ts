@@ -9,7 +9,7 @@ import { BigQueryRecords } from '../../sinks/bigquery/records.js';
 import { BigQueryWriter } from '../../sinks/bigquery/sink.js';
 import { CloudStorageMarkers } from '../../sinks/cloud-storage/sink.js';
 import { FanOutSink, type FreshnessSink, type RecordsSink } from '../../sinks/fan-out.js';
-import type { SinkBatch } from '../../sinks/sink.js';
+import type { SinkBatch } from '../../src/domain/sink.js';
 import { startFakeBigQuery } from '../support/fake-bigquery.js';
 import { startFakeGcs } from '../support/fake-gcs.js';
 import { result } from '../support/gcp-fixtures.js';

@@ -3,8 +3,8 @@ import { loadConfig } from '../../src/config.js';
 import { TransientError } from '../../src/domain/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { createBigQueryClient } from '../../sinks/bigquery/config.js';
-import { METRICS } from '../../sinks/cloud-monitoring/config.js';
-import { createStorageClient } from '../../sinks/cloud-storage/config.js';
+import { METRICS } from '../../src/infra/monitoring/config.js';
+import { createStorageClient } from '../../src/infra/storage/client.js';
 import { createGcpSink, type GcpSink } from '../../sinks/gcp.js';
 import { startFakeBigQuery } from '../support/fake-bigquery.js';
 import { startFakeGcs } from '../support/fake-gcs.js';
@@ -227,7 +227,7 @@ test('close is idempotent and writes the final metrics point once', async (t) =>
 });
 
 // Keeps the type of the composite honest: it is both halves of the contract.
-const _contract: (s: GcpSink) => [import('../../sinks/sink.js').ResultSink, import('../../sinks/sink.js').ResultStore] = (s) => [s, s];
+const _contract: (s: GcpSink) => [import('../../src/domain/sink.js').ResultSink, import('../../src/domain/sink.js').ResultStore] = (s) => [s, s];
 void _contract;
 
 test('the service’s telemetry is written with the product metrics: same replica resource, descriptors first', async (t) => {

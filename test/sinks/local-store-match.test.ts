@@ -10,8 +10,8 @@ import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import { countChanges, diffVersions } from '../../src/domain/diff.js';
 import { DATABASE_FILE, openLocalStore, SCHEMA_VERSION } from '../../sinks/local-store/index.js';
-import { MIGRATIONS } from '../../sinks/local-store/schema.js';
-import type { MetricSample } from '../../sinks/sink.js';
+import { MIGRATIONS } from '../../src/infra/sqlite/schema.js';
+import type { MetricSample } from '../../src/domain/sink.js';
 import { batchOf, result } from '../support/sink-compliance.js';
 
 async function tempDir(t: ExecutionContext): Promise<string> {

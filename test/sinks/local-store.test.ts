@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { TransientError } from '../../src/domain/errors.js';
 import { countChanges, validateAndDiff } from '../../src/domain/diff.js';
 import { DATABASE_FILE, LocalDatabaseError, openLocalStore, SCHEMA_VERSION } from '../../sinks/local-store/index.js';
-import type { MetricSample } from '../../sinks/sink.js';
+import type { MetricSample } from '../../src/domain/sink.js';
 import { anomaly, at, baseTime, batchOf, expectedStored, failure, result, rollup, runSinkCompliance, uniqueId } from '../support/sink-compliance.js';
 
 const run = promisify(execFile);

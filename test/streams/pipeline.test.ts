@@ -13,7 +13,7 @@ import { map, type Observable } from 'rxjs';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import type { Anomaly, ChangeSet } from '../../src/domain/types.js';
 import { silentLogger } from '../../src/log.js';
-import type { FailureRecord, ResultRecord, ResultSink, Rollup, SinkBatch, WriteReceipt } from '../../sinks/sink.js';
+import type { FailureRecord, ResultRecord, ResultSink, Rollup, SinkBatch, WriteReceipt } from '../../src/domain/sink.js';
 import { openLocalStore, type LocalStore } from '../../sinks/local-store/index.js';
 import { AnomalyOutbox, type CommitObserver } from '../../streams/commit.js';
 import { diffPair, type DiffRequest } from '../../streams/diff/diff-pair.js';
@@ -21,7 +21,7 @@ import type { InputStore, PairListing } from '../../streams/load/input-store.js'
 import { localInputStore } from '../../streams/load/local-files.js';
 import { Pipeline } from '../../streams/pipeline.js';
 import { MAX_ATTEMPTS_REASON, openLocalQueue, type LocalQueue } from '../../streams/sources/local-queue.js';
-import type { DeadLetterReason, Delivery, OutgoingTask, TaskSource } from '../../streams/sources/source.js';
+import type { DeadLetterReason, Delivery, OutgoingTask, TaskSource } from '../../src/domain/source.js';
 import { waitFor } from '../support/service-process.js';
 import { SinkBreaker } from '../../streams/retry/sink-breaker.js';
 

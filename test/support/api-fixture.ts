@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { loadConfig, type Config } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { startService, type Service } from '../../src/service.js';
-import { DATABASE_FILE } from '../../sinks/local-store/database.js';
+import { DATABASE_FILE } from '../../src/infra/sqlite/database.js';
 import { REPO_ROOT, waitFor } from './service-process.js';
 
 export interface ApiService {

@@ -4,7 +4,7 @@
  * backpressure tests, and a run that is not already half done when the first kill is due.
  */
 import { openLocalQueue } from '../../streams/sources/local-queue.js';
-import type { OutgoingTask } from '../../streams/sources/source.js';
+import type { OutgoingTask } from '../../src/domain/source.js';
 import { inlineTaskJson } from '../../src/simulate/inline-task.js';
 import { scenarioItems, type ScenarioOptions } from '../../src/simulate/scenario.js';
 

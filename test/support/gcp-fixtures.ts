@@ -3,7 +3,7 @@
  * rollups), so each test states only the fields it cares about.
  */
 import type { Anomaly } from '../../src/domain/types.js';
-import type { FailureRecord, ResultRecord, Rollup } from '../../sinks/sink.js';
+import type { FailureRecord, ResultRecord, Rollup } from '../../src/domain/sink.js';
 
 export function result(taskKey: string, overrides: Partial<ResultRecord> = {}): ResultRecord {
   return {

@@ -8,7 +8,7 @@
 import type { ExecutionContext, TestFn } from 'ava';
 import { TransientError } from '../../src/domain/errors.js';
 import type { FreshnessSink, RecordsSink } from '../../sinks/fan-out.js';
-import type { ResultRecord } from '../../sinks/sink.js';
+import type { ResultRecord } from '../../src/domain/sink.js';
 import { failure, result } from './gcp-fixtures.js';
 import { batchOf } from './sink-compliance.js';
 

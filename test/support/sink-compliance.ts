@@ -22,7 +22,7 @@ import type { ExecutionContext, TestFn } from 'ava';
 import hdr from 'hdr-histogram-js';
 import { TransientError } from '../../src/domain/errors.js';
 import type { Anomaly, AnomalyType, ChangeSet } from '../../src/domain/types.js';
-import type { FailureRecord, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange } from '../../sinks/sink.js';
+import type { FailureRecord, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange } from '../../src/domain/sink.js';
 
 export interface SinkUnderTest {
   readonly sink: ResultSink;

@@ -3,7 +3,7 @@
  * opaque cursor (the last drawing's time and id), so pages stay consistent while results arrive.
  */
 import type Router from '@koa/router';
-import type { DrawingCursor } from '../../../sinks/sink.js';
+import type { DrawingCursor } from '../../domain/sink.js';
 import { badRequest } from '../errors.js';
 import type { ServerDeps } from '../deps.js';
 import { DRAWING_ID, single } from './queries.js';

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type Router from '@koa/router';
 import { encodeTask, parseTaskInput, type TaskInput } from '../../domain/task.js';
 import { ERROR_CODES, MalformedInputError } from '../../domain/errors.js';
-import type { OutgoingTask } from '../../../streams/sources/source.js';
+import type { OutgoingTask } from '../../domain/source.js';
 import { misnamedFolderAnomaly, missingUploadAnomaly } from '../../../streams/detect/anomalies.js';
 import { readJsonBody } from '../body.js';
 import { badRequest, HttpError, HTTP_CODES, quoteValue } from '../errors.js';

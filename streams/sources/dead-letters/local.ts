@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { DATABASE_FILE, LocalDatabaseError, openDatabase, type Db } from '../../../sinks/local-store/database.js';
+import { DATABASE_FILE, LocalDatabaseError, openDatabase, type Db } from '../../../src/infra/sqlite/database.js';
 import {
   DEAD_LETTER_ACCESS_CODES,
   DeadLetterAccessError,

@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { MetricSample, Rollup } from '../../../sinks/sink.js';
+import type { MetricSample, Rollup } from '../../../src/domain/sink.js';
 import { decodeHistogram, summarize } from '../../../streams/aggregate/histogram.js';
 import { HOUR_MS, HourlyWindows, hourStartOf, type WindowSnapshot } from '../../../streams/aggregate/hourly-windows.js';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { Rollup } from '../../../sinks/sink.js';
+import type { Rollup } from '../../../src/domain/sink.js';
 import { newHistogram, recordMs, summarize } from '../../../streams/aggregate/histogram.js';
 import { HOUR_MS, HourlyWindows } from '../../../streams/aggregate/hourly-windows.js';
 import { buildMetricsView, mergeRollups, RollupHourCache, type InvalidRollup } from '../../../streams/aggregate/metrics-view.js';

@@ -13,7 +13,7 @@ import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import type { Observable, Subscription } from 'rxjs';
 import { TransientError } from '../../../src/domain/errors.js';
-import { DATABASE_FILE } from '../../../sinks/local-store/database.js';
+import { DATABASE_FILE } from '../../../src/infra/sqlite/database.js';
 import {
   LocalQueueError,
   MAX_ATTEMPTS_REASON,
@@ -21,7 +21,7 @@ import {
   type LocalQueue,
   type LocalQueueOptions,
 } from '../../../streams/sources/local-queue.js';
-import type { Delivery, OutgoingTask } from '../../../streams/sources/source.js';
+import type { Delivery, OutgoingTask } from '../../../src/domain/source.js';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

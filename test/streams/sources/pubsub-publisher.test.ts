@@ -6,7 +6,7 @@ import anyTest from 'ava';
 import type { PubSub } from '@google-cloud/pubsub';
 import { TransientError } from '../../../src/domain/errors.js';
 import { PubSubPublisher, TaskPublishError } from '../../../streams/sources/pubsub-publisher.js';
-import type { OutgoingTask } from '../../../streams/sources/source.js';
+import type { OutgoingTask } from '../../../src/domain/source.js';
 import { receiveMessages, uniqueId } from '../../support/pubsub-emulator.js';
 import { withEmulator } from '../../support/pubsub-e2e.js';
 

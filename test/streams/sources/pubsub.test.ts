@@ -5,7 +5,7 @@
 import anyTest from 'ava';
 import type { PubSub } from '@google-cloud/pubsub';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
-import type { Delivery } from '../../../streams/sources/source.js';
+import type { Delivery } from '../../../src/domain/source.js';
 import { TransientError } from '../../../src/domain/errors.js';
 import {
   PubSubSource,

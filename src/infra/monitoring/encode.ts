@@ -3,7 +3,7 @@
  * CUMULATIVE point per time series whose interval starts at the fixed process start time.
  */
 import type { protos } from '@google-cloud/monitoring';
-import { ANOMALY_TYPES } from '../../src/domain/types.js';
+import { ANOMALY_TYPES } from '../../domain/types.js';
 import { CHANGE_KINDS, DEAD_LETTER_REASONS, type DistributionSnapshot, type TotalsSnapshot } from './accumulate.js';
 import { LATENCY_BUCKETS, METRICS } from './config.js';
 import type { MonitoredResource } from './resource.js';
@@ -100,4 +100,13 @@ export function encodeTimeSeries(
     dist(METRICS.processingLatency, totals.processingLatency),
     dist(METRICS.endToEndLatency, totals.endToEndLatency),
   ];
+}
+
+/**
+ * Metrics written beside the product metrics, on the same timer and monitored resource (the
+ * service's self-telemetry): their descriptors, and the series of one point.
+ */
+export interface SeriesSource {
+  descriptors(): protos.google.api.IMetricDescriptor[];
+  series(at: { readonly resource: MonitoredResource; readonly start: Date; readonly end: Date }): Promise<protos.google.monitoring.v3.ITimeSeries[]>;
 }

@@ -2,7 +2,7 @@
  * Running totals since process start, fed from written batches: the cumulative values each
  * Monitoring point reports. Pure and clock-free, so what a point will say is easy to test.
  */
-import { ANOMALY_TYPES, type AnomalyType, type ChangeCounts } from '../../src/domain/types.js';
+import { ANOMALY_TYPES, type AnomalyType, type ChangeCounts } from '../../domain/types.js';
 import { LATENCY_BUCKETS } from './config.js';
 
 export interface ExponentialBuckets {

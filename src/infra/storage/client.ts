@@ -2,17 +2,22 @@
  * How the Cloud Storage client is built from the validated configuration, and the sink's knobs.
  */
 import { Storage } from '@google-cloud/storage';
-import type { Config } from '../../src/config.js';
 
 /** Object creates in flight at once for one batch (each is a small request). */
 export const DEFAULT_WRITE_CONCURRENCY = 16;
+
+/** What the Storage client is built from: the project and the endpoint override. */
+export interface StorageClientSettings {
+  readonly projectId: string | null;
+  readonly gcp: { readonly storageEndpoint: string | null };
+}
 
 /**
  * A Storage client: Application Default Credentials and `STORAGE_API_ENDPOINT` when set. The
  * client skips authentication for a custom endpoint unless told otherwise; an https endpoint is a
  * private Google endpoint that needs credentials, an http one a local fake that does not.
  */
-export function createStorageClient(config: Config): Storage {
+export function createStorageClient(config: StorageClientSettings): Storage {
   const endpoint = config.gcp.storageEndpoint;
   return new Storage({
     ...(config.projectId ? { projectId: config.projectId } : {}),

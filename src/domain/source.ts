@@ -35,6 +35,9 @@ export interface Delivery {
   deadLetter(reason: DeadLetterReason): Promise<void>;
 }
 
+/** MAX_DELIVERY_ATTEMPTS when not set: attempts before a failing message is dead-lettered. */
+export const DEFAULT_MAX_DELIVERY_ATTEMPTS = 5;
+
 export interface TaskSource {
   readonly name: 'local' | 'pubsub';
   /** After this many attempts a failing message is dead-lettered by the source or broker. */

@@ -3,7 +3,7 @@
  * runs against all of them: write a batch, write rollups, flush, close, health-check; and the
  * query side the API reads from, so any replica answers from the shared store.
  */
-import type { Anomaly, ChangeCounts, ChangeSet } from '../src/domain/types.js';
+import type { Anomaly, ChangeCounts, ChangeSet } from './types.js';
 
 /** A processed pair, durable once `writeBatch` resolves. */
 export interface ResultRecord {
@@ -181,3 +181,13 @@ export interface ResultStore {
    */
   samples?(since: Date, replicaId: string): AsyncIterable<MetricSample>;
 }
+
+/** The role a part plays in a composite sink (see sinks/fan-out.ts). */
+export type SinkPartRole = 'records' | 'freshness' | 'telemetry';
+
+/**
+ * Told of every write of a part of a composite sink: its name and role, how long it took,
+ * whether it held. Only the records and freshness parts' failures fail a batch; a telemetry
+ * part's never do.
+ */
+export type PartWriteListener = (part: string, latencyMs: number, ok: boolean, role: SinkPartRole) => void;

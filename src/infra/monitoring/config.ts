@@ -7,7 +7,6 @@ import { MetricServiceClient } from '@google-cloud/monitoring';
 // The transport the Monitoring client itself loads (a dependency of @google-cloud/monitoring):
 // channel credentials must come from that very gRPC module.
 import { grpc } from 'google-gax';
-import type { Config } from '../../src/config.js';
 
 export const METRIC_PREFIX = 'custom.googleapis.com/buildtrace/';
 
@@ -46,6 +45,12 @@ export function isLoopbackHost(host: string): boolean {
   return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
 }
 
+/** What a Monitoring client is built from: the project and the endpoint override. */
+export interface MonitoringClientSettings {
+  readonly projectId: string | null;
+  readonly gcp: { readonly monitoringEndpoint: string | null };
+}
+
 type ClientOptions = NonNullable<ConstructorParameters<typeof MetricServiceClient>[0]>;
 
 /**
@@ -69,7 +74,7 @@ function loopbackOptions(): Partial<ClientOptions> {
  * @example
  * const client = createMonitoringClient(loadConfig({ GOOGLE_CLOUD_PROJECT: 'p', MONITORING_API_ENDPOINT: '127.0.0.1:9060' }));
  */
-export function createMonitoringClient(config: Config): MetricServiceClient {
+export function createMonitoringClient(config: MonitoringClientSettings): MetricServiceClient {
   return new MetricServiceClient(monitoringClientOptions(config));
 }
 
@@ -78,7 +83,7 @@ export function createMonitoringClient(config: Config): MetricServiceClient {
  * policies and notification channels, which share the endpoint): project, `MONITORING_API_ENDPOINT`,
  * and plaintext without credentials for a loopback fake.
  */
-export function monitoringClientOptions(config: Config): ClientOptions {
+export function monitoringClientOptions(config: MonitoringClientSettings): ClientOptions {
   const endpoint = config.gcp.monitoringEndpoint;
   const at = endpoint ? endpoint.lastIndexOf(':') : -1;
   const host = endpoint ? endpoint.slice(0, at).replace(/^\[|\]$/g, '') : '';

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { errorMessage, CodedError } from '../../domain/errors.js';
 
 export type Db = Database.Database;
 
@@ -34,15 +35,8 @@ export const DATABASE_ERROR_CODES = {
 export type DatabaseErrorCode = (typeof DATABASE_ERROR_CODES)[keyof typeof DATABASE_ERROR_CODES];
 
 /** The database file could not be opened or has a layout this build does not understand. */
-export class LocalDatabaseError extends Error {
+export class LocalDatabaseError extends CodedError<DatabaseErrorCode> {
   override readonly name = 'LocalDatabaseError';
-  constructor(
-    readonly code: DatabaseErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 export interface OpenDatabaseOptions {
@@ -64,7 +58,7 @@ export function openDatabase(dataDir: string, options: OpenDatabaseOptions = {})
     mkdirSync(path.dirname(file), { recursive: true });
     db = new Database(file, { timeout: OPEN_BUSY_TIMEOUT_MS });
   } catch (err) {
-    throw new LocalDatabaseError(DATABASE_ERROR_CODES.unavailable, `cannot open ${file}: ${messageOf(err)}`, {
+    throw new LocalDatabaseError(DATABASE_ERROR_CODES.unavailable, `cannot open ${file}: ${errorMessage(err)}`, {
       cause: err,
     });
   }
@@ -84,7 +78,7 @@ export function openDatabase(dataDir: string, options: OpenDatabaseOptions = {})
   } catch (err) {
     db.close();
     if (err instanceof LocalDatabaseError) throw err;
-    throw new LocalDatabaseError(DATABASE_ERROR_CODES.unavailable, `cannot prepare ${file}: ${messageOf(err)}`, {
+    throw new LocalDatabaseError(DATABASE_ERROR_CODES.unavailable, `cannot prepare ${file}: ${errorMessage(err)}`, {
       cause: err,
     });
   }
@@ -105,8 +99,4 @@ function migrate(db: Db, file: string): void {
     }
     if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

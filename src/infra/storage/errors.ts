@@ -1,3 +1,4 @@
+import { errorMessage } from '../../domain/errors.js';
 /**
  * How a Cloud Storage client error maps onto BuildTrace's outcomes, in one place for the result
  * markers and the input store: 404 and 412 are answers, not failures; the rest is "try later".
@@ -19,6 +20,6 @@ export const isPreconditionFailed = (err: unknown): boolean => storageErrorCode(
 
 export function describeStorageError(err: unknown): string {
   const code = storageErrorCode(err);
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   return code === undefined ? message : `${code}: ${message}`;
 }
