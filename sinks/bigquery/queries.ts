@@ -32,7 +32,8 @@ export function tableRef(names: TableNames, table: TableId): string {
 /** Results of one drawing, newest first; each task once (its first stored row). */
 export function changesQuery(names: TableNames, drawingId: string, limit: number): QuerySpec {
   return {
-    query: `SELECT task_key, drawing_id, job_id, added, removed, moved, modified, renamed, ambiguous, summary, processing_time_ms, created_at, result_object
+    query: `SELECT task_key, drawing_id, job_id, added, removed, moved, modified, renamed, ambiguous, summary, processing_time_ms, created_at, result_object,
+  version_a_ref, version_a_sha256, version_b_ref, version_b_sha256
 FROM ${tableRef(names, 'change_results')}
 WHERE drawing_id = @drawing_id
 QUALIFY ROW_NUMBER() OVER (PARTITION BY task_key ORDER BY created_at, replica_id) = 1

@@ -4,7 +4,7 @@
  */
 import type { Anomaly, AnomalyType, Severity } from '../../src/domain/types.js';
 import type { MetricSample, Rollup, StoredChange } from '../sink.js';
-import { isoTime, type ChangeRow, type MetricRow } from '../rows.js';
+import { isoTime, versionRefsOf, type ChangeRow, type MetricRow } from '../rows.js';
 
 export { changeRow, completedMetricRow, failureMetricRow, isoTime, type ChangeRow, type MetricRow } from '../rows.js';
 
@@ -75,8 +75,11 @@ export function storedChange(row: ChangeRow): StoredChange {
     summary: row.summary,
     processing_time_ms: row.processing_time_ms,
     created_at: row.created_at,
+    ...withVersions(versionRefsOf(row)),
   };
 }
+
+const withVersions = (versions: StoredChange['versions']): Pick<StoredChange, 'versions'> => (versions ? { versions } : {});
 
 export function anomalyFromRow(row: AnomalyRow): Anomaly {
   return {

@@ -10,7 +10,7 @@
  */
 
 /** `PRAGMA user_version` of the newest layout this build understands. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Migration `i` upgrades a file from user_version `i` to `i + 1`. */
 export const MIGRATIONS: readonly string[] = [
@@ -115,5 +115,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE change_results ADD COLUMN ambiguous TEXT;
   ALTER TABLE processing_metrics ADD COLUMN renamed_count INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE hourly_rollups ADD COLUMN renamed INTEGER NOT NULL DEFAULT 0;
+  `,
+  /* 2 → 3: where a result's versions were read from (the overlay reads them again); NULL for inline tasks and older rows. */ `
+  ALTER TABLE change_results ADD COLUMN version_a_ref TEXT;
+  ALTER TABLE change_results ADD COLUMN version_a_sha256 TEXT;
+  ALTER TABLE change_results ADD COLUMN version_b_ref TEXT;
+  ALTER TABLE change_results ADD COLUMN version_b_sha256 TEXT;
   `,
 ];

@@ -61,9 +61,11 @@ function prepareStatements(db: Db) {
   return {
     insertChange: db.prepare<[ChangeRow]>(
       `INSERT OR IGNORE INTO change_results (task_key, drawing_id, job_id, added, removed, moved, modified,
-         renamed, ambiguous, summary, processing_time_ms, end_to_end_ms, created_at, replica_id)
+         renamed, ambiguous, summary, processing_time_ms, end_to_end_ms, created_at, replica_id,
+         version_a_ref, version_a_sha256, version_b_ref, version_b_sha256)
        VALUES (@task_key, @drawing_id, @job_id, @added, @removed, @moved, @modified,
-         @renamed, @ambiguous, @summary, @processing_time_ms, @end_to_end_ms, @created_at, @replica_id)`,
+         @renamed, @ambiguous, @summary, @processing_time_ms, @end_to_end_ms, @created_at, @replica_id,
+         @version_a_ref, @version_a_sha256, @version_b_ref, @version_b_sha256)`,
     ),
     // A result is the final word on a task: it replaces a failure recorded by an earlier attempt.
     upsertCompleted: db.prepare<[MetricRow]>(

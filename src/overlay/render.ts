@@ -31,7 +31,7 @@ export interface OverlayInput {
 }
 
 /** The legend's reason when nothing better is known. */
-export const WITHOUT_VERSIONS = 'the stored result keeps only the changes';
+export const WITHOUT_VERSIONS = 'the result keeps only the changes, not its versions (sent inline)';
 
 /** Past this many arrows, distances are not written beside them (the picture would be all text). */
 export const ARROW_LABEL_LIMIT = 200;
