@@ -87,6 +87,7 @@ export function renderOverlay(input: OverlayInput): string {
   }
   if (unchanged) for (const o of unchanged) bounds.add(o);
   const view = bounds.view();
+  // The plan's larger side in plan units (thousandths): markers and labels are sized from it.
   const unit = Math.max(view.width, view.height) * MILLI;
 
   const trayCell = unplaced.length === 0 ? 0 : Math.max(4, Math.min(28, Math.floor(Math.sqrt((WIDTH * 320) / unplaced.length))));
@@ -101,11 +102,11 @@ export function renderOverlay(input: OverlayInput): string {
   const scale = Math.min(WIDTH / (view.width * MILLI), PLAN_HEIGHT / (view.height * MILLI));
   const dash = `${n4(4 / scale)} ${n4(3 / scale)}`;
   const pen: Pen = {
-    marker: m(unit * 0.006),
+    marker: Math.round(unit * 0.006),
     ghost: ` fill-opacity="0.05" stroke-opacity="0.5" stroke-dasharray="${dash}"/>`,
     gone: ` fill-opacity="0.2" stroke-dasharray="${dash}"/>`,
     solid: ` fill-opacity="0.3"/>`,
-    label: `" font-size="${m(unit * 0.02)}" stroke="none" text-anchor="middle" dy="-0.3em">`,
+    label: `" font-size="${Math.round(unit * 0.02)}" stroke="none" text-anchor="middle" dy="-0.3em">`,
     labelArrows: input.changes.moved.length <= ARROW_LABEL_LIMIT,
   };
   const out = new TextSink();
@@ -129,7 +130,7 @@ export function renderOverlay(input: OverlayInput): string {
       `<svg class="plan" data-stroke-px="${strokePx}" data-units-per-drawing-unit="${MILLI}" x="0" y="${HEADER}" width="${WIDTH}" height="${PLAN_HEIGHT}" viewBox="${m(view.x)} ${top} ${m(view.width)} ${m(view.height)}" preserveAspectRatio="xMidYMid meet">\n`,
       `<defs>${ITEM_KINDS.map(
         (k) =>
-          `<marker id="arrow-${k.name}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="${m(unit * 0.018)}" markerHeight="${m(unit * 0.018)}" orient="auto"><path d="M0 0L10 5L0 10z" fill="${k.colour}"/></marker>`,
+          `<marker id="arrow-${k.name}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="${Math.round(unit * 0.018)}" markerHeight="${Math.round(unit * 0.018)}" orient="auto"><path d="M0 0L10 5L0 10z" fill="${k.colour}"/></marker>`,
       ).join('')}</defs>\n`,
       `<rect class="plan-frame" x="${m(view.x)}" y="${top}" width="${m(view.width)}" height="${m(view.height)}" fill="#f6f8fa" stroke="#d0d7de" stroke-width="${n4(1 / scale)}"/>\n`,
       `<g class="shapes" stroke-width="${n4(strokePx / scale)}">\n`,

@@ -31,7 +31,11 @@ function assertFits(t: import('ava').ExecutionContext, root: SvgNode): void {
     }
     if (n.name === 'circle') {
       t.true(Number(a.cx) >= vx && Number(a.cx) <= vx + vw && Number(a.cy) >= vy && Number(a.cy) <= vy + vh);
+      t.true(Number(a.r) > 0 && Number(a.r) < Math.max(vw, vh) / 20, `marker radius ${a.r} small against the plan`);
     }
+    // Arrowheads and labels are sized in plan units too: a few percent of the plan, never all of it.
+    if (n.name === 'marker') t.true(Number(a.markerWidth) > 0 && Number(a.markerWidth) < Math.max(vw, vh) / 20, `arrowhead ${a.markerWidth}`);
+    if (n.name === 'text' && a['font-size'] !== undefined) t.true(Number(a['font-size']) < Math.max(vw, vh) / 10, `label size ${a['font-size']}`);
   }
 }
 
