@@ -3,7 +3,7 @@
  * for the embedded tables and BigQuery's, so the two stores cannot drift apart column by column.
  */
 import type { Anomaly } from '../src/domain/types.js';
-import type { FailureRecord, ResultRecord, Rollup } from '../src/domain/sink.js';
+import type { FailureRecord, ResultRecord, Rollup, VersionRefs } from '../src/domain/sink.js';
 
 /** ISO-8601 UTC with milliseconds: fixed width, so text order is time order. */
 export const isoTime = (d: Date): string => d.toISOString();
@@ -24,6 +24,11 @@ export interface ChangeRow {
   readonly end_to_end_ms: number;
   readonly created_at: string;
   readonly replica_id: string;
+  /** Where the versions were read from and their SHA-256; all four null for inline tasks. */
+  readonly version_a_ref: string | null;
+  readonly version_a_sha256: string | null;
+  readonly version_b_ref: string | null;
+  readonly version_b_sha256: string | null;
 }
 
 export interface MetricRow {
@@ -86,7 +91,21 @@ export function changeRow(r: ResultRecord): ChangeRow {
     end_to_end_ms: r.endToEndMs,
     created_at: isoTime(r.createdAt),
     replica_id: r.replicaId,
+    version_a_ref: r.versions?.a.ref ?? null,
+    version_a_sha256: r.versions?.a.sha256 ?? null,
+    version_b_ref: r.versions?.b.ref ?? null,
+    version_b_sha256: r.versions?.b.sha256 ?? null,
   };
+}
+
+/**
+ * The version references of a stored row, or undefined when it keeps none (an inline task, or a
+ * row written before they were kept).
+ */
+export function versionRefsOf(row: Pick<ChangeRow, 'version_a_ref' | 'version_a_sha256' | 'version_b_ref' | 'version_b_sha256'>): VersionRefs | undefined {
+  const { version_a_ref: aRef, version_a_sha256: aHash, version_b_ref: bRef, version_b_sha256: bHash } = row;
+  if (!aRef || !aHash || !bRef || !bHash) return undefined;
+  return { a: { ref: aRef, sha256: aHash }, b: { ref: bRef, sha256: bHash } };
 }
 
 /** The `processing_metrics` row of a result. */

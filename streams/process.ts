@@ -9,10 +9,10 @@ import { matchModeFor } from '../src/domain/match.js';
 import type { MatchFallback } from '../src/domain/match.js';
 import { ERROR_CODES, MalformedInputError, TransientError, errorMessage } from '../src/domain/errors.js';
 import type { Anomaly, ChangeSet, Task } from '../src/domain/types.js';
-import type { FailureRecord, ResultRecord } from '../src/domain/sink.js';
+import type { FailureRecord, ResultRecord, VersionRefs } from '../src/domain/sink.js';
 import type { DeadLetterReason, Delivery } from '../src/domain/source.js';
 import type { InputStore } from './load/input-store.js';
-import { loadVersions } from './load/load-versions.js';
+import { loadVersions, versionRefs } from './load/load-versions.js';
 import type { DiffRequest } from './diff/diff-pair.js';
 import { malformedInputAnomaly, processingErrorAnomaly } from './detect/anomalies.js';
 
@@ -22,6 +22,8 @@ export interface PendingResult {
   readonly delivery: Delivery;
   readonly task: Task;
   readonly changes: ChangeSet;
+  /** Where the versions were read from, kept with the result for the overlay; null for inline tasks. */
+  readonly versions: VersionRefs | null;
 }
 
 /**
@@ -67,6 +69,8 @@ export async function processDelivery(delivery: Delivery, deps: ProcessDeps): Pr
     const decoded: Task = decodeTask(delivery.data, delivery.attributes);
     task = decoded;
     const pair = await loadVersions(decoded, deps.input);
+    // Hashed before the diff, which may hand the bytes to a worker thread.
+    const versions = versionRefs(decoded, pair);
     const match = matchModeFor(decoded.match, deps.matchFallback ?? 'none');
     const changes = await deps.diff({
       drawingId: decoded.drawingId,
@@ -74,7 +78,7 @@ export async function processDelivery(delivery: Delivery, deps: ProcessDeps): Pr
       tolerance: deps.tolerance,
       ...(match === 'id' ? {} : { match, radius: deps.matchRadius }),
     });
-    return { kind: 'result', delivery, task: decoded, changes };
+    return { kind: 'result', delivery, task: decoded, changes, versions };
   } catch (err) {
     deps.onError(err, delivery, task);
     if (err instanceof MalformedInputError) return malformedFailure(delivery, task, err, deps);
@@ -84,13 +88,14 @@ export async function processDelivery(delivery: Delivery, deps: ProcessDeps): Pr
 
 /** The ResultRecord for a pending result, stamped at the moment of the write. */
 export function toResultRecord(pending: PendingResult, now: number, replicaId: string): ResultRecord {
-  const { task, delivery, changes } = pending;
+  const { task, delivery, changes, versions } = pending;
   const origin = task.uploadedAt?.getTime() ?? delivery.publishedAt.getTime();
   return {
     taskKey: task.taskKey,
     jobId: task.jobId,
     drawingId: task.drawingId,
     changes,
+    versions,
     counts: countChanges(changes),
     processingTimeMs: Math.max(0, now - delivery.receivedAt),
     endToEndMs: Math.max(0, now - origin),

@@ -4,6 +4,7 @@
  */
 import { ANOMALY_TYPES, type Anomaly, type AnomalyType, type Severity } from '../../src/domain/types.js';
 import type { DrawingSummary, JobStatus, MetricSample, Rollup, StoredChange } from '../../src/domain/sink.js';
+import { versionRefsOf } from '../rows.js';
 
 export type Row = Readonly<Record<string, unknown>>;
 
@@ -89,7 +90,20 @@ export function decodeChange(row: Row): StoredChange {
     summary: toText(row, 'summary'),
     processing_time_ms: toNumber(row, 'processing_time_ms'),
     created_at: toDate(row, 'created_at').toISOString(),
+    ...versionsOf(row),
   };
+}
+
+/** The version references of a row, where it keeps them (columns absent from older queries read as none). */
+function versionsOf(row: Row): Pick<StoredChange, 'versions'> {
+  const text = (column: string) => (row[column] === undefined ? null : toNullableText(row, column));
+  const versions = versionRefsOf({
+    version_a_ref: text('version_a_ref'),
+    version_a_sha256: text('version_a_sha256'),
+    version_b_ref: text('version_b_ref'),
+    version_b_sha256: text('version_b_sha256'),
+  });
+  return versions ? { versions } : {};
 }
 
 /** A `processing_metrics` row of a drawing's latest completed task as `GET /drawings` lists it. */

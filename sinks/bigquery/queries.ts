@@ -32,7 +32,8 @@ export function tableRef(names: TableNames, table: TableId): string {
 /** Results of one drawing, newest first; each task once (its first stored row). */
 export function changesQuery(names: TableNames, drawingId: string, limit: number): QuerySpec {
   return {
-    query: `SELECT task_key, drawing_id, job_id, added, removed, moved, modified, renamed, ambiguous, summary, processing_time_ms, created_at, result_object
+    query: `SELECT task_key, drawing_id, job_id, added, removed, moved, modified, renamed, ambiguous, summary, processing_time_ms, created_at, result_object,
+  version_a_ref, version_a_sha256, version_b_ref, version_b_sha256
 FROM ${tableRef(names, 'change_results')}
 WHERE drawing_id = @drawing_id
 QUALIFY ROW_NUMBER() OVER (PARTITION BY task_key ORDER BY created_at, replica_id) = 1
@@ -131,20 +132,35 @@ ORDER BY created_at, task_key`,
 
 /**
  * Each drawing's latest completed task (counts from processing_metrics, so no JSON is read),
- * newest first, after the cursor when one is given.
+ * newest first, after the cursor when one is given, among the rows created at or after `since`
+ * (null: all). The `since` bound prunes partitions: the scan covers only the days from `since` to
+ * now. Every drawing it returns is right (its latest row is at or after `since`, and every newer
+ * row of it is scanned too), and any drawing it misses has its latest before `since`, so after all
+ * of these: a page that comes back full is the true page, and a short one is asked again with an
+ * earlier `since` (see BigQueryStore.drawings).
  */
-export function drawingsQuery(names: TableNames, limit: number, after: { at: Date; drawingId: string } | null): QuerySpec {
+export function drawingsQuery(names: TableNames, limit: number, after: { at: Date; drawingId: string } | null, since: Date | null): QuerySpec {
+  const params: Record<string, string | number | Date> = { limit };
+  const types: Record<string, ParamType> = { limit: 'INT64' };
+  if (after) {
+    Object.assign(params, { after_at: after.at, after_id: after.drawingId });
+    Object.assign(types, { after_at: 'TIMESTAMP', after_id: 'STRING' });
+  }
+  if (since) {
+    params.since = since;
+    types.since = 'TIMESTAMP';
+  }
   return {
     query: `SELECT drawing_id, job_id, created_at, added_count, removed_count, moved_count, modified_count
 FROM (
   SELECT drawing_id, job_id, created_at, added_count, removed_count, moved_count, modified_count
   FROM ${tableRef(names, 'processing_metrics')}
-  WHERE status = 'completed' AND drawing_id IS NOT NULL
+  WHERE status = 'completed' AND drawing_id IS NOT NULL${since ? ' AND created_at >= @since' : ''}
   QUALIFY ROW_NUMBER() OVER (PARTITION BY drawing_id ORDER BY created_at DESC, task_key DESC) = 1
 )${after ? '\nWHERE created_at < @after_at OR (created_at = @after_at AND drawing_id < @after_id)' : ''}
 ORDER BY created_at DESC, drawing_id DESC
 LIMIT @limit`,
-    params: after ? { limit, after_at: after.at, after_id: after.drawingId } : { limit },
-    types: after ? { limit: 'INT64', after_at: 'TIMESTAMP', after_id: 'STRING' } : { limit: 'INT64' },
+    params,
+    types,
   };
 }

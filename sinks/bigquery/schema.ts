@@ -65,6 +65,11 @@ export const TABLES: Readonly<Record<TableId, TableSpec>> = {
         'STRING',
         'Set when the result was too large for one row: the Cloud Storage object (gs://bucket/name) holding it whole; added/removed/moved/modified then hold an excerpt',
       ),
+      // Added later (the overlay's unchanged objects), NULLABLE like every added column.
+      opt('version_a_ref', 'STRING', 'Where version A was read from (version_a_uri, or storage_path/version_a.json); NULL for inline tasks'),
+      opt('version_a_sha256', 'STRING', 'SHA-256 of version A as read, to tell whether it changed since'),
+      opt('version_b_ref', 'STRING', 'Where version B was read from; NULL for inline tasks'),
+      opt('version_b_sha256', 'STRING', 'SHA-256 of version B as read'),
     ],
     partitionField: 'created_at',
     clustering: ['drawing_id'],

@@ -21,6 +21,13 @@ import {
 } from './queries.js';
 import type { BigQueryClient, BigQueryWriter } from './sink.js';
 
+/**
+ * How far back from the cursor (or now) `drawings` looks before it looks further: each window
+ * scans only the partitions from its start to now; a page not filled by the last of them is
+ * asked of the whole table.
+ */
+export const DRAWINGS_WINDOWS_DAYS = [1, 7, 31, 366] as const;
+
 /** Results may be stamped by a replica whose clock is behind the one that created the job. */
 const JOB_CLOCK_SKEW_MS = 60 * 60 * 1000;
 
@@ -37,10 +44,16 @@ export interface BigQueryStoreOptions extends TableNames {
   readonly readObject?: (uri: string) => Promise<ResultLists | null>;
   /** Location of the dataset, passed to jobs.query when known. */
   readonly location?: string;
+  /** Epoch ms; where the first page of drawings starts looking back from. @default Date.now */
+  readonly clock?: () => number;
 }
 
 export class BigQueryStore implements ResultStore {
   constructor(private readonly options: BigQueryStoreOptions) {}
+
+  private now(): number {
+    return (this.options.clock ?? Date.now)();
+  }
 
   async changes(drawingId: string, limit: number): Promise<StoredChange[]> {
     const rows = await this.run(changesQuery(this.options, drawingId, limit));
@@ -58,8 +71,13 @@ export class BigQueryStore implements ResultStore {
 
   async drawings(limit: number, after: DrawingCursor | null): Promise<DrawingSummary[]> {
     if (limit <= 0) return [];
-    const rows = await this.run(drawingsQuery(this.options, limit, after && { at: after.latestAt, drawingId: after.drawingId }));
-    return rows.map(decodeDrawing);
+    const cursor = after && { at: after.latestAt, drawingId: after.drawingId };
+    const anchor = after?.latestAt.getTime() ?? this.now();
+    for (const days of DRAWINGS_WINDOWS_DAYS) {
+      const rows = await this.run(drawingsQuery(this.options, limit, cursor, new Date(anchor - days * 86_400_000)));
+      if (rows.length >= limit) return rows.map(decodeDrawing);
+    }
+    return (await this.run(drawingsQuery(this.options, limit, cursor, null))).map(decodeDrawing);
   }
 
   async createJob(job: JobRecord): Promise<void> {

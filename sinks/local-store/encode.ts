@@ -4,7 +4,7 @@
  */
 import type { Anomaly, AnomalyType, Severity } from '../../src/domain/types.js';
 import type { MetricSample, Rollup, StoredChange } from '../../src/domain/sink.js';
-import type { AnomalyRow, ChangeRow, MetricRow, RollupRow } from '../rows.js';
+import { isoTime, versionRefsOf, type AnomalyRow, type ChangeRow, type MetricRow, type RollupRow } from '../rows.js';
 
 export {
   anomalyRow,
@@ -32,8 +32,11 @@ export function storedChange(row: ChangeRow): StoredChange {
     summary: row.summary,
     processing_time_ms: row.processing_time_ms,
     created_at: row.created_at,
+    ...withVersions(versionRefsOf(row)),
   };
 }
+
+const withVersions = (versions: StoredChange['versions']): Pick<StoredChange, 'versions'> => (versions ? { versions } : {});
 
 export function anomalyFromRow(row: AnomalyRow): Anomaly {
   return {

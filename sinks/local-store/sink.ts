@@ -57,13 +57,29 @@ const METRIC_COLUMNS = `task_key, job_id, drawing_id, status, latency_ms, end_to
 const METRIC_VALUES = `@task_key, @job_id, @drawing_id, @status, @latency_ms, @end_to_end_ms, @added_count,
   @removed_count, @moved_count, @modified_count, @renamed_count, @error_code, @error_message, @created_at, @replica_id`;
 
+const DRAWING_COLUMNS = 'drawing_id, job_id, created_at, added_count, removed_count, moved_count, modified_count';
+
+/**
+ * A page of `GET /drawings`: a walk down the index on (created_at, drawing_id) that stops at the
+ * limit, from the top or from just below the cursor (a row-value comparison, which SQLite answers
+ * with a range of the index), however many results and drawings there are. Exported for the test
+ * that reads their query plans.
+ */
+export const DRAWINGS_FIRST_PAGE_SQL = `SELECT ${DRAWING_COLUMNS} FROM drawing_latest
+  ORDER BY created_at DESC, drawing_id DESC LIMIT @limit`;
+export const DRAWINGS_NEXT_PAGE_SQL = `SELECT ${DRAWING_COLUMNS} FROM drawing_latest
+  WHERE (created_at, drawing_id) < (@at, @id)
+  ORDER BY created_at DESC, drawing_id DESC LIMIT @limit`;
+
 function prepareStatements(db: Db) {
   return {
     insertChange: db.prepare<[ChangeRow]>(
       `INSERT OR IGNORE INTO change_results (task_key, drawing_id, job_id, added, removed, moved, modified,
-         renamed, ambiguous, summary, processing_time_ms, end_to_end_ms, created_at, replica_id)
+         renamed, ambiguous, summary, processing_time_ms, end_to_end_ms, created_at, replica_id,
+         version_a_ref, version_a_sha256, version_b_ref, version_b_sha256)
        VALUES (@task_key, @drawing_id, @job_id, @added, @removed, @moved, @modified,
-         @renamed, @ambiguous, @summary, @processing_time_ms, @end_to_end_ms, @created_at, @replica_id)`,
+         @renamed, @ambiguous, @summary, @processing_time_ms, @end_to_end_ms, @created_at, @replica_id,
+         @version_a_ref, @version_a_sha256, @version_b_ref, @version_b_sha256)`,
     ),
     // A result is the final word on a task: it replaces a failure recorded by an earlier attempt.
     upsertCompleted: db.prepare<[MetricRow]>(
@@ -104,17 +120,18 @@ function prepareStatements(db: Db) {
       `SELECT * FROM change_results WHERE drawing_id = ?
        ORDER BY created_at DESC, rowid DESC LIMIT ?`,
     ),
-    // Counts come from processing_metrics (written in the same transaction as the result) so no
-    // JSON is parsed; every completed row is read once per call, which keeps this a short scan.
-    selectDrawings: db.prepare<[{ at: string | null; id: string; limit: number }], DrawingRow>(
-      `SELECT drawing_id, job_id, created_at, added_count, removed_count, moved_count, modified_count FROM (
-         SELECT drawing_id, job_id, created_at, added_count, removed_count, moved_count, modified_count,
-           ROW_NUMBER() OVER (PARTITION BY drawing_id ORDER BY created_at DESC, rowid DESC) AS rn
-         FROM processing_metrics WHERE status = 'completed' AND drawing_id IS NOT NULL
-       )
-       WHERE rn = 1 AND (@at IS NULL OR created_at < @at OR (created_at = @at AND drawing_id < @id))
-       ORDER BY created_at DESC, drawing_id DESC LIMIT @limit`,
+    // A later result replaces a drawing's latest; at the same instant the later write wins.
+    upsertLatest: db.prepare<[MetricRow]>(
+      `INSERT INTO drawing_latest (drawing_id, task_key, job_id, created_at, added_count, removed_count, moved_count, modified_count)
+       VALUES (@drawing_id, @task_key, @job_id, @created_at, @added_count, @removed_count, @moved_count, @modified_count)
+       ON CONFLICT (drawing_id) DO UPDATE SET
+         task_key = excluded.task_key, job_id = excluded.job_id, created_at = excluded.created_at,
+         added_count = excluded.added_count, removed_count = excluded.removed_count,
+         moved_count = excluded.moved_count, modified_count = excluded.modified_count
+       WHERE excluded.created_at >= drawing_latest.created_at`,
     ),
+    selectDrawings: db.prepare<[{ limit: number }], DrawingRow>(DRAWINGS_FIRST_PAGE_SQL),
+    selectDrawingsAfter: db.prepare<[{ at: string; id: string; limit: number }], DrawingRow>(DRAWINGS_NEXT_PAGE_SQL),
     selectJob: db.prepare<[string], { tasks_created: number; completed: number; failed: number }>(
       `SELECT j.tasks_created AS tasks_created,
          (SELECT count(*) FROM processing_metrics m WHERE m.job_id = j.job_id AND m.status = 'completed') AS completed,
@@ -192,8 +209,12 @@ export class LocalStore implements ResultSink, ResultStore {
       db.transaction(() => {
         for (const entry of rows) {
           if (!entry) continue;
-          if (s.insertChange.run(entry.row).changes === 1) fresh.add(entry.r.taskKey);
-          s.upsertCompleted.run(completedMetricRow(entry.r));
+          const metric = completedMetricRow(entry.r);
+          if (s.insertChange.run(entry.row).changes === 1) {
+            fresh.add(entry.r.taskKey);
+            s.upsertLatest.run(metric);
+          }
+          s.upsertCompleted.run(metric);
         }
         for (const f of batch.failures) {
           if (s.insertFailure.run(failureMetricRow(f)).changes === 1) fresh.add(f.taskKey);
@@ -241,9 +262,11 @@ export class LocalStore implements ResultSink, ResultStore {
 
   async drawings(limit: number, after: DrawingCursor | null): Promise<DrawingSummary[]> {
     if (limit <= 0) return [];
-    const params = { at: after ? isoTime(after.latestAt) : null, id: after?.drawingId ?? '', limit };
     return this.guard('read', () =>
-      this.statements.selectDrawings.all(params).map((r) => ({
+      (after
+        ? this.statements.selectDrawingsAfter.all({ at: isoTime(after.latestAt), id: after.drawingId, limit })
+        : this.statements.selectDrawings.all({ limit })
+      ).map((r) => ({
         drawing_id: r.drawing_id,
         job_id: r.job_id,
         latest_result_at: r.created_at,

@@ -5,12 +5,30 @@
  */
 import type { Anomaly, ChangeCounts, ChangeSet } from './types.js';
 
+/** One version file a result was diffed from, and the SHA-256 of the bytes read then. */
+export interface VersionRef {
+  /** A task's `version_*_uri`, or `<storage_path>/version_a.json`: what the InputStore reads. */
+  readonly ref: string;
+  readonly sha256: string;
+}
+
+/**
+ * Where a result's versions came from (by-reference and seed-layout tasks), so the overlay can
+ * read them again and draw the unchanged objects; inline tasks' versions are not kept.
+ */
+export interface VersionRefs {
+  readonly a: VersionRef;
+  readonly b: VersionRef;
+}
+
 /** A processed pair, durable once `writeBatch` resolves. */
 export interface ResultRecord {
   readonly taskKey: string;
   readonly jobId: string | null;
   readonly drawingId: string;
   readonly changes: ChangeSet;
+  /** Null (or absent) for inline tasks. */
+  readonly versions?: VersionRefs | null;
   readonly counts: ChangeCounts;
   /** received → durable, in ms (measured just before the write). */
   readonly processingTimeMs: number;
@@ -105,6 +123,8 @@ export interface StoredChange {
   readonly summary: string;
   readonly processing_time_ms: number;
   readonly created_at: string;
+  /** Where the versions came from, when kept; for the overlay only, never served by `GET /changes`. */
+  readonly versions?: VersionRefs;
 }
 
 /** One drawing as `GET /drawings` lists it: its latest result's time, job and counts per kind. */

@@ -165,6 +165,10 @@ test('ensureSchema creates the dataset and five partitioned, clustered tables, o
       'created_at:TIMESTAMP:REQUIRED',
       'replica_id:STRING:REQUIRED',
       'result_object:STRING:NULLABLE',
+      'version_a_ref:STRING:NULLABLE',
+      'version_a_sha256:STRING:NULLABLE',
+      'version_b_ref:STRING:NULLABLE',
+      'version_b_sha256:STRING:NULLABLE',
     ],
   );
   const metrics = byId.get('processing_metrics') as Record<string, any>;

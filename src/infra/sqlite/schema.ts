@@ -10,7 +10,7 @@
  */
 
 /** `PRAGMA user_version` of the newest layout this build understands. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 4;
 
 /** Migration `i` upgrades a file from user_version `i` to `i + 1`. */
 export const MIGRATIONS: readonly string[] = [
@@ -115,5 +115,32 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE change_results ADD COLUMN ambiguous TEXT;
   ALTER TABLE processing_metrics ADD COLUMN renamed_count INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE hourly_rollups ADD COLUMN renamed INTEGER NOT NULL DEFAULT 0;
+  `,
+  /* 2 → 3: where a result's versions were read from (the overlay reads them again); NULL for inline tasks and older rows. */ `
+  ALTER TABLE change_results ADD COLUMN version_a_ref TEXT;
+  ALTER TABLE change_results ADD COLUMN version_a_sha256 TEXT;
+  ALTER TABLE change_results ADD COLUMN version_b_ref TEXT;
+  ALTER TABLE change_results ADD COLUMN version_b_sha256 TEXT;
+  `,
+  /*
+   * 3 → 4: each drawing's latest result, kept on write, so GET /drawings reads one page of an
+   * index instead of ranking every result; filled from the results already stored.
+   */ `
+  CREATE TABLE drawing_latest (
+    drawing_id      TEXT PRIMARY KEY,
+    task_key        TEXT NOT NULL,
+    job_id          TEXT,
+    created_at      TEXT NOT NULL,
+    added_count     INTEGER NOT NULL,
+    removed_count   INTEGER NOT NULL,
+    moved_count     INTEGER NOT NULL,
+    modified_count  INTEGER NOT NULL
+  );
+  CREATE INDEX drawing_latest_newest ON drawing_latest (created_at, drawing_id);
+  INSERT INTO drawing_latest (drawing_id, task_key, job_id, created_at, added_count, removed_count, moved_count, modified_count)
+    SELECT drawing_id, task_key, job_id, created_at, added_count, removed_count, moved_count, modified_count FROM (
+      SELECT *, ROW_NUMBER() OVER (PARTITION BY drawing_id ORDER BY created_at DESC, rowid DESC) AS rn
+      FROM processing_metrics WHERE status = 'completed' AND drawing_id IS NOT NULL
+    ) WHERE rn = 1;
   `,
 ];

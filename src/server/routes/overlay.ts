@@ -1,11 +1,14 @@
 /**
  * `GET /changes/overlay.svg?drawing_id=X[&job_id=J]`: a stored result drawn as SVG. The result
  * comes through the store's `changes()` like `GET /changes`, so it answers from any replica and
- * whatever the store keeps large results in. The picture is served with a policy that forbids
- * every script, whatever the picture contains.
+ * whatever the store keeps large results in. Where the result names the files its versions came
+ * from and they still hold the same bytes, they are read again and unchanged objects drawn in
+ * grey; otherwise the legend says why not. The picture is served with a policy that forbids every
+ * script, whatever the picture contains.
  */
 import type Router from '@koa/router';
 import { renderOverlay } from '../../overlay/render.js';
+import { readStoredVersions } from '../../../streams/load/stored-versions.js';
 import { badRequest, notFound } from '../errors.js';
 import type { ServerDeps } from '../deps.js';
 import { DRAWING_ID, JOB_ID, MAX_HISTORY, single } from './queries.js';
@@ -36,8 +39,12 @@ export function registerOverlay(router: Router, deps: ServerDeps): void {
           : `no result of job ${JSON.stringify(jobId)} among the last ${MAX_HISTORY} results of drawing_id ${JSON.stringify(drawingId)}`,
       );
     }
+    const stored = await readStoredVersions(drawingId, result.versions, deps.input);
     ctx.type = 'image/svg+xml; charset=utf-8';
     ctx.set('Cache-Control', 'no-cache');
-    ctx.body = renderOverlay({ drawingId, changes: result });
+    ctx.body =
+      stored.kind === 'read'
+        ? renderOverlay({ drawingId, changes: result, versions: stored })
+        : renderOverlay({ drawingId, changes: result, withoutVersions: stored.reason });
   });
 }
