@@ -19,7 +19,7 @@
  * answer it whole from there. A row BigQuery refuses for good fails its task alone (`rejected`).
  */
 import type { Config } from '../src/config.js';
-import type { Anomaly } from '../src/domain/types.js';
+import type { Anomaly, Severity } from '../src/domain/types.js';
 import type { Logger } from '../src/log.js';
 import { ERROR_CODES, TransientError } from '../src/domain/errors.js';
 import { createBigQueryClient } from './bigquery/config.js';
@@ -33,7 +33,7 @@ import { createMonitoringClient } from './cloud-monitoring/config.js';
 import { detectResource } from './cloud-monitoring/resource.js';
 import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats, type SeriesSource } from './cloud-monitoring/sink.js';
 import { FanOutSink, type TelemetrySink } from './fan-out.js';
-import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
+import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, JobTasks, MetricSample, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from './sink.js';
 
 /** The three clients, narrowed to what the sinks call; tests pass real clients at local fakes. */
 export interface GcpClients {
@@ -183,6 +183,14 @@ export class GcpSink implements ResultSink, ResultStore {
     return this.store.createJob(job);
   }
 
+  recordJobTasks(tasks: JobTasks): Promise<void> {
+    return this.store.recordJobTasks(tasks);
+  }
+
+  knownTaskKeys(taskKeys: readonly string[]): Promise<ReadonlySet<string>> {
+    return this.store.knownTaskKeys(taskKeys);
+  }
+
   job(jobId: string): Promise<JobStatus | null> {
     return this.store.job(jobId);
   }
@@ -195,8 +203,8 @@ export class GcpSink implements ResultSink, ResultStore {
     return this.store.rollups(since);
   }
 
-  anomalies(since: Date, limit: number): Promise<Anomaly[]> {
-    return this.store.anomalies(since, limit);
+  anomalies(since: Date, limit: number, severity?: Severity): Promise<Anomaly[]> {
+    return this.store.anomalies(since, limit, severity);
   }
 
   dataQualityIssues(since: Date): Promise<number> {

@@ -1,8 +1,8 @@
 /**
- * The rows both stores keep for a result or a failure: one shape for the embedded tables and
- * BigQuery's, so the two stores cannot drift apart column by column.
+ * The rows both stores keep for a result, a failure or a job's task keys: one shape for the
+ * embedded tables and BigQuery's, so the two stores cannot drift apart column by column.
  */
-import type { FailureRecord, ResultRecord } from './sink.js';
+import type { FailureRecord, JobTasks, ResultRecord } from './sink.js';
 
 /** ISO-8601 UTC with milliseconds: fixed width, so text order is time order. */
 export const isoTime = (d: Date): string => d.toISOString();
@@ -103,4 +103,19 @@ export function failureMetricRow(f: FailureRecord): MetricRow {
     created_at: isoTime(f.createdAt),
     replica_id: f.replicaId,
   };
+}
+
+/**
+ * A `job_tasks` row: one client-chosen task key a job enqueued. `GET /jobs` counts the outcome of
+ * these keys whichever job's delivery wrote it, and `POST /process` finds a repeated key here.
+ */
+export interface JobTaskRow {
+  readonly job_id: string;
+  readonly task_key: string;
+  readonly created_at: string;
+}
+
+/** The `job_tasks` rows of a job, one per distinct key. */
+export function jobTaskRows(j: JobTasks): JobTaskRow[] {
+  return [...new Set(j.taskKeys)].map((task_key) => ({ job_id: j.jobId, task_key, created_at: isoTime(j.createdAt) }));
 }

@@ -6,7 +6,7 @@ import type { Anomaly, AnomalyType, Severity } from '../../src/domain/types.js';
 import type { MetricSample, Rollup, StoredChange } from '../sink.js';
 import { isoTime, type ChangeRow, type MetricRow } from '../rows.js';
 
-export { changeRow, completedMetricRow, failureMetricRow, isoTime, type ChangeRow, type MetricRow } from '../rows.js';
+export { changeRow, completedMetricRow, failureMetricRow, isoTime, jobTaskRows, type ChangeRow, type JobTaskRow, type MetricRow } from '../rows.js';
 
 export interface AnomalyRow {
   readonly id: string;

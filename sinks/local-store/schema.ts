@@ -10,7 +10,7 @@
  */
 
 /** `PRAGMA user_version` of the newest layout this build understands. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Migration `i` upgrades a file from user_version `i` to `i + 1`. */
 export const MIGRATIONS: readonly string[] = [
@@ -115,5 +115,15 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE change_results ADD COLUMN ambiguous TEXT;
   ALTER TABLE processing_metrics ADD COLUMN renamed_count INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE hourly_rollups ADD COLUMN renamed INTEGER NOT NULL DEFAULT 0;
+  `,
+  /* 2 → 3: one idempotency key across requests, and /health's read per severity (issue 15). */ `
+  CREATE TABLE job_tasks (
+    job_id      TEXT NOT NULL,
+    task_key    TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (job_id, task_key)
+  );
+  CREATE INDEX job_tasks_task ON job_tasks (task_key);
+  CREATE INDEX anomalies_severity_created ON anomalies (severity, created_at);
   `,
 ];
