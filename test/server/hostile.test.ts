@@ -11,6 +11,8 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import test, { type ExecutionContext } from 'ava';
 import type { HealthAnomaly } from '../../streams/detect/health.js';
+import type { Anomaly } from '../../src/domain/types.js';
+import { openLocalStore } from '../../sinks/local-store/index.js';
 import { call, deadLetters, obj, postJson, startApi, waitForJob, type ApiService } from '../support/api-fixture.js';
 
 interface RawExchange {
@@ -317,6 +319,24 @@ test('/health keeps the newest high-severity anomalies under a flood of lesser o
   const late = anomalies.find((a) => a.drawing_id === 'LATE-1' && a.type === 'delayed_upload');
   t.is(late?.severity, 'high', JSON.stringify(anomalies.slice(0, 3)));
   t.true(health.warnings.some((w: string) => /150 missing uploads/.test(w)), JSON.stringify(health.warnings));
+
+  // and under a flood larger than /health reads at once (6,000 more, written straight to the store)
+  const store = openLocalStore({ dataDir: api.dataDir });
+  t.teardown(() => store.close());
+  const now = Date.now();
+  const flood6k = Array.from({ length: 6_000 }, (_, i): Anomaly => ({
+    id: `flood:${i}`,
+    drawingId: `F${i}`,
+    type: 'missing_upload',
+    severity: 'medium',
+    details: { present_file: 'version_a.json' },
+    timestamp: new Date(now + i),
+  }));
+  await store.writeBatch({ results: [], failures: [], anomalies: flood6k });
+  const flooded = (await call(`${api.url}/health`)).body;
+  t.is(flooded.anomalies.length, 100);
+  t.is(flooded.anomalies.find((a: HealthAnomaly) => a.drawing_id === 'LATE-1' && a.type === 'delayed_upload')?.severity, 'high');
+  t.true(flooded.anomalies.some((a: HealthAnomaly) => a.drawing_id === 'F5999'), 'the newest of the flood is listed too');
 });
 
 test('GET /changes is bounded: at most CHANGES_PAGE_ITEMS per kind with counts and a next link, history is summaries, and every item stays reachable', async (t) => {
