@@ -36,16 +36,26 @@ export interface ChangeHead {
   readonly counts: ChangeCounts;
 }
 
+/**
+ * Some items of one kind as the UTF-8 bytes of their JSON array, serialised where they were read:
+ * the server sends them as they are, so a page of a large result is never parsed or serialised
+ * on the event loop (and the embedded store's worker hands the bytes over without a copy).
+ */
+export interface ItemsJson {
+  readonly count: number;
+  readonly json: Uint8Array;
+}
+
 /** The newest result: its head and the first `perKind` items of each kind. */
 export interface LatestPage {
   readonly head: ChangeHead;
-  readonly items: ChangeLists<readonly ChangeItem[]>;
+  readonly items: ChangeLists<ItemsJson>;
 }
 
 /** Items `offset` … `offset + limit - 1` of one kind of the result `ref`. */
 export interface ItemsPage {
   readonly head: ChangeHead;
-  readonly items: readonly ChangeItem[];
+  readonly items: ItemsJson;
 }
 
 export interface ChangePages {
@@ -63,6 +73,13 @@ export function countsOf(lists: ChangeLists<readonly unknown[]>): ChangeCounts {
   return mapLists(lists, (items) => items.length);
 }
 
+const utf8 = new TextEncoder();
+
+/** Items as the JSON bytes a page carries, in a buffer of their own (so it can be transferred). */
+export function itemsJson(items: readonly ChangeItem[]): ItemsJson {
+  return { count: items.length, json: utf8.encode(JSON.stringify(items)) };
+}
+
 /** `f` of each list the result has, by kind. */
 export function mapLists<T, U>(lists: ChangeLists<T>, f: (list: T, kind: ChangeKind) => U): ChangeLists<U> {
   const out: Partial<Record<ChangeKind, U>> = {};
@@ -73,12 +90,24 @@ export function mapLists<T, U>(lists: ChangeLists<T>, f: (list: T, kind: ChangeK
   return out as ChangeLists<U>;
 }
 
+/** How long `wholeResultPages` keeps the result a cursor is paging through. */
+const WHOLE_RESULT_CACHE_MS = 30_000;
+
 /**
  * Pages cut from whole results, for stores whose rows hold the result in one piece (BigQuery):
  * they read the whole result anyway, but the answer stays bounded. `ref` is the result's
- * `created_at` and job, found again among the last `MAX_HISTORY` results.
+ * `created_at` and job, found again among the last `searchDepth` results. The result a cursor
+ * names is kept for a short while (one result, so memory stays bounded), so following `next`
+ * links does not read the whole result again for every page.
  */
-export function wholeResultPages(store: Pick<ResultStore, 'changes'>, searchDepth = 100): ChangePages {
+export function wholeResultPages(
+  store: Pick<ResultStore, 'changes'>,
+  searchDepth = 100,
+  options: { readonly cacheMs?: number; readonly clock?: () => number } = {},
+): ChangePages {
+  const cacheMs = options.cacheMs ?? WHOLE_RESULT_CACHE_MS;
+  const clock = options.clock ?? Date.now;
+  let cached: { drawingId: string; ref: string; change: StoredChange; until: number } | null = null;
   const head = (change: StoredChange): ChangeHead => ({
     ref: `${change.created_at}|${change.job_id ?? ''}`,
     drawing_id: change.drawing_id,
@@ -88,20 +117,29 @@ export function wholeResultPages(store: Pick<ResultStore, 'changes'>, searchDept
     created_at: change.created_at,
     counts: countsOf(change),
   });
+  async function find(drawingId: string, ref: string): Promise<StoredChange | null> {
+    if (cached && cached.drawingId === drawingId && cached.ref === ref && clock() < cached.until) return cached.change;
+    cached = null;
+    const change = (await store.changes(drawingId, searchDepth)).find((c) => head(c).ref === ref) ?? null;
+    if (change) cached = { drawingId, ref, change, until: clock() + cacheMs };
+    return change;
+  }
   return {
     async latest(drawingId, perKind) {
       const [change] = await store.changes(drawingId, 1);
       if (!change) return null;
-      return { head: head(change), items: mapLists<readonly ChangeItem[], readonly ChangeItem[]>(change, (list) => list.slice(0, perKind)) };
+      return { head: head(change), items: mapLists<readonly ChangeItem[], ItemsJson>(change, (list) => itemsJson(list.slice(0, perKind))) };
     },
     async items(drawingId, ref, kind, offset, limit) {
-      const change = (await store.changes(drawingId, searchDepth)).find((c) => head(c).ref === ref);
+      const change = await find(drawingId, ref);
       if (!change) return null;
-      return { head: head(change), items: (change[kind] ?? []).slice(offset, offset + limit) };
+      return { head: head(change), items: itemsJson((change[kind] ?? []).slice(offset, offset + limit)) };
     },
     async summaries(drawingId, limit) {
       return (await store.changes(drawingId, limit)).map(head);
     },
-    async close() {},
+    async close() {
+      cached = null;
+    },
   };
 }

@@ -18,7 +18,7 @@
  * in the row, with `result_object` pointing at its result object, which holds it whole; reads
  * answer it whole from there. A row BigQuery refuses for good fails its task alone (`rejected`).
  */
-import type { Anomaly } from '../src/domain/types.js';
+import type { Anomaly, Severity } from '../src/domain/types.js';
 import type { Logger } from '../src/log.js';
 import { ERROR_CODES, TransientError, errorMessage } from '../src/domain/errors.js';
 import { createBigQueryClient } from './bigquery/config.js';
@@ -33,7 +33,7 @@ import { detectResource } from '../src/infra/monitoring/resource.js';
 import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats } from './cloud-monitoring/sink.js';
 import type { SeriesSource } from '../src/infra/monitoring/encode.js';
 import { FanOutSink, type TelemetrySink } from './fan-out.js';
-import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, PartWriteListener, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from '../src/domain/sink.js';
+import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, JobTasks, MetricSample, PartWriteListener, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from '../src/domain/sink.js';
 
 /** The three clients, narrowed to what the sinks call; tests pass real clients at local fakes. */
 export interface GcpClients {
@@ -192,6 +192,14 @@ export class GcpSink implements ResultSink, ResultStore {
     return this.store.createJob(job);
   }
 
+  recordJobTasks(tasks: JobTasks): Promise<void> {
+    return this.store.recordJobTasks(tasks);
+  }
+
+  knownTaskKeys(taskKeys: readonly string[]): Promise<ReadonlySet<string>> {
+    return this.store.knownTaskKeys(taskKeys);
+  }
+
   job(jobId: string): Promise<JobStatus | null> {
     return this.store.job(jobId);
   }
@@ -204,8 +212,8 @@ export class GcpSink implements ResultSink, ResultStore {
     return this.store.rollups(since);
   }
 
-  anomalies(since: Date, limit: number): Promise<Anomaly[]> {
-    return this.store.anomalies(since, limit);
+  anomalies(since: Date, limit: number, severity?: Severity): Promise<Anomaly[]> {
+    return this.store.anomalies(since, limit, severity);
   }
 
   dataQualityIssues(since: Date): Promise<number> {

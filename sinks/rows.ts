@@ -1,9 +1,10 @@
 /**
- * The rows both stores keep for a result, a failure, an anomaly and an hourly rollup: one shape
- * for the embedded tables and BigQuery's, so the two stores cannot drift apart column by column.
+ * The rows both stores keep for a result, a failure, an anomaly, an hourly rollup and a job's task
+ * keys: one shape for the embedded tables and BigQuery's, so the two stores cannot drift apart
+ * column by column.
  */
 import type { Anomaly } from '../src/domain/types.js';
-import type { FailureRecord, ResultRecord, Rollup, VersionRefs } from '../src/domain/sink.js';
+import type { FailureRecord, JobTasks, ResultRecord, Rollup, VersionRefs } from '../src/domain/sink.js';
 
 /** ISO-8601 UTC with milliseconds: fixed width, so text order is time order. */
 export const isoTime = (d: Date): string => d.toISOString();
@@ -179,4 +180,19 @@ export function rollupRow(r: Rollup): RollupRow {
     end_to_end_histogram: r.endToEndHistogram,
     updated_at: isoTime(r.updatedAt),
   };
+}
+
+/**
+ * A `job_tasks` row: one client-chosen task key a job enqueued. `GET /jobs` counts the outcome of
+ * these keys whichever job's delivery wrote it, and `POST /process` finds a repeated key here.
+ */
+export interface JobTaskRow {
+  readonly job_id: string;
+  readonly task_key: string;
+  readonly created_at: string;
+}
+
+/** The `job_tasks` rows of a job, one per distinct key. */
+export function jobTaskRows(j: JobTasks): JobTaskRow[] {
+  return [...new Set(j.taskKeys)].map((task_key) => ({ job_id: j.jobId, task_key, created_at: isoTime(j.createdAt) }));
 }

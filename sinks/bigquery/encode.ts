@@ -99,6 +99,11 @@ export function jobRow(j: JobRecord): InsertRow {
   };
 }
 
+/** A `job_tasks` row; insertId = job id and task key. */
+export function jobTaskRow(row: rows.JobTaskRow): InsertRow {
+  return { insertId: insertIdFor(`${row.job_id}:${row.task_key}`), json: { ...row } };
+}
+
 /** Approximate wire size of one row inside an insertAll body. */
 export function rowBytes(row: InsertRow): number {
   return Buffer.byteLength(JSON.stringify(row)) + 1;

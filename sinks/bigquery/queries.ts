@@ -5,11 +5,12 @@
  */
 import type { TableId } from './schema.js';
 
-export type ParamType = 'STRING' | 'INT64' | 'TIMESTAMP';
+/** A scalar type, or `['STRING']` for ARRAY<STRING> (the client library's spelling). */
+export type ParamType = 'STRING' | 'INT64' | 'TIMESTAMP' | ['STRING'];
 
 export interface QuerySpec {
   readonly query: string;
-  readonly params: Readonly<Record<string, string | number | Date>>;
+  readonly params: Readonly<Record<string, string | number | Date | readonly string[]>>;
   readonly types: Readonly<Record<string, ParamType>>;
 }
 
@@ -58,7 +59,9 @@ QUALIFY ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY created_at) = 1`,
 
 /**
  * Completed and failed tasks of a job, each task counted once (a completed row beats a failed
- * one). `since` bounds the scan to the partitions after the job was created.
+ * one): the tasks whose outcome carries the job's id, and the job's own client-chosen keys, whose
+ * outcome may carry another job's id. `since` bounds the scan to the partitions after the job
+ * was created.
  */
 export function jobCountsQuery(names: TableNames, jobId: string, since: Date): QuerySpec {
   return {
@@ -68,11 +71,24 @@ export function jobCountsQuery(names: TableNames, jobId: string, since: Date): Q
 FROM (
   SELECT task_key, status
   FROM ${tableRef(names, 'processing_metrics')}
-  WHERE job_id = @job_id AND created_at >= @since
+  WHERE created_at >= @since AND (job_id = @job_id OR task_key IN (
+    SELECT task_key FROM ${tableRef(names, 'job_tasks')} WHERE job_id = @job_id AND created_at >= @since
+  ))
   QUALIFY ROW_NUMBER() OVER (PARTITION BY task_key ORDER BY CASE WHEN status = 'completed' THEN 0 ELSE 1 END, created_at) = 1
 )`,
     params: { job_id: jobId, since },
     types: { job_id: 'STRING', since: 'TIMESTAMP' },
+  };
+}
+
+/** Which of `taskKeys` an earlier job enqueued (job_tasks is clustered by task_key). */
+export function knownTaskKeysQuery(names: TableNames, taskKeys: readonly string[]): QuerySpec {
+  return {
+    query: `SELECT DISTINCT task_key
+FROM ${tableRef(names, 'job_tasks')}
+WHERE task_key IN UNNEST(@task_keys)`,
+    params: { task_keys: taskKeys },
+    types: { task_keys: ['STRING'] },
   };
 }
 
@@ -89,17 +105,18 @@ ORDER BY hour_start, replica_id`,
   };
 }
 
-/** Anomalies since, newest first, each id once. */
-export function anomaliesQuery(names: TableNames, since: Date, limit: number): QuerySpec {
+/** Anomalies since, newest first, each id once; only those of `severity` when given. */
+export function anomaliesQuery(names: TableNames, since: Date, limit: number, severity?: string): QuerySpec {
+  const one = severity !== undefined;
   return {
     query: `SELECT id, drawing_id, anomaly_type, severity, details, created_at
 FROM ${tableRef(names, 'anomalies')}
-WHERE created_at >= @since
+WHERE created_at >= @since${one ? ' AND severity = @severity' : ''}
 QUALIFY ROW_NUMBER() OVER (PARTITION BY id ORDER BY created_at) = 1
 ORDER BY created_at DESC, id DESC
 LIMIT @limit`,
-    params: { since, limit },
-    types: { since: 'TIMESTAMP', limit: 'INT64' },
+    params: one ? { since, limit, severity } : { since, limit },
+    types: one ? { since: 'TIMESTAMP', limit: 'INT64', severity: 'STRING' } : { since: 'TIMESTAMP', limit: 'INT64' },
   };
 }
 

@@ -31,7 +31,7 @@ export interface TableSpec {
  */
 export const ROLLUP_PARTITION_EXPIRATION_DAYS = 400;
 
-export const TABLE_IDS = ['change_results', 'processing_metrics', 'anomalies', 'hourly_rollups', 'jobs'] as const;
+export const TABLE_IDS = ['change_results', 'processing_metrics', 'anomalies', 'hourly_rollups', 'jobs', 'job_tasks'] as const;
 export type TableId = (typeof TABLE_IDS)[number];
 
 const req = (name: string, type: BigQueryFieldType, description?: string): FieldSpec =>
@@ -140,6 +140,15 @@ export const TABLES: Readonly<Record<TableId, TableSpec>> = {
     fields: [req('job_id', 'STRING'), req('tasks_created', 'INT64'), req('created_at', 'TIMESTAMP')],
     partitionField: 'created_at',
     clustering: ['job_id'],
+  },
+  job_tasks: {
+    id: 'job_tasks',
+    description:
+      'The client-chosen task_ids each POST /process job enqueued: GET /jobs counts their outcome whichever job delivered them, and a repeated task_id is found here.',
+    fields: [req('job_id', 'STRING'), req('task_key', 'STRING', 'Idempotency key of the task'), req('created_at', 'TIMESTAMP', 'When the job was created')],
+    partitionField: 'created_at',
+    // task_key first: POST /process looks keys up over all days; GET /jobs reads one job's recent days.
+    clustering: ['task_key', 'job_id'],
   },
 };
 

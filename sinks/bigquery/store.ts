@@ -2,11 +2,12 @@
  * The read side over BigQuery, shared by every replica: each answer is one parameterised query
  * that removes duplicate rows itself, because streaming-insert dedupe is only best-effort.
  */
-import type { Anomaly } from '../../src/domain/types.js';
+import type { Anomaly, Severity } from '../../src/domain/types.js';
 import { ERROR_CODES, TransientError, errorMessage } from '../../src/domain/errors.js';
-import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultStore, Rollup, StoredChange } from '../../src/domain/sink.js';
-import { decodeAnomaly, decodeChange, decodeDrawing, decodeJobStatus, decodeRollup, decodeSample, toDate, toNullableText, toNumber, type Row } from './decode.js';
-import { jobRow } from './encode.js';
+import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, JobTasks, MetricSample, ResultStore, Rollup, StoredChange } from '../../src/domain/sink.js';
+import { decodeAnomaly, decodeChange, decodeDrawing, decodeJobStatus, decodeRollup, decodeSample, toDate, toNullableText, toNumber, toText, type Row } from './decode.js';
+import { jobRow, jobTaskRow } from './encode.js';
+import { jobTaskRows } from '../rows.js';
 import {
   anomaliesQuery,
   changesQuery,
@@ -14,6 +15,7 @@ import {
   drawingsQuery,
   jobCountsQuery,
   jobQuery,
+  knownTaskKeysQuery,
   rollupsQuery,
   samplesQuery,
   type QuerySpec,
@@ -27,6 +29,12 @@ import type { BigQueryClient, BigQueryWriter } from './sink.js';
  * asked of the whole table.
  */
 export const DRAWINGS_WINDOWS_DAYS = [1, 7, 31, 366] as const;
+
+/**
+ * Task keys per lookup query: 10,000 keys of at most 128 characters are about 1.5 MB of
+ * parameters, well inside the 10 MB request limit.
+ */
+const KNOWN_KEYS_PER_QUERY = 10_000;
 
 /** Results may be stamped by a replica whose clock is behind the one that created the job. */
 const JOB_CLOCK_SKEW_MS = 60 * 60 * 1000;
@@ -84,6 +92,21 @@ export class BigQueryStore implements ResultStore {
     await this.options.writer.insert({ jobs: [jobRow(job)] });
   }
 
+  async recordJobTasks(tasks: JobTasks): Promise<void> {
+    const rows = jobTaskRows(tasks).map(jobTaskRow);
+    if (rows.length > 0) await this.options.writer.insert({ job_tasks: rows });
+  }
+
+  async knownTaskKeys(taskKeys: readonly string[]): Promise<ReadonlySet<string>> {
+    const known = new Set<string>();
+    // Each query carries at most KNOWN_KEYS_PER_QUERY keys, well inside the request-size limit.
+    for (let i = 0; i < taskKeys.length; i += KNOWN_KEYS_PER_QUERY) {
+      const rows = await this.run(knownTaskKeysQuery(this.options, taskKeys.slice(i, i + KNOWN_KEYS_PER_QUERY)));
+      for (const row of rows) known.add(toText(row, 'task_key'));
+    }
+    return known;
+  }
+
   async job(jobId: string): Promise<JobStatus | null> {
     const [jobRow] = await this.run(jobQuery(this.options, jobId));
     if (!jobRow) return null;
@@ -96,8 +119,8 @@ export class BigQueryStore implements ResultStore {
     return (await this.run(rollupsQuery(this.options, since))).map(decodeRollup);
   }
 
-  async anomalies(since: Date, limit: number): Promise<Anomaly[]> {
-    return (await this.run(anomaliesQuery(this.options, since, limit))).map(decodeAnomaly);
+  async anomalies(since: Date, limit: number, severity?: Severity): Promise<Anomaly[]> {
+    return (await this.run(anomaliesQuery(this.options, since, limit, severity))).map(decodeAnomaly);
   }
 
   /** Rows of one replica since; used after a restart with the same REPLICA_ID (a pod name). */

@@ -1,12 +1,24 @@
 /**
  * Worker thread of the embedded store's change pages: it opens the database read-only, and reads
- * and parses whole results here, so a 200,000-object result costs this thread, not the event
- * loop that answers `/healthz`. One request at a time, and only the last parsed result is kept,
- * so its memory is bounded by one result however many clients ask at once.
+ * and parses whole results here, and sends each page's items back as JSON text, so a
+ * 200,000-object result costs this thread, not the event loop that answers `/healthz` (which
+ * sends the text as it is). One request at a time, and only the last parsed result is kept, so
+ * its memory is bounded by one result however many clients ask at once.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { CHANGE_KINDS, countsOf, mapLists, type ChangeHead, type ChangeItem, type ChangeKind, type ChangeLists } from '../change-pages.js';
+import {
+  CHANGE_KINDS,
+  CORE_KINDS,
+  countsOf,
+  itemsJson,
+  mapLists,
+  type ChangeHead,
+  type ChangeItem,
+  type ChangeKind,
+  type ChangeLists,
+  type ItemsJson,
+} from '../change-pages.js';
 import { errorMessage } from '../../src/domain/errors.js';
 
 export type PagesRequest =
@@ -16,57 +28,70 @@ export type PagesRequest =
 
 export type PagesReply = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly message: string };
 
-interface HeadRow {
-  task_key: string;
-  drawing_id: string;
-  job_id: string | null;
-  summary: string;
-  processing_time_ms: number;
-  created_at: string;
-  added_count: number;
-  removed_count: number;
-  moved_count: number;
-  modified_count: number;
-  renamed_count: number | null;
-  ambiguous_count: number | null;
-}
-
-const HEAD = `task_key, drawing_id, job_id, summary, processing_time_ms, created_at,
-  json_array_length(added) AS added_count, json_array_length(removed) AS removed_count,
-  json_array_length(moved) AS moved_count, json_array_length(modified) AS modified_count,
-  json_array_length(renamed) AS renamed_count, json_array_length(ambiguous) AS ambiguous_count`;
+type HeadColumns = Omit<ChangeHead, 'ref' | 'counts'> & { readonly task_key: string };
+type HeadRow = HeadColumns & {
+  readonly added_count: number;
+  readonly removed_count: number;
+  readonly moved_count: number;
+  readonly modified_count: number;
+  readonly renamed_count: number | null;
+  readonly ambiguous_count: number | null;
+};
 
 const { file } = workerData as { file: string };
 const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5_000 });
-const newest = db.prepare<[string, number], HeadRow>(
-  `SELECT ${HEAD} FROM change_results WHERE drawing_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+// Only the key, from the (drawing_id, created_at) index: the row itself is read once per result.
+const newestKey = db.prepare<[string], string>(
+  `SELECT task_key FROM change_results WHERE drawing_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+).pluck();
+// History heads take their counts from processing_metrics (written in the same transaction), so no
+// JSON column is parsed; renamed and ambiguous are NULL where geometry matching did not run.
+const heads = db.prepare<[string, number], HeadRow>(
+  `SELECT c.task_key, c.drawing_id, c.job_id, c.summary, c.processing_time_ms, c.created_at,
+     coalesce(m.added_count, json_array_length(c.added)) AS added_count,
+     coalesce(m.removed_count, json_array_length(c.removed)) AS removed_count,
+     coalesce(m.moved_count, json_array_length(c.moved)) AS moved_count,
+     coalesce(m.modified_count, json_array_length(c.modified)) AS modified_count,
+     CASE WHEN c.renamed IS NULL THEN NULL ELSE coalesce(m.renamed_count, json_array_length(c.renamed)) END AS renamed_count,
+     json_array_length(c.ambiguous) AS ambiguous_count
+   FROM change_results c LEFT JOIN processing_metrics m ON m.task_key = c.task_key AND m.status = 'completed'
+   WHERE c.drawing_id = ? ORDER BY c.created_at DESC, c.rowid DESC LIMIT ?`,
 );
-// Counts come from the parsed (cached) items here: json_array_length re-parses every column per page.
-const byKey = db.prepare<[string, string], Omit<HeadRow, `${ChangeKind}_count`>>(
-  `SELECT task_key, drawing_id, job_id, summary, processing_time_ms, created_at FROM change_results WHERE task_key = ? AND drawing_id = ?`,
-);
-// renamed and ambiguous are NULL where geometry matching did not run: the result has no such list.
-const lists = db.prepare<[string], Record<ChangeKind, string | null>>(
-  `SELECT added, removed, moved, modified, renamed, ambiguous FROM change_results WHERE task_key = ?`,
+const whole = db.prepare<[string], HeadColumns & Record<ChangeKind, string | null>>(
+  `SELECT task_key, drawing_id, job_id, summary, processing_time_ms, created_at, added, removed, moved, modified, renamed, ambiguous
+   FROM change_results WHERE task_key = ?`,
 );
 
-let cached: { key: string; lists: ChangeLists<ChangeItem[]> } | null = null;
+/** The last result read, whole: clients page through one result after another. */
+let cached: { head: ChangeHead; lists: ChangeLists<ChangeItem[]> } | null = null;
 
-function itemsOf(taskKey: string): ChangeLists<ChangeItem[]> {
-  if (cached?.key === taskKey) return cached.lists;
+/** A result's head and parsed lists; a stored result never changes, so its key is enough. */
+function resultOf(taskKey: string): { head: ChangeHead; lists: ChangeLists<ChangeItem[]> } | null {
+  if (cached?.head.ref === taskKey) return cached;
   cached = null; // let the previous result go before parsing the next
-  const row = lists.get(taskKey);
+  const row = whole.get(taskKey);
+  if (!row) return null;
   const parsed: Partial<Record<ChangeKind, ChangeItem[]>> = {};
   for (const kind of CHANGE_KINDS) {
-    const text = row?.[kind];
-    if (text !== null && text !== undefined) parsed[kind] = JSON.parse(text) as ChangeItem[];
-    else if (kind === 'added' || kind === 'removed' || kind === 'moved' || kind === 'modified') parsed[kind] = [];
+    const text = row[kind];
+    if (text !== null) parsed[kind] = JSON.parse(text) as ChangeItem[];
   }
-  cached = { key: taskKey, lists: parsed as ChangeLists<ChangeItem[]> };
-  return cached.lists;
+  for (const kind of CORE_KINDS) parsed[kind] ??= [];
+  const lists = parsed as ChangeLists<ChangeItem[]>;
+  const head: ChangeHead = {
+    ref: row.task_key,
+    drawing_id: row.drawing_id,
+    job_id: row.job_id,
+    summary: row.summary,
+    processing_time_ms: row.processing_time_ms,
+    created_at: row.created_at,
+    counts: countsOf(lists),
+  };
+  cached = { head, lists };
+  return cached;
 }
 
-function head(row: HeadRow): ChangeHead {
+function headOf(row: HeadRow): ChangeHead {
   return {
     ref: row.task_key,
     drawing_id: row.drawing_id,
@@ -88,21 +113,27 @@ function head(row: HeadRow): ChangeHead {
 function answer(request: PagesRequest): unknown {
   switch (request.op) {
     case 'latest': {
-      const row = newest.get(request.drawingId, 1);
-      if (!row) return null;
-      const all = itemsOf(row.task_key);
-      return { head: head(row), items: mapLists<ChangeItem[], ChangeItem[]>(all, (list) => list.slice(0, request.perKind)) };
+      const key = newestKey.get(request.drawingId);
+      const result = key === undefined ? null : resultOf(key);
+      if (!result) return null;
+      return { head: result.head, items: mapLists<ChangeItem[], ItemsJson>(result.lists, (list) => itemsJson(list.slice(0, request.perKind))) };
     }
     case 'items': {
-      const row = byKey.get(request.ref, request.drawingId);
-      if (!row) return null;
-      const all = itemsOf(row.task_key);
-      const unread = { added_count: 0, removed_count: 0, moved_count: 0, modified_count: 0, renamed_count: null, ambiguous_count: null };
-      return { head: { ...head({ ...row, ...unread }), counts: countsOf(all) }, items: (all[request.kind] ?? []).slice(request.offset, request.offset + request.limit) };
+      const result = resultOf(request.ref);
+      if (!result || result.head.drawing_id !== request.drawingId) return null;
+      return { head: result.head, items: itemsJson((result.lists[request.kind] ?? []).slice(request.offset, request.offset + request.limit)) };
     }
     case 'summaries':
-      return newest.all(request.drawingId, request.limit).map(head);
+      return heads.all(request.drawingId, request.limit).map(headOf);
   }
+}
+
+/** The buffers of a page's items, handed to the main thread without a copy. */
+function buffersOf(value: unknown): ArrayBuffer[] {
+  if (value === null || typeof value !== 'object' || !('items' in value)) return [];
+  const items = (value as { items: ItemsJson | ChangeLists<ItemsJson> }).items;
+  const all = 'json' in items ? [items as ItemsJson] : Object.values(items as ChangeLists<ItemsJson>);
+  return all.map((i) => i.json.buffer as ArrayBuffer);
 }
 
 parentPort?.on('message', (request: PagesRequest) => {
@@ -112,5 +143,5 @@ parentPort?.on('message', (request: PagesRequest) => {
   } catch (err) {
     reply = { id: request.id, ok: false, message: errorMessage(err) };
   }
-  parentPort?.postMessage(reply);
+  parentPort?.postMessage(reply, reply.ok ? buffersOf(reply.value) : []);
 });

@@ -12,9 +12,11 @@ export {
   completedMetricRow,
   failureMetricRow,
   isoTime,
+  jobTaskRows,
   rollupRow,
   type AnomalyRow,
   type ChangeRow,
+  type JobTaskRow,
   type MetricRow,
   type RollupRow,
 } from '../rows.js';

@@ -4,7 +4,7 @@
  * the API's questions from it.
  */
 import Database from 'better-sqlite3';
-import type { Anomaly } from '../../src/domain/types.js';
+import type { Anomaly, Severity } from '../../src/domain/types.js';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type {
@@ -12,6 +12,7 @@ import type {
   DrawingSummary,
   JobRecord,
   JobStatus,
+  JobTasks,
   MetricSample,
   Rejection,
   ResultSink,
@@ -29,12 +30,14 @@ import {
   completedMetricRow,
   failureMetricRow,
   isoTime,
+  jobTaskRows,
   rollupFromRow,
   rollupRow,
   sampleFromRow,
   storedChange,
   type AnomalyRow,
   type ChangeRow,
+  type JobTaskRow,
   type MetricRow,
   type RollupRow,
 } from './encode.js';
@@ -116,6 +119,13 @@ function prepareStatements(db: Db) {
     insertJob: db.prepare<[string, number, string]>(
       `INSERT OR IGNORE INTO jobs (job_id, tasks_created, created_at) VALUES (?, ?, ?)`,
     ),
+    insertJobTask: db.prepare<[JobTaskRow]>(
+      `INSERT OR IGNORE INTO job_tasks (job_id, task_key, created_at) VALUES (@job_id, @task_key, @created_at)`,
+    ),
+    // The keys travel as one JSON array: any number of them in one statement, no SQL built per call.
+    selectKnownTaskKeys: db.prepare<[string], string>(
+      `SELECT DISTINCT task_key FROM job_tasks WHERE task_key IN (SELECT value FROM json_each(?))`,
+    ).pluck(),
     selectChanges: db.prepare<[string, number], ChangeRow>(
       `SELECT * FROM change_results WHERE drawing_id = ?
        ORDER BY created_at DESC, rowid DESC LIMIT ?`,
@@ -132,17 +142,28 @@ function prepareStatements(db: Db) {
     ),
     selectDrawings: db.prepare<[{ limit: number }], DrawingRow>(DRAWINGS_FIRST_PAGE_SQL),
     selectDrawingsAfter: db.prepare<[{ at: string; id: string; limit: number }], DrawingRow>(DRAWINGS_NEXT_PAGE_SQL),
-    selectJob: db.prepare<[string], { tasks_created: number; completed: number; failed: number }>(
-      `SELECT j.tasks_created AS tasks_created,
-         (SELECT count(*) FROM processing_metrics m WHERE m.job_id = j.job_id AND m.status = 'completed') AS completed,
-         (SELECT count(*) FROM processing_metrics m WHERE m.job_id = j.job_id AND m.status <> 'completed') AS failed
-       FROM jobs j WHERE j.job_id = ?`,
+    // A job's tasks: those whose outcome carries its id, and its own client-chosen keys, whose
+    // outcome may carry the id of another job that enqueued the same key at the same moment.
+    selectJob: db.prepare<[{ job: string }], { tasks_created: number; completed: number; failed: number }>(
+      `WITH keys AS (
+         SELECT task_key FROM processing_metrics WHERE job_id = @job
+         UNION SELECT task_key FROM job_tasks WHERE job_id = @job
+       )
+       SELECT j.tasks_created AS tasks_created,
+         (SELECT count(*) FROM processing_metrics m JOIN keys USING (task_key) WHERE m.status = 'completed') AS completed,
+         (SELECT count(*) FROM processing_metrics m JOIN keys USING (task_key) WHERE m.status <> 'completed') AS failed
+       FROM jobs j WHERE j.job_id = @job`,
     ),
     selectRollups: db.prepare<[string], RollupRow>(
       `SELECT * FROM hourly_rollups WHERE hour_start >= ? ORDER BY hour_start, replica_id`,
     ),
     selectAnomalies: db.prepare<[string, number], AnomalyRow>(
       `SELECT * FROM anomalies WHERE created_at >= ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+    ),
+    // Walks the (severity, created_at) index backwards: the newest of one severity, whatever
+    // number of others arrived since.
+    selectAnomaliesOfSeverity: db.prepare<[string, string, number], AnomalyRow>(
+      `SELECT * FROM anomalies WHERE severity = ? AND created_at >= ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
     ),
     countDataQuality: db.prepare<[string], number>(
       `SELECT count(*) FROM anomalies
@@ -279,8 +300,25 @@ export class LocalStore implements ResultSink, ResultStore {
     this.guard('job write', () => this.statements.insertJob.run(job.jobId, job.tasksCreated, isoTime(job.createdAt)));
   }
 
+  async recordJobTasks(tasks: JobTasks): Promise<void> {
+    const rows = jobTaskRows(tasks);
+    if (rows.length === 0) return;
+    this.guard('job write', () =>
+      this.db
+        .transaction(() => {
+          for (const row of rows) this.statements.insertJobTask.run(row);
+        })
+        .immediate(),
+    );
+  }
+
+  async knownTaskKeys(taskKeys: readonly string[]): Promise<ReadonlySet<string>> {
+    if (taskKeys.length === 0) return new Set();
+    return new Set(this.guard('read', () => this.statements.selectKnownTaskKeys.all(JSON.stringify(taskKeys))));
+  }
+
   async job(jobId: string): Promise<JobStatus | null> {
-    const row = this.guard('read', () => this.statements.selectJob.get(jobId));
+    const row = this.guard('read', () => this.statements.selectJob.get({ job: jobId }));
     if (!row) return null;
     return {
       job_id: jobId,
@@ -295,9 +333,14 @@ export class LocalStore implements ResultSink, ResultStore {
     return this.guard('read', () => this.statements.selectRollups.all(isoTime(since)).map(rollupFromRow));
   }
 
-  async anomalies(since: Date, limit: number): Promise<Anomaly[]> {
+  async anomalies(since: Date, limit: number, severity?: Severity): Promise<Anomaly[]> {
     if (limit <= 0) return [];
-    return this.guard('read', () => this.statements.selectAnomalies.all(isoTime(since), limit).map(anomalyFromRow));
+    const s = this.statements;
+    return this.guard('read', () =>
+      (severity === undefined ? s.selectAnomalies.all(isoTime(since), limit) : s.selectAnomaliesOfSeverity.all(severity, isoTime(since), limit)).map(
+        anomalyFromRow,
+      ),
+    );
   }
 
   async dataQualityIssues(since: Date): Promise<number> {

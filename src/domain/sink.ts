@@ -3,7 +3,7 @@
  * runs against all of them: write a batch, write rollups, flush, close, health-check; and the
  * query side the API reads from, so any replica answers from the shared store.
  */
-import type { Anomaly, ChangeCounts, ChangeSet } from './types.js';
+import type { Anomaly, ChangeCounts, ChangeSet, Severity } from './types.js';
 
 /** One version file a result was diffed from, and the SHA-256 of the bytes read then. */
 export interface VersionRef {
@@ -101,6 +101,18 @@ export interface JobRecord {
   readonly createdAt: Date;
 }
 
+/**
+ * The client's own `task_id`s among the tasks a job enqueued. Another request may enqueue the
+ * same key at the same moment, and then one delivery's outcome answers for both jobs; a key the
+ * service made up (`<job_id>:<index>`) is never shared, and its outcome carries the job's id.
+ */
+export interface JobTasks {
+  readonly jobId: string;
+  /** The job's `createdAt`. */
+  readonly createdAt: Date;
+  readonly taskKeys: readonly string[];
+}
+
 export interface JobStatus {
   readonly job_id: string;
   readonly tasks_created: number;
@@ -187,11 +199,19 @@ export interface ResultStore {
    */
   drawings(limit: number, after: DrawingCursor | null): Promise<DrawingSummary[]>;
   createJob(job: JobRecord): Promise<void>;
+  /** Records the client's task keys of a job, once they are enqueued; idempotent. */
+  recordJobTasks(tasks: JobTasks): Promise<void>;
+  /** Which of `taskKeys` an earlier job enqueued (as `recordJobTasks` recorded). */
+  knownTaskKeys(taskKeys: readonly string[]): Promise<ReadonlySet<string>>;
+  /**
+   * Counts each task of the job once by its outcome, whichever delivery wrote it: the tasks whose
+   * outcome carries the job's id, and the job's recorded task keys.
+   */
   job(jobId: string): Promise<JobStatus | null>;
   /** Every replica's rollups for hours starting at or after `since`. */
   rollups(since: Date): Promise<Rollup[]>;
-  /** Newest first. */
-  anomalies(since: Date, limit: number): Promise<Anomaly[]>;
+  /** Newest first, at most `limit`; only those of `severity` when given. */
+  anomalies(since: Date, limit: number, severity?: Severity): Promise<Anomaly[]>;
   /** Number of malformed_input and missing_upload anomalies since. */
   dataQualityIssues(since: Date): Promise<number>;
   /**

@@ -15,6 +15,8 @@ import type { Readiness, ServerDeps } from '../../src/server/deps.js';
 import { openLocalStore, type LocalStore } from '../../sinks/local-store/index.js';
 import { wholeResultPages } from '../../sinks/change-pages.js';
 import { openLocalQueue } from '../../streams/sources/local-queue.js';
+import { TaskPublishError } from '../../streams/sources/pubsub-publisher.js';
+import type { OutgoingTask, TaskPublisher } from '../../src/domain/source.js';
 import { localInputStore } from '../../streams/load/local-files.js';
 import { assertError, call, postJson } from '../support/api-fixture.js';
 
@@ -90,6 +92,37 @@ test('a store that is down answers 503 with its code and a hint to retry, for re
     503,
     'sink_unavailable',
   );
+});
+
+test('a request whose tasks were not all queued records none of its task_ids, so its retry queues them again', async (t) => {
+  // given a publisher that confirms the first task of a request and fails the second, once
+  let failNext = true;
+  const queued: string[] = [];
+  const publisher: TaskPublisher = {
+    async publish(tasks: readonly OutgoingTask[]) {
+      const confirmed = failNext ? tasks.slice(0, 1) : tasks;
+      queued.push(...confirmed.map((task) => String(task.attributes.task_id)));
+      if (failNext) {
+        failNext = false;
+        throw new TaskPublishError([1], tasks.length, 'drawing-processing-tasks', new Error('deadline exceeded'));
+      }
+    },
+    async close() {},
+  };
+  const { url, store } = await serve(t, () => ({ publisher }));
+  const body = { version_pairs: ['k1', 'k2'].map((task_id) => ({ drawing_id: 'D1', task_id, version_a: [], version_b: [] })) };
+
+  // when the request fails half-way, then it is a 503 and no task_id counts as queued
+  assertError(t, await postJson(`${url}/process`, body), 503, 'sink_unavailable', /1 of 2 tasks could not be published/);
+  t.deepEqual([...(await store.knownTaskKeys(['k1', 'k2']))], []);
+
+  // and the retry queues both again (the pipeline collapses the copy of k1), as its job's tasks
+  const retry = await postJson(`${url}/process`, body);
+  t.is(retry.status, 202, retry.text);
+  t.like(retry.body, { tasks_created: 2, duplicates: 0 });
+  t.deepEqual(queued, ['k1', 'k1', 'k2']);
+  t.deepEqual([...(await store.knownTaskKeys(['k1', 'k2']))].sort(), ['k1', 'k2']);
+  t.like((await call(`${url}/jobs/${retry.body.job_id}`)).body, { tasks_created: 2, pending: 2 });
 });
 
 test('a store that never answers: reads answer 503 at the deadline instead of hanging with it', async (t) => {

@@ -11,6 +11,8 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import test, { type ExecutionContext } from 'ava';
 import type { HealthAnomaly } from '../../streams/detect/health.js';
+import type { Anomaly } from '../../src/domain/types.js';
+import { openLocalStore } from '../../sinks/local-store/index.js';
 import { call, deadLetters, obj, postJson, startApi, waitForJob, type ApiService } from '../support/api-fixture.js';
 
 interface RawExchange {
@@ -195,17 +197,44 @@ test('task_id is the one idempotency key: repeated within a request and across r
   t.is(first.status, 202, first.text);
   t.is(first.body.tasks_created, 2);
   t.is(first.body.duplicates, 1);
-  t.regex(first.body.message, /1 element\(s\) repeated an earlier task_id/);
+  t.regex(first.body.message, /1 element\(s\) repeated an earlier task_id and were not queued again \(1 within this request, 0 queued by an earlier request/);
   t.like(await waitForJob(api.url, first.body.job_id), { completed: 2, failed: 0, pending: 0 });
 
-  const again = await postJson(`${api.url}/process`, { version_pairs: [task] });
+  // a later request repeating a processed key, beside a new one: the repeat is a duplicate, not a task
+  const again = await postJson(`${api.url}/process`, { version_pairs: [task, { ...task, drawing_id: 'IDEM-3', task_id: 'client-key-3' }] });
   t.is(again.status, 202, again.text);
-  await waitForJob(api.url, again.body.job_id).catch(() => undefined);
+  t.is(again.body.tasks_created, 1);
+  t.is(again.body.duplicates, 1);
+  t.regex(again.body.message, /^Queued 1 task\(s\) for processing; 1 element\(s\) repeated an earlier task_id and were not queued again \(0 within this request, 1 queued by an earlier request/);
+  t.deepEqual(await waitForJob(api.url, again.body.job_id), { job_id: again.body.job_id, tasks_created: 1, completed: 1, failed: 0, pending: 0 });
+
+  // a request made only of repeats creates no task and has nothing pending
+  const only = await postJson(`${api.url}/process`, { version_pairs: [task] });
+  t.is(only.status, 202, only.text);
+  t.like(only.body, { tasks_created: 0, duplicates: 1 });
+  t.deepEqual((await call(`${api.url}/jobs/${only.body.job_id}`)).body, { job_id: only.body.job_id, tasks_created: 0, completed: 0, failed: 0, pending: 0 });
 
   const history = await call(`${api.url}/changes?drawing_id=IDEM-1&limit=10`);
   t.is(history.body.length, 1, 'one result for the key');
+  t.like((await call(`${api.url}/jobs/${first.body.job_id}`)).body, { tasks_created: 2, completed: 2, pending: 0 });
   const metrics = (await call(`${api.url}/metrics`)).body;
-  t.is(metrics.pairs_total, 2, 'IDEM-1 counted once, IDEM-2 once');
+  t.is(metrics.pairs_total, 3, 'IDEM-1, IDEM-2 and IDEM-3 counted once each');
+});
+
+test('two requests racing with the same new task_id: one result and one count, and both jobs finish with nothing pending', async (t) => {
+  const api = await startApi(t);
+  const task = { drawing_id: 'RACE-1', task_id: 'race-key', version_a: V, version_b: [obj('X', 'door', 5, 0)] };
+  const answers = await Promise.all([1, 2].map(() => postJson(`${api.url}/process`, { version_pairs: [task] })));
+  for (const answer of answers) t.is(answer.status, 202, answer.text);
+  // however the two interleaved, each element is either a task of its job or a duplicate
+  t.is(answers.reduce((n, a) => n + a.body.tasks_created + a.body.duplicates, 0), 2);
+  t.true(answers.some((a) => a.body.tasks_created === 1));
+  for (const answer of answers) {
+    const job = await waitForJob(api.url, answer.body.job_id);
+    t.deepEqual(job, { job_id: answer.body.job_id, tasks_created: answer.body.tasks_created, completed: answer.body.tasks_created, failed: 0, pending: 0 });
+  }
+  t.is((await call(`${api.url}/changes?drawing_id=RACE-1&limit=10`)).body.length, 1);
+  t.is((await call(`${api.url}/metrics`)).body.pairs_total, 1);
 });
 
 test('numbers whose differences would overflow, and 1e309, are malformed with a clear reason; nothing is stored as null or inf', async (t) => {
@@ -290,6 +319,24 @@ test('/health keeps the newest high-severity anomalies under a flood of lesser o
   const late = anomalies.find((a) => a.drawing_id === 'LATE-1' && a.type === 'delayed_upload');
   t.is(late?.severity, 'high', JSON.stringify(anomalies.slice(0, 3)));
   t.true(health.warnings.some((w: string) => /150 missing uploads/.test(w)), JSON.stringify(health.warnings));
+
+  // and under a flood larger than /health reads at once (6,000 more, written straight to the store)
+  const store = openLocalStore({ dataDir: api.dataDir });
+  t.teardown(() => store.close());
+  const now = Date.now();
+  const flood6k = Array.from({ length: 6_000 }, (_, i): Anomaly => ({
+    id: `flood:${i}`,
+    drawingId: `F${i}`,
+    type: 'missing_upload',
+    severity: 'medium',
+    details: { present_file: 'version_a.json' },
+    timestamp: new Date(now + i),
+  }));
+  await store.writeBatch({ results: [], failures: [], anomalies: flood6k });
+  const flooded = (await call(`${api.url}/health`)).body;
+  t.is(flooded.anomalies.length, 100);
+  t.is(flooded.anomalies.find((a: HealthAnomaly) => a.drawing_id === 'LATE-1' && a.type === 'delayed_upload')?.severity, 'high');
+  t.true(flooded.anomalies.some((a: HealthAnomaly) => a.drawing_id === 'F5999'), 'the newest of the flood is listed too');
 });
 
 test('GET /changes is bounded: at most CHANGES_PAGE_ITEMS per kind with counts and a next link, history is summaries, and every item stays reachable', async (t) => {

@@ -133,13 +133,13 @@ test('fake: QUALIFY is rewritten block by block for SQLite', (t) => {
 
 // ---------------------------------------------------------------- schema
 
-test('ensureSchema creates the dataset and five partitioned, clustered tables, once', async (t) => {
+test('ensureSchema creates the dataset and six partitioned, clustered tables, once', async (t) => {
   const { fake, writer } = await setup(t);
   await writer.ensureSchema();
   await writer.ensureSchema();
 
   const creates = fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith(`/datasets/${DATASET}/tables`));
-  t.is(creates.length, 5, 'each table created once, the second call is remembered');
+  t.is(creates.length, 6, 'each table created once, the second call is remembered');
   t.is(fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/datasets')).length, 1);
   const byId = new Map(creates.map((r) => [(r.body as { tableReference: { tableId: string } }).tableReference.tableId, r.body]));
   t.deepEqual([...byId.keys()].sort(), [...TABLE_IDS].sort());
@@ -181,6 +181,13 @@ test('ensureSchema creates the dataset and five partitioned, clustered tables, o
   t.deepEqual((byId.get('hourly_rollups') as any).clustering, { fields: ['replica_id'] });
   t.deepEqual((byId.get('jobs') as any).clustering, { fields: ['job_id'] });
   t.deepEqual((byId.get('jobs') as any).timePartitioning, { type: 'DAY', field: 'created_at' });
+  const jobTasks = byId.get('job_tasks') as Record<string, any>;
+  t.deepEqual(
+    jobTasks.schema.fields.map((f: any) => `${f.name}:${f.type}:${f.mode}`),
+    ['job_id:STRING:REQUIRED', 'task_key:STRING:REQUIRED', 'created_at:TIMESTAMP:REQUIRED'],
+  );
+  t.deepEqual(jobTasks.clustering, { fields: ['task_key', 'job_id'] });
+  t.deepEqual(jobTasks.timePartitioning, { type: 'DAY', field: 'created_at' });
 });
 
 test('ensureSchema leaves existing tables alone and tolerates another replica creating them', async (t) => {
@@ -398,6 +405,28 @@ test('job: counts each task once, a completed row beating a failed one; unknown 
 
   t.deepEqual(await store.job('job-1'), { job_id: 'job-1', tasks_created: 5, completed: 2, failed: 1, pending: 2 });
   t.is(await store.job('job-404'), null);
+});
+
+test('job tasks: keys travel as one ARRAY<STRING> parameter, never in the SQL; a retried record is one row per key in the answers', async (t) => {
+  const { store, fake } = await setup(t, { dedupeInsertIds: false });
+  const created = new Date('2026-11-29T09:59:00Z');
+  const hostile = "k'); DROP TABLE jobs; --";
+  await store.createJob({ jobId: 'job-1', tasksCreated: 2, createdAt: created });
+  await store.recordJobTasks({ jobId: 'job-1', createdAt: created, taskKeys: ['k1', hostile] });
+  await store.recordJobTasks({ jobId: 'job-1', createdAt: created, taskKeys: ['k1', hostile] });
+
+  t.deepEqual([...(await store.knownTaskKeys(['k1', 'k2', hostile]))].sort(), [hostile, 'k1'].sort());
+  const q = fake.queries.at(-1)!;
+  t.false(q.sql.includes('k1') || q.sql.includes('DROP'));
+  t.deepEqual(q.parameters.map((p) => [p.name, p.parameterType?.type, (p.parameterType as any)?.arrayType?.type]), [['task_keys', 'ARRAY', 'STRING']]);
+  t.deepEqual(
+    fake.table(DATASET, 'job_tasks')?.rows.map((r) => r.json),
+    [1, 2].flatMap(() => [
+      { job_id: 'job-1', task_key: 'k1', created_at: created.toISOString() },
+      { job_id: 'job-1', task_key: hostile, created_at: created.toISOString() },
+    ]),
+  );
+  t.deepEqual(await store.job('job-1'), { job_id: 'job-1', tasks_created: 2, completed: 0, failed: 0, pending: 2 });
 });
 
 test('rollups: the newest version per replica and hour, every replica, from since', async (t) => {

@@ -100,8 +100,8 @@ export interface FakeBigQuery {
 
 interface QueryParameter {
   readonly name?: string;
-  readonly parameterType?: { type?: string };
-  readonly parameterValue?: { value?: unknown };
+  readonly parameterType?: { type?: string; arrayType?: { type?: string } };
+  readonly parameterValue?: { value?: unknown; arrayValues?: { value?: unknown }[] };
 }
 
 class ApiFailure extends Error {
@@ -470,9 +470,14 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
       getTable(d, t);
       return sqliteName(d, t);
     });
-    return rewriteQualify(named);
+    // `x IN UNNEST(@array)` (an ARRAY<STRING> parameter, bound as JSON text)
+    const unnested = named.replace(/\bUNNEST\(@([A-Za-z_][A-Za-z0-9_]*)\)/g, '(SELECT value FROM json_each(@$1))');
+    return rewriteQualify(unnested);
   }
 
+  // Node closes idle kept-alive sockets after 5 s; on a loaded machine the client can pick such a
+  // socket just as it closes and see ECONNRESET. The real API keeps them far longer.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
@@ -632,6 +637,14 @@ function toSqlite(type: string, v: unknown): unknown {
 
 function paramValue(p: QueryParameter): unknown {
   const type = normalType(p.parameterType?.type ?? '');
+  if (type === 'ARRAY') {
+    // ARRAY<STRING> only, bound as JSON text: translateSql turns UNNEST(@p) into json_each(@p).
+    const element = normalType(p.parameterType?.arrayType?.type ?? '');
+    if (element !== 'STRING') throw new ApiFailure(400, 'invalidQuery', `The fake supports ARRAY<STRING> only, got ARRAY<${element}> (${p.name})`);
+    const values = p.parameterValue?.arrayValues ?? [];
+    if (values.some((v) => typeof v?.value !== 'string')) throw new ApiFailure(400, 'invalidQuery', `Invalid ARRAY<STRING> parameter ${p.name}`);
+    return JSON.stringify(values.map((v) => v.value));
+  }
   const v = p.parameterValue?.value;
   if (v === undefined || v === null) return null;
   switch (type) {

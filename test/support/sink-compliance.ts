@@ -305,6 +305,49 @@ export function runSinkCompliance(test: TestFn, name: string, makeSinkAndStore: 
     t.deepEqual(await store.job(jobId), { job_id: jobId, tasks_created: 1, completed: 3, failed: 0, pending: 0 });
   });
 
+  test(`${name} compliance: a task key two jobs recorded is one task: its one outcome counts in both jobs, whichever delivered it`, async (t) => {
+    const { sink, store } = await open(t);
+    const base = baseTime();
+    const [first, second] = [uniqueId('job'), uniqueId('job')];
+    const shared = uniqueId('client-key');
+    const own = uniqueId('client-key');
+
+    // given two jobs that both enqueued `shared` (two requests racing), and the first also `own`
+    await store.createJob({ jobId: first, tasksCreated: 2, createdAt: base });
+    t.deepEqual([...(await store.knownTaskKeys([shared, own]))], [], 'no job holds them yet');
+    await store.recordJobTasks({ jobId: first, createdAt: base, taskKeys: [shared, own] });
+    await store.createJob({ jobId: second, tasksCreated: 1, createdAt: at(base, 1) });
+    await store.recordJobTasks({ jobId: second, createdAt: at(base, 1), taskKeys: [shared] });
+    // recording again (a retried write) changes nothing
+    await store.recordJobTasks({ jobId: second, createdAt: at(base, 1), taskKeys: [shared, shared] });
+    t.deepEqual(sorted(await store.knownTaskKeys([shared, own, uniqueId('unknown')])), sorted([shared, own]));
+    t.deepEqual(await store.job(second), { job_id: second, tasks_created: 1, completed: 0, failed: 0, pending: 1 });
+
+    // when the one delivery that is written carries the first job's id (the other was a replay)
+    const delivered = result({ taskKey: shared, jobId: first, drawingId: uniqueId('D'), createdAt: at(base, 2) });
+    await sink.writeBatch(batchOf({ results: [delivered] }));
+    await sink.writeBatch(batchOf({ results: [{ ...delivered, jobId: second, createdAt: at(base, 3) }] }));
+    await sink.writeBatch(batchOf({ failures: [failure({ taskKey: own, jobId: first, createdAt: at(base, 4) })] }));
+
+    // then each job counts it once, and nothing stays pending
+    t.deepEqual(await store.job(first), { job_id: first, tasks_created: 2, completed: 1, failed: 1, pending: 0 });
+    t.deepEqual(await store.job(second), { job_id: second, tasks_created: 1, completed: 1, failed: 0, pending: 0 });
+    t.is((await store.changes(delivered.drawingId, 10)).length, 1);
+  });
+
+  test(`${name} compliance: anomalies of one severity are the newest of that severity, whatever came after them`, async (t) => {
+    const { sink, store } = await open(t);
+    const base = baseTime();
+    const high = anomaly('delayed_upload', at(base, 1), { severity: 'high' });
+    const flood = Array.from({ length: 30 }, (_, i) => anomaly('missing_upload', at(base, 10 + i), { severity: 'medium' }));
+    await sink.writeBatch(batchOf({ anomalies: [high, ...flood] }));
+
+    t.deepEqual(await store.anomalies(base, 10, 'high'), [high]);
+    t.deepEqual(await store.anomalies(base, 3, 'medium'), flood.slice(-3).reverse());
+    t.deepEqual(await store.anomalies(base, 10, 'low'), []);
+    t.false((await store.anomalies(base, 10)).some((a) => a.id === high.id), 'without a severity, the flood is newer');
+  });
+
   test(`${name} compliance: anomalies are idempotent by id, newest first, limited, since`, async (t) => {
     const { sink, store } = await open(t);
     const base = baseTime();

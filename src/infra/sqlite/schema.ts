@@ -10,7 +10,7 @@
  */
 
 /** `PRAGMA user_version` of the newest layout this build understands. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** Migration `i` upgrades a file from user_version `i` to `i + 1`. */
 export const MIGRATIONS: readonly string[] = [
@@ -142,5 +142,15 @@ export const MIGRATIONS: readonly string[] = [
       SELECT *, ROW_NUMBER() OVER (PARTITION BY drawing_id ORDER BY created_at DESC, rowid DESC) AS rn
       FROM processing_metrics WHERE status = 'completed' AND drawing_id IS NOT NULL
     ) WHERE rn = 1;
+  `,
+  /* 4 → 5: one idempotency key across requests, and /health's read per severity (issue 15). */ `
+  CREATE TABLE job_tasks (
+    job_id      TEXT NOT NULL,
+    task_key    TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (job_id, task_key)
+  );
+  CREATE INDEX job_tasks_task ON job_tasks (task_key);
+  CREATE INDEX anomalies_severity_created ON anomalies (severity, created_at);
   `,
 ];

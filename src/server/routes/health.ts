@@ -3,14 +3,20 @@
  * process answers, `/readyz` says it can do work (source connected, sinks writable).
  */
 import type Router from '@koa/router';
+import type { Severity } from '../../domain/types.js';
 import { buildHealth } from '../../../streams/detect/health.js';
 import { HttpError, HTTP_CODES } from '../errors.js';
 import type { ServerDeps } from '../deps.js';
 
 /** Anomalies listed in the answer. */
 const HEALTH_ANOMALY_LIMIT = 100;
-/** Anomalies read to count the warnings: more than are listed, so the counts stay right in a flood. */
+/**
+ * Anomalies read per severity to count the warnings: more than are listed, so the counts stay
+ * right in a flood. Read per severity so that no flood of lesser ones, however large, hides the
+ * newest high-severity ones.
+ */
 const HEALTH_ANOMALY_SCAN = 5_000;
+const SEVERITIES: readonly Severity[] = ['high', 'medium', 'low'];
 /** /health lists the last day of anomalies; only fresh ones turn it degraded. */
 const HEALTH_LOOKBACK_MS = 24 * 3600_000;
 
@@ -18,10 +24,11 @@ export function registerHealth(router: Router, deps: ServerDeps): void {
   router.get('/health', async (ctx) => {
     const now = deps.clock();
     const since = new Date(now - HEALTH_LOOKBACK_MS);
-    const [anomalies, warnings] = await Promise.all([
-      deps.store.anomalies(since, HEALTH_ANOMALY_SCAN),
+    const [bySeverity, warnings] = await Promise.all([
+      Promise.all(SEVERITIES.map((severity) => deps.store.anomalies(since, HEALTH_ANOMALY_SCAN, severity))),
       deps.serviceWarnings(),
     ]);
+    const anomalies = bySeverity.flat();
     const view = buildHealth({ anomalies, now, freshnessMs: deps.anomalyFreshMinutes * 60_000, limit: HEALTH_ANOMALY_LIMIT });
     ctx.body = {
       ...view,

@@ -32,11 +32,18 @@ export function registerProcess(router: Router, deps: ServerDeps): void {
     let tasks: OutgoingTask[];
     let missing = 0;
     let misnamed = 0;
-    let duplicates = 0;
+    let repeatedWithin = 0;
+    let repeatedEarlier = 0;
+    let clientKeys: readonly string[] = [];
     if (hasPairs) {
       const fromPairs = tasksFromPairs(request.version_pairs, jobId, deps.limits.maxPairsPerRequest, deps.input);
-      tasks = fromPairs.tasks;
-      duplicates = fromPairs.duplicates;
+      // A task_id an earlier request queued is the same task: it is not queued again, and its one
+      // result and count belong to that request's job.
+      const known = await deps.store.knownTaskKeys(fromPairs.clientKeys);
+      tasks = known.size === 0 ? fromPairs.tasks : fromPairs.tasks.filter((task) => !known.has(keyOf(task)));
+      clientKeys = known.size === 0 ? fromPairs.clientKeys : fromPairs.clientKeys.filter((key) => !known.has(key));
+      repeatedWithin = fromPairs.duplicates;
+      repeatedEarlier = known.size;
     } else {
       if (typeof request.storage_path !== 'string' || request.storage_path.trim() === '') {
         throw badRequest('"storage_path" must be a non-empty string such as "gs://bucket/prefix/" or a folder under the input directory');
@@ -52,7 +59,7 @@ export function registerProcess(router: Router, deps: ServerDeps): void {
         );
       }
       tasks = listing.pairs.map((pair, index) =>
-        encode({ drawing_id: pair.drawingId, storage_path: pair.storagePath }, jobId, index),
+        encode({ drawing_id: pair.drawingId, storage_path: pair.storagePath }, jobId, index).task,
       );
       missing = listing.halfPairs.length;
       misnamed = listing.invalidFolders.length;
@@ -68,7 +75,10 @@ export function registerProcess(router: Router, deps: ServerDeps): void {
 
     await deps.store.createJob({ jobId, tasksCreated: tasks.length, createdAt: now });
     if (tasks.length > 0) await deps.publisher.publish(tasks);
+    // Recorded only once queued: had the publish failed, a retry of this request must queue them.
+    if (clientKeys.length > 0) await deps.store.recordJobTasks({ jobId, createdAt: now, taskKeys: clientKeys });
 
+    const duplicates = repeatedWithin + repeatedEarlier;
     ctx.status = 202;
     ctx.body = {
       job_id: jobId,
@@ -77,22 +87,28 @@ export function registerProcess(router: Router, deps: ServerDeps): void {
         `Queued ${tasks.length} task(s) for processing` +
         (missing > 0 ? `; ${missing} folder(s) hold only one version and were reported as missing uploads` : '') +
         (misnamed > 0 ? `; ${misnamed} folder(s) are not named as a drawing id and were reported as malformed input` : '') +
-        (duplicates > 0 ? `; ${duplicates} element(s) repeated an earlier task_id and were not queued again` : ''),
+        (duplicates > 0
+          ? `; ${duplicates} element(s) repeated an earlier task_id and were not queued again` +
+            ` (${repeatedWithin} within this request, ${repeatedEarlier} queued by an earlier request, whose job reports their outcome)`
+          : ''),
       ...(hasPath ? { missing_uploads: missing, invalid_folders: misnamed } : { duplicates }),
     };
   });
 }
 
+const keyOf = (task: OutgoingTask): string => task.attributes.task_id as string;
+
 /**
  * The tasks of a `version_pairs` array, one per idempotency key: an element's own `task_id`, else
  * `<job_id>:<index>`. A later element repeating a key is counted as a duplicate, not queued.
+ * `clientKeys` are the keys the client chose (only those can repeat an earlier request's).
  */
 function tasksFromPairs(
   value: unknown,
   jobId: string,
   max: number,
   input: Pick<InputStore, 'referenceProblem'>,
-): { tasks: OutgoingTask[]; duplicates: number } {
+): { tasks: OutgoingTask[]; duplicates: number; clientKeys: string[] } {
   if (!Array.isArray(value)) throw badRequest('"version_pairs" must be an array of tasks');
   if (value.length === 0) throw badRequest('"version_pairs" is empty; send at least one task');
   if (value.length > max) {
@@ -100,21 +116,31 @@ function tasksFromPairs(
   }
   const seen = new Set<string>();
   const tasks: OutgoingTask[] = [];
+  const clientKeys: string[] = [];
   value.forEach((pair, index) => {
     if (pair === null || typeof pair !== 'object' || Array.isArray(pair)) {
       throw badRequest(`version_pairs[${index}] must be a JSON object`);
     }
-    const task = encode(pair as Record<string, unknown>, jobId, index, input);
-    const key = task.attributes.task_id as string;
+    const { task, clientKey } = encode(pair as Record<string, unknown>, jobId, index, input);
+    const key = keyOf(task);
     if (seen.has(key)) return;
     seen.add(key);
     tasks.push(task);
+    if (clientKey) clientKeys.push(key);
   });
-  return { tasks, duplicates: value.length - tasks.length };
+  return { tasks, duplicates: value.length - tasks.length, clientKeys };
 }
 
-/** Validates one task as a consumer will, and stamps it with its job and idempotency key. */
-function encode(fields: Record<string, unknown>, jobId: string, index: number, input?: Pick<InputStore, 'referenceProblem'>): OutgoingTask {
+/**
+ * Validates one task as a consumer will, and stamps it with its job and idempotency key;
+ * `clientKey` says whether the key is the element's own `task_id`.
+ */
+function encode(
+  fields: Record<string, unknown>,
+  jobId: string,
+  index: number,
+  input?: Pick<InputStore, 'referenceProblem'>,
+): { task: OutgoingTask; clientKey: boolean } {
   let parsed: TaskInput;
   try {
     parsed = parseTaskInput(fields, index);
@@ -133,7 +159,8 @@ function encode(fields: Record<string, unknown>, jobId: string, index: number, i
     }
   }
   try {
-    return encodeTask({ ...parsed, jobId, taskId: parsed.taskId ?? `${jobId}:${index}` }, `version_pairs[${index}]: `);
+    const task = encodeTask({ ...parsed, jobId, taskId: parsed.taskId ?? `${jobId}:${index}` }, `version_pairs[${index}]: `);
+    return { task, clientKey: parsed.taskId !== null };
   } catch (err) {
     if (err instanceof MalformedInputError) throw badRequest(err.message, err.code);
     throw err;

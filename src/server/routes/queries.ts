@@ -6,6 +6,7 @@
 import type Router from '@koa/router';
 import { badRequest, notFound, quoteValue } from '../errors.js';
 import { CHANGE_KINDS, type ChangeHead, type ChangeKind } from '../../../sinks/change-pages.js';
+import { objectJson, RawJson } from '../raw-json.js';
 import type { ServerDeps } from '../deps.js';
 
 export const DRAWING_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -28,26 +29,28 @@ export function registerQueries(router: Router, deps: ServerDeps): void {
     if (!page) throw notFound(`no changes found for drawing_id ${JSON.stringify(drawingId)}`);
     const next: Partial<Record<ChangeKind, string>> = {};
     for (const kind of CHANGE_KINDS) {
-      const shown = page.items[kind]?.length ?? 0;
+      const shown = page.items[kind]?.count ?? 0;
       if ((page.head.counts[kind] ?? 0) > shown) next[kind] = itemsUrl(drawingId, kind, page.head.ref, shown);
     }
-    const { head } = page;
-    ctx.body = {
+    const { head, items } = page;
+    const raw = (kind: ChangeKind) => (items[kind] === undefined ? undefined : new RawJson(items[kind].json));
+    ctx.type = 'application/json';
+    ctx.body = objectJson({
       drawing_id: head.drawing_id,
       job_id: head.job_id,
-      added: page.items.added,
-      removed: page.items.removed,
-      moved: page.items.moved,
-      modified: page.items.modified,
+      added: raw('added'),
+      removed: raw('removed'),
+      moved: raw('moved'),
+      modified: raw('modified'),
       // Only where geometry matching ran, as the stored result has them.
-      ...(page.items.renamed !== undefined ? { renamed: page.items.renamed } : {}),
-      ...(page.items.ambiguous !== undefined ? { ambiguous: page.items.ambiguous } : {}),
+      renamed: raw('renamed'),
+      ambiguous: raw('ambiguous'),
       summary: head.summary,
       processing_time_ms: head.processing_time_ms,
       created_at: head.created_at,
       counts: head.counts,
-      ...(Object.keys(next).length > 0 ? { next } : {}),
-    };
+      next: Object.keys(next).length > 0 ? next : undefined,
+    });
   });
 
   router.get('/changes/items', async (ctx) => {
@@ -70,17 +73,18 @@ export function registerQueries(router: Router, deps: ServerDeps): void {
     }
     const page = await deps.changePages.items(drawingId, cursor.ref, kind, cursor.offset, limit);
     if (!page) throw notFound(`the result this cursor names no longer exists for drawing_id ${JSON.stringify(drawingId)}`);
-    const end = cursor.offset + page.items.length;
-    ctx.body = {
+    const end = cursor.offset + page.items.count;
+    ctx.type = 'application/json';
+    ctx.body = objectJson({
       drawing_id: page.head.drawing_id,
       job_id: page.head.job_id,
       created_at: page.head.created_at,
       kind,
       total: page.head.counts[kind] ?? 0,
       offset: cursor.offset,
-      items: page.items,
+      items: new RawJson(page.items.json),
       next: end < (page.head.counts[kind] ?? 0) ? itemsUrl(drawingId, kind, page.head.ref, end) : null,
-    };
+    });
   });
 
   router.get('/jobs/:job_id', async (ctx) => {
