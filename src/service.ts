@@ -100,9 +100,12 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     telemetry.setBreakerState(sinks.sink.name, status.state, status.state === 'closed' ? 'the sink answers again; the stream resumes' : status.reason),
   );
   const aggregation = new Aggregation(config, { sink, store: sinks.store }, outbox, clock, logger);
+  // The server listens and the pipeline consumes while the windows are restored (a hung store
+  // must not hold the probes back); /readyz says "restoring" until it is done. See restore().
   const restoreStarted = performance.now();
-  await aggregation.restore();
-  telemetry.windowsRestored(performance.now() - restoreStarted);
+  void aggregation.restore().then(() => {
+    if (aggregation.restoreStatus.done) telemetry.windowsRestored(performance.now() - restoreStarted);
+  });
 
   const pool = new DiffWorkerPool(Math.max(1, Math.min(config.concurrency, 4)));
   const diff = (request: DiffRequest) =>
@@ -147,6 +150,11 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   // lock on every request would make the probes themselves a load. A sink that does not answer
   // is reported as such after SINK_CHECK_TIMEOUT_MS, so the probes answer too; its check is not
   // started again while the one that hangs is still open.
+  const restoringReason = (): string | null => {
+    const { done, lastError } = aggregation.restoreStatus;
+    if (done) return null;
+    return `restoring this replica's hourly windows from the store${lastError ? ` (the last try failed: ${lastError}; retrying)` : ''}`;
+  };
   let sinkHealthy: { ok: boolean; reason: string } = { ok: true, reason: '' };
   let lastCheck = 0;
   let checking: Promise<void> | null = null;
@@ -170,7 +178,8 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       });
     return checking;
   };
-  await checkSink();
+  // Started, not awaited: a sink that hangs must not hold the server back from listening.
+  void checkSink();
 
   const deps: ServerDeps = {
     publisher: sources.publisher,
@@ -194,6 +203,8 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       if (!sinkHealthy.ok) warnings.push(sinkHealthy.reason);
       const b = breaker.status;
       if (b.state !== 'closed') warnings.push(breakerReason(b));
+      const restoring = restoringReason();
+      if (restoring) warnings.push(restoring);
       if (pipeline.stats.failedWrites > 0) warnings.push(`${pipeline.stats.failedWrites} batch write(s) abandoned at shutdown and nacked`);
       if (pipeline.stats.rejected > 0) warnings.push(`${pipeline.stats.rejected} result(s) refused by the sink for good; their tasks failed`);
       const backlog = await sources.backlog?.().catch(() => undefined);
@@ -210,6 +221,8 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       if (!sinkHealthy.ok) reasons.push(sinkHealthy.reason);
       const b = breaker.status;
       if (b.state !== 'closed') reasons.push(breakerReason(b));
+      const restoring = restoringReason();
+      if (restoring) reasons.push(restoring);
       return { ready: reasons.length === 0, reasons };
     },
     limits: { maxBodyBytes: config.maxBodyBytes, maxPairsPerRequest: config.maxPairsPerRequest, maxPairsPerPrefix: config.maxPairsPerPrefix },

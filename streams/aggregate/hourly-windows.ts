@@ -194,6 +194,27 @@ export class HourlyWindows {
   }
 
   /**
+   * Adds every window of `other` (counts and histograms) into these, marking them dirty. A restore
+   * builds its windows apart and adds them in one synchronous step when it has read everything,
+   * so a restore that fails half-way leaves nothing behind and live counts are never touched.
+   *
+   * @returns how many windows were added (those outside retention are skipped).
+   */
+  addFrom(other: HourlyWindows): number {
+    const now = this.clock();
+    let added = 0;
+    for (const view of other.views()) {
+      const window = this.windowFor(new Date(view.hourStart), now);
+      if (!window || window.hourStart !== view.hourStart) continue;
+      for (const key of COUNT_KEYS) window.counts[key] += countOf(view.counts[key]);
+      window.processing.add(view.processing);
+      window.endToEnd.add(view.endToEnd);
+      added += 1;
+    }
+    return added;
+  }
+
+  /**
    * Drops (and frees) the windows that fell out of retention at the clock's time. Every public
    * call does this too; a timer may call it to release memory while traffic is idle.
    *
