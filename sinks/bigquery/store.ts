@@ -19,7 +19,17 @@ import {
   type QuerySpec,
   type TableNames,
 } from './queries.js';
+import { enforceQueryDeadlines } from './query-deadline.js';
+import { withHttpDeadline } from '../http-deadline.js';
 import { describe, type BigQueryClient, type BigQueryWriter } from './sink.js';
+
+/**
+ * How long an API read waits for BigQuery: just under the HTTP layer's read deadline (10 s,
+ * src/service.ts), so the query is cancelled before the route answers 503.
+ */
+export const QUERY_DEADLINE_MS = 9_000;
+/** How long a restore query (a replica's last 25 hours, aggregated) may run. */
+export const RESTORE_QUERY_DEADLINE_MS = 120_000;
 
 /** Results may be stamped by a replica whose clock is behind the one that created the job. */
 const JOB_CLOCK_SKEW_MS = 60 * 60 * 1000;
@@ -37,10 +47,17 @@ export interface BigQueryStoreOptions extends TableNames {
   readonly readObject?: (uri: string) => Promise<ResultLists | null>;
   /** Location of the dataset, passed to jobs.query when known. */
   readonly location?: string;
+  /** @default QUERY_DEADLINE_MS */
+  readonly queryDeadlineMs?: number;
+  /** @default RESTORE_QUERY_DEADLINE_MS */
+  readonly restoreDeadlineMs?: number;
 }
 
 export class BigQueryStore implements ResultStore {
-  constructor(private readonly options: BigQueryStoreOptions) {}
+  constructor(private readonly options: BigQueryStoreOptions) {
+    // Every read below carries a deadline; this makes the client cancel it on the wire.
+    enforceQueryDeadlines(options.client);
+  }
 
   async changes(drawingId: string, limit: number): Promise<StoredChange[]> {
     const rows = await this.run(changesQuery(this.options, drawingId, limit));
@@ -84,7 +101,8 @@ export class BigQueryStore implements ResultStore {
 
   /** Rows of one replica since; used after a restart with the same REPLICA_ID (a pod name). */
   async *samples(since: Date, replicaId: string): AsyncIterable<MetricSample> {
-    for (const row of await this.run(samplesQuery(this.options, since, replicaId))) yield decodeSample(row);
+    const rows = await this.run(samplesQuery(this.options, since, replicaId), this.options.restoreDeadlineMs ?? RESTORE_QUERY_DEADLINE_MS);
+    for (const row of rows) yield decodeSample(row);
   }
 
   async dataQualityIssues(since: Date): Promise<number> {
@@ -92,14 +110,19 @@ export class BigQueryStore implements ResultStore {
     return row ? toNumber(row, 'issues') : 0;
   }
 
-  private async run(spec: QuerySpec): Promise<Row[]> {
+  private async run(spec: QuerySpec, deadlineMs: number = this.options.queryDeadlineMs ?? QUERY_DEADLINE_MS): Promise<Row[]> {
     try {
-      const [rows] = await this.options.client.query({
-        query: spec.query,
-        params: spec.params,
-        types: spec.types,
-        ...(this.options.location ? { location: this.options.location } : {}),
-      });
+      const [rows] = await withHttpDeadline(deadlineMs, () =>
+        this.options.client.query(
+          {
+            query: spec.query,
+            params: spec.params,
+            types: spec.types,
+            ...(this.options.location ? { location: this.options.location } : {}),
+          },
+          { timeoutMs: deadlineMs },
+        ),
+      );
       return rows as Row[];
     } catch (err) {
       throw new TransientError(ERROR_CODES.sinkUnavailable, `BigQuery query failed: ${describe(err)}`, { cause: err });
