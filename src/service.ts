@@ -10,7 +10,9 @@ import type { Logger } from './log.js';
 import type { TaskPublisher, TaskSource } from '../streams/sources/source.js';
 import type { InputStore } from '../streams/load/input-store.js';
 import { wholeResultPages, type ChangePages } from '../sinks/change-pages.js';
-import type { ResultSink, ResultStore } from '../sinks/sink.js';
+import type { ResultSink, ResultStore, SinkBatch } from '../sinks/sink.js';
+import { AnomalySnapshot } from '../streams/detect/anomaly-snapshot.js';
+import { HEALTH_ANOMALY_SCAN, HEALTH_LOOKBACK_MS } from './server/routes/health.js';
 import { Pipeline } from '../streams/pipeline.js';
 import { AnomalyOutbox } from '../streams/commit.js';
 import { DiffWorkerPool } from '../streams/diff/worker-pool.js';
@@ -35,6 +37,10 @@ const SINK_CHECK_TIMEOUT_MS = 2_000;
 /** Headers must all arrive within this (a slowloris is cut off here, the body later). */
 const HEADERS_TIMEOUT_MS = 10_000;
 const READ_DEADLINE_MS = 10_000;
+/** How long /health serves the anomalies it read before reading again (in the background). */
+const HEALTH_ANOMALIES_FRESH_MS = 2_000;
+/** The first /health answer waits this long for the store at most. */
+const HEALTH_FIRST_WAIT_MS = 1_000;
 
 export interface Service {
   readonly server: Server;
@@ -85,7 +91,17 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   }
 
   const telemetry = new Telemetry(logger, clock);
-  const sink = instrumentSink(sinks.sink, telemetry);
+  // /health shows this process's own anomaly writes at once, whatever path wrote them (the
+  // pipeline's failures, the aggregation's spikes and delays, /process's missing uploads).
+  const healthAnomalies = new AnomalySnapshot({
+    read: (since, limit) => sinks.store.anomalies(since, limit),
+    clock,
+    lookbackMs: HEALTH_LOOKBACK_MS,
+    limit: HEALTH_ANOMALY_SCAN,
+    freshMs: HEALTH_ANOMALIES_FRESH_MS,
+    firstWaitMs: HEALTH_FIRST_WAIT_MS,
+  });
+  const sink = reportingAnomalies(instrumentSink(sinks.sink, telemetry), (anomalies) => healthAnomalies.written(anomalies));
   const source = instrumentSource(sources.source, telemetry);
   sinks.attachMetrics?.(telemetrySeriesSource(telemetry));
   const prometheus = prometheusRegistry(telemetry);
@@ -196,10 +212,12 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       await telemetry.sample();
       return { contentType: prometheus.contentType, body: await prometheus.metrics() };
     },
+    healthAnomalies: () => healthAnomalies.get(),
     serviceWarnings: async () => {
       const warnings: string[] = [];
       if (!sources.source.isReady()) warnings.push(`source ${sources.source.name} is not connected`);
-      await checkSink();
+      // The last check's answer: /health never waits on a sink that hangs (the probes do, briefly).
+      void checkSink();
       if (!sinkHealthy.ok) warnings.push(sinkHealthy.reason);
       const b = breaker.status;
       if (b.state !== 'closed') warnings.push(breakerReason(b));
@@ -273,6 +291,23 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     return stopped;
   };
   return { server, url, pipeline, telemetry, breaker, failed, stop };
+}
+
+/** `sink`, telling `onWritten` the anomalies of each batch it wrote durably. */
+function reportingAnomalies<S extends ResultSink>(sink: S, onWritten: (anomalies: SinkBatch['anomalies']) => void): S {
+  const writeBatch = async (batch: SinkBatch) => {
+    const receipt = await sink.writeBatch(batch);
+    if (batch.anomalies.length > 0) onWritten(batch.anomalies);
+    return receipt;
+  };
+  // As instrumentSink: a proxy keeps every other member of the sink.
+  return new Proxy(sink, {
+    get(target, prop) {
+      if (prop === 'writeBatch') return writeBatch;
+      const value = Reflect.get(target, prop);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 function breakerReason(status: Exclude<SinkBreaker['status'], { state: 'closed' }>): string {

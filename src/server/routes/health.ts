@@ -10,18 +10,22 @@ import type { ServerDeps } from '../deps.js';
 /** Anomalies listed in the answer. */
 const HEALTH_ANOMALY_LIMIT = 100;
 /** Anomalies read to count the warnings: more than are listed, so the counts stay right in a flood. */
-const HEALTH_ANOMALY_SCAN = 5_000;
+export const HEALTH_ANOMALY_SCAN = 5_000;
 /** /health lists the last day of anomalies; only fresh ones turn it degraded. */
-const HEALTH_LOOKBACK_MS = 24 * 3600_000;
+export const HEALTH_LOOKBACK_MS = 24 * 3600_000;
 
 export function registerHealth(router: Router, deps: ServerDeps): void {
   router.get('/health', async (ctx) => {
     const now = deps.clock();
     const since = new Date(now - HEALTH_LOOKBACK_MS);
-    const [anomalies, warnings] = await Promise.all([
-      deps.store.anomalies(since, HEALTH_ANOMALY_SCAN),
+    const [reading, serviceWarnings] = await Promise.all([
+      deps.healthAnomalies
+        ? deps.healthAnomalies()
+        : deps.store.anomalies(since, HEALTH_ANOMALY_SCAN).then((anomalies) => ({ anomalies, warning: null })),
       deps.serviceWarnings(),
     ]);
+    const { anomalies } = reading;
+    const warnings = reading.warning ? [...serviceWarnings, reading.warning] : serviceWarnings;
     const view = buildHealth({ anomalies, now, freshnessMs: deps.anomalyFreshMinutes * 60_000, limit: HEALTH_ANOMALY_LIMIT });
     ctx.body = {
       ...view,
