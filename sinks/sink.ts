@@ -4,6 +4,7 @@
  * query side the API reads from, so any replica answers from the shared store.
  */
 import type { Anomaly, ChangeCounts, ChangeSet } from '../src/domain/types.js';
+import type { HourlyOutcome } from './hourly-outcomes.js';
 
 /** A processed pair, durable once `writeBatch` resolves. */
 export interface ResultRecord {
@@ -180,4 +181,16 @@ export interface ResultStore {
    * so a restarted replica rebuilds its windows exactly; others restore from their own rollups.
    */
   samples?(since: Date, replicaId: string): AsyncIterable<MetricSample>;
+  /**
+   * Replica `replicaId`'s outcomes stored in [since, before), aggregated per hour in the store's
+   * query (sinks/hourly-outcomes.ts), each task once: what a restart rebuilds its windows from
+   * without reading every row. A task's newest row decides, as in `samples`.
+   */
+  hourlyOutcomes?(since: Date, before: Date, replicaId: string): Promise<HourlyOutcome[]>;
+  /**
+   * Each drawing's last `perDrawing` results of replica `replicaId` stored in [since, before),
+   * oldest first within a drawing: its spike baseline after a restart. Stores without it rebuild
+   * baselines from `samples`.
+   */
+  baselineSamples?(since: Date, before: Date, replicaId: string, perDrawing: number): AsyncIterable<MetricSample>;
 }

@@ -14,6 +14,8 @@ import { StoreSnapshot } from './store-snapshot.js';
 import { SpikeDetector } from '../detect/spike.js';
 import { DelayDetector } from '../detect/delay.js';
 
+type RestorableStore = ResultStore & Required<Pick<ResultStore, 'samples' | 'hourlyOutcomes'>>;
+
 /** How long to wait before trying a failed restore again. */
 const RESTORE_RETRY_MS = 5_000;
 /** Bound on rememberRecent's set: memory stays bounded whatever the traffic before a crash. */
@@ -141,7 +143,9 @@ export class Aggregation implements CommitObserver {
     const { store } = this.parts;
     const staged = new HourlyWindows({ retentionHours: this.config.retentionHours, clock: this.clock });
     try {
-      if (store.samples) {
+      if (store.samples && store.hourlyOutcomes) {
+        await this.restoreAggregated(store as RestorableStore, since, staged);
+      } else if (store.samples) {
         const samples = this.skipCountedLive(this.rebuildBaselines(this.rememberRecent(store.samples(since, this.config.replicaId))));
         const counted = await staged.restore(samples, this.startedAt);
         this.logger.info({ counted, drawings: this.spikes.trackedDrawings }, 'windows and spike baselines rebuilt from stored results');
@@ -159,6 +163,41 @@ export class Aggregation implements CommitObserver {
     this.spikes.seedHourlyTotals(
       this.windows.snapshot().map(({ hourStart, counts }) => ({ hourStart, changes: counts.added + counts.removed + counts.moved + counts.modified })),
     );
+  }
+
+  /**
+   * The bounded restore: hours before the recent window come aggregated per hour from the store's
+   * query (a bounded answer however many rows they hold); the recent window, where a task may be
+   * redelivered after a crash, is read row by row, paged, so that each task is counted once (see
+   * rememberRecent and skipCountedLive). Spike baselines come from each drawing's last results.
+   */
+  private async restoreAggregated(store: RestorableStore, since: Date, staged: HourlyWindows): Promise<void> {
+    const replica = this.config.replicaId;
+    const recentFrom = new Date(Math.min(this.startedAt, Math.max(since.getTime(), this.recentFrom())));
+    const hours = await store.hourlyOutcomes(since, recentFrom, replica);
+    for (const outcome of hours) staged.restoreHour(outcome);
+    const older = store.baselineSamples
+      ? store.baselineSamples(since, recentFrom, replica, this.spikes.historySize)
+      : this.before(store.samples(since, replica), recentFrom.getTime());
+    for await (const sample of this.rebuildBaselines(older)) void sample;
+    const recent = this.skipCountedLive(this.rebuildBaselines(this.rememberRecent(store.samples(recentFrom, replica))));
+    const counted = await staged.restore(recent, this.startedAt);
+    this.logger.info(
+      { hours: hours.length, recentCounted: counted, drawings: this.spikes.trackedDrawings },
+      'windows (per hour from the store, the recent window row by row) and spike baselines rebuilt',
+    );
+  }
+
+  /** Start of the window in which a stored task may still be redelivered (see rememberRecent). */
+  private recentFrom(): number {
+    return this.startedAt - (this.config.pubsub.maxLeaseSeconds + this.config.leaseSeconds) * 1000;
+  }
+
+  private async *before(samples: AsyncIterable<MetricSample>, until: number): AsyncIterable<MetricSample> {
+    for await (const sample of samples) {
+      if (sample.at.getTime() >= until) return;
+      yield sample;
+    }
   }
 
   /** Leaves out stored outcomes this process already counted live during the restore. */
@@ -186,7 +225,7 @@ export class Aggregation implements CommitObserver {
    * second time on top of the restore.
    */
   private async *rememberRecent(samples: AsyncIterable<MetricSample>): AsyncIterable<MetricSample> {
-    const recentFrom = this.startedAt - (this.config.pubsub.maxLeaseSeconds + this.config.leaseSeconds) * 1000;
+    const recentFrom = this.recentFrom();
     for await (const sample of samples) {
       if (sample.taskKey !== undefined && sample.at.getTime() >= recentFrom) {
         this.restoredRecently.add(`${sample.kind}:${sample.taskKey}`);

@@ -5,8 +5,10 @@
  */
 import type { ChangeCounts } from '../../src/domain/types.js';
 import type { HourlyCounts, MetricSample, Rollup } from '../../sinks/sink.js';
+import type { HourlyOutcome } from '../../sinks/hourly-outcomes.js';
 import {
   addEncoded,
+  clampMicros,
   encodeHistogram,
   newHistogram,
   recordMs,
@@ -191,6 +193,28 @@ export class HourlyWindows {
       window.dirty = wasDirty;
     }
     return errors;
+  }
+
+  /**
+   * Adds one hour of stored outcomes, aggregated by the store (`ResultStore.hourlyOutcomes`):
+   * counts, and each histogram bucket's lowest value recorded `count` times, which builds the same
+   * histogram as recording every row. An hour outside retention is skipped.
+   *
+   * @returns false when the hour was skipped.
+   */
+  restoreHour(outcome: HourlyOutcome): boolean {
+    const window = this.windowFor(outcome.hourStart, this.clock());
+    if (!window) return false;
+    for (const key of COUNT_KEYS) window.counts[key] += countOf(outcome.counts[key]);
+    for (const [target, buckets] of [
+      [window.processing, outcome.processing],
+      [window.endToEnd, outcome.endToEnd],
+    ] as const) {
+      for (const [value, count] of buckets) {
+        if (Number.isFinite(value) && count > 0) target.recordValueWithCount(clampMicros(value), Math.floor(count));
+      }
+    }
+    return true;
   }
 
   /**
