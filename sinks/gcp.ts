@@ -18,6 +18,7 @@
  * in the row, with `result_object` pointing at its result object, which holds it whole; reads
  * answer it whole from there. A row BigQuery refuses for good fails its task alone (`rejected`).
  */
+import type { HourlyOutcome } from './hourly-outcomes.js';
 import type { Config } from '../src/config.js';
 import type { Anomaly } from '../src/domain/types.js';
 import type { Logger } from '../src/log.js';
@@ -189,6 +190,14 @@ export class GcpSink implements ResultSink, ResultStore {
 
   samples(since: Date, replicaId: string): AsyncIterable<MetricSample> {
     return this.store.samples(since, replicaId);
+  }
+
+  hourlyOutcomes(since: Date, before: Date, replicaId: string): Promise<HourlyOutcome[]> {
+    return this.store.hourlyOutcomes(since, before, replicaId);
+  }
+
+  baselineSamples(since: Date, before: Date, replicaId: string, perDrawing: number): AsyncIterable<MetricSample> {
+    return this.store.baselineSamples(since, before, replicaId, perDrawing);
   }
 
   rollups(since: Date): Promise<Rollup[]> {

@@ -5,11 +5,15 @@
 import type { Anomaly } from '../../src/domain/types.js';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, MetricSample, ResultStore, Rollup, StoredChange } from '../sink.js';
-import { decodeAnomaly, decodeChange, decodeDrawing, decodeJobStatus, decodeRollup, decodeSample, toDate, toNullableText, toNumber, type Row } from './decode.js';
+import { decodeAnomaly, decodeChange, decodeDrawing, decodeJobStatus, decodeRollup, decodeSample, RowDecodeError, toDate, toNullableText, toNumber, toText, type Row } from './decode.js';
+import { bucketSql, HourlyOutcomeBuilder, microsSql, type HourlyOutcome } from '../hourly-outcomes.js';
 import { jobRow } from './encode.js';
 import {
   anomaliesQuery,
+  baselineSamplesQuery,
   changesQuery,
+  hourlyBucketsQuery,
+  hourlyCountsQuery,
   dataQualityQuery,
   drawingsQuery,
   jobCountsQuery,
@@ -102,6 +106,41 @@ export class BigQueryStore implements ResultStore {
   /** Rows of one replica since; used after a restart with the same REPLICA_ID (a pod name). */
   async *samples(since: Date, replicaId: string): AsyncIterable<MetricSample> {
     const rows = await this.run(samplesQuery(this.options, since, replicaId), this.options.restoreDeadlineMs ?? RESTORE_QUERY_DEADLINE_MS);
+    for (const row of rows) yield decodeSample(row);
+  }
+
+  /** Per hour in the query (sinks/hourly-outcomes.ts): a bounded answer however many rows the hours hold. */
+  async hourlyOutcomes(since: Date, before: Date, replicaId: string): Promise<HourlyOutcome[]> {
+    const deadline = this.options.restoreDeadlineMs ?? RESTORE_QUERY_DEADLINE_MS;
+    const [counts, buckets] = await Promise.all([
+      this.run(hourlyCountsQuery(this.options, since, before, replicaId), deadline),
+      this.run(hourlyBucketsQuery(this.options, since, before, replicaId, { micros: microsSql, bucket: bucketSql }), deadline),
+    ]);
+    const outcomes = new HourlyOutcomeBuilder();
+    const hourOf = (row: Row) => toNumber(row, 'hour') * 3_600_000;
+    for (const row of counts) {
+      outcomes.counts(hourOf(row), {
+        pairs: toNumber(row, 'pairs'),
+        added: toNumber(row, 'added'),
+        removed: toNumber(row, 'removed'),
+        moved: toNumber(row, 'moved'),
+        modified: toNumber(row, 'modified'),
+        renamed: toNumber(row, 'renamed'),
+        failed: toNumber(row, 'failed'),
+        malformed: toNumber(row, 'malformed'),
+      });
+    }
+    for (const row of buckets) {
+      const which = toText(row, 'which');
+      if (which !== 'processing' && which !== 'end_to_end') throw new RowDecodeError('which', which);
+      outcomes.bucket(hourOf(row), which, toNumber(row, 'bucket'), toNumber(row, 'n'));
+    }
+    return outcomes.build();
+  }
+
+  /** Each drawing's last results, at most `perDrawing` rows per drawing (the spike detector keeps as many). */
+  async *baselineSamples(since: Date, before: Date, replicaId: string, perDrawing: number): AsyncIterable<MetricSample> {
+    const rows = await this.run(baselineSamplesQuery(this.options, since, before, replicaId, perDrawing), this.options.restoreDeadlineMs ?? RESTORE_QUERY_DEADLINE_MS);
     for (const row of rows) yield decodeSample(row);
   }
 

@@ -12,6 +12,11 @@ import { openLocalStore } from '../../sinks/local-store/index.js';
 import type { FailureRecord, ResultRecord } from '../../sinks/sink.js';
 import { HOUR_MS, HourlyWindows } from '../../streams/aggregate/hourly-windows.js';
 import { failure, result } from '../support/sink-compliance.js';
+import { startFakeBigQuery } from '../support/fake-bigquery.js';
+import { BigQueryWriter } from '../../sinks/bigquery/sink.js';
+import { BigQueryStore } from '../../sinks/bigquery/store.js';
+import { failureMetricRow, resultMetricRow } from '../../sinks/bigquery/encode.js';
+import { silentLogger } from '../../src/log.js';
 
 const NOW = Date.parse('2026-12-05T12:30:00.000Z');
 const SINCE = new Date(NOW - 25 * HOUR_MS);
@@ -114,4 +119,40 @@ test('the aggregation is bounded: its answer grows with the hours and the latenc
   t.is(large[0]?.counts.pairs, 10_000);
   t.is(large[0]?.processing.length, small[0]?.processing.length, 'ten times the rows, the same number of buckets');
   t.is(large[0]?.endToEnd.length, 1);
+});
+
+test('BigQuery: the same per-hour aggregation in GoogleSQL (on the local fake) equals its row-by-row restore, duplicates deduped', async (t) => {
+  const fake = await startFakeBigQuery({ dedupeInsertIds: false });
+  t.teardown(() => fake.close());
+  const client = fake.client();
+  const writer = new BigQueryWriter({ client, datasetId: 'buildtrace', logger: silentLogger });
+  const store = new BigQueryStore({ client, writer, projectId: fake.projectId, datasetId: 'buildtrace' });
+  await writer.ensureSchema();
+  const { results, failures } = storedRows();
+  const rows = [...results.map(resultMetricRow), ...failures.map(failureMetricRow)];
+  // a replayed batch: streaming-insert dedupe is best effort, so the queries dedupe by task
+  const replayed = rows.slice(0, 300);
+  for (let i = 0; i < rows.length; i += 500) await writer.insert({ processing_metrics: rows.slice(i, i + 500) });
+  await writer.insert({ processing_metrics: replayed });
+
+  const clock = () => NOW;
+  const rowByRow = new HourlyWindows({ clock });
+  const perHour = new HourlyWindows({ clock });
+  t.teardown(() => [rowByRow, perHour].forEach((w) => w.close()));
+  const counted = await rowByRow.restore(store.samples(SINCE, 'r1'), NOW);
+  t.true(counted > 4_000);
+  for (const hour of await store.hourlyOutcomes(SINCE, new Date(NOW + 1), 'r1')) perHour.restoreHour(hour);
+
+  const content = (w: HourlyWindows) => w.rollups('r1', NOW).map(({ hourStart, counts, processingHistogram, endToEndHistogram }) => ({ hourStart, counts, processingHistogram, endToEndHistogram }));
+  t.deepEqual(content(perHour), content(rowByRow));
+
+  // and each drawing's baseline: its last results, oldest first
+  const baseline = [];
+  for await (const sample of store.baselineSamples(SINCE, new Date(NOW + 1), 'r1', 3)) baseline.push(sample);
+  const d1 = results.filter((r) => r.drawingId === 'D1' && r.replicaId === 'r1').sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  t.deepEqual(
+    baseline.filter((s) => s.drawingId === 'D1').map((s) => s.taskKey),
+    d1.slice(-3).map((r) => r.taskKey),
+  );
+  t.is(new Set(baseline.map((s) => s.drawingId)).size, baseline.length / 3);
 });
