@@ -162,15 +162,17 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   );
   aggregation.startTimers(sources.backlog);
 
-  // Probes and /health share one health check at most every second: taking the store's write
-  // lock on every request would make the probes themselves a load. A sink that does not answer
-  // is reported as such after SINK_CHECK_TIMEOUT_MS, so the probes answer too; its check is not
-  // started again while the one that hangs is still open.
+  // Until the restore is done, /readyz and /health say so (with why the last try failed).
   const restoringReason = (): string | null => {
     const { done, lastError } = aggregation.restoreStatus;
     if (done) return null;
     return `restoring this replica's hourly windows from the store${lastError ? ` (the last try failed: ${lastError}; retrying)` : ''}`;
   };
+
+  // Probes and /health share one health check at most every second: taking the store's write
+  // lock on every request would make the probes themselves a load. A sink that does not answer
+  // is reported as such after SINK_CHECK_TIMEOUT_MS, so the probes answer too; its check is not
+  // started again while the one that hangs is still open.
   let sinkHealthy: { ok: boolean; reason: string } = { ok: true, reason: '' };
   let lastCheck = 0;
   let checking: Promise<void> | null = null;
