@@ -34,9 +34,9 @@ async function storedHistory(t: import('ava').ExecutionContext) {
   return { dataDir, store };
 }
 
-async function restarted(dataDir: string, store: ReturnType<typeof openLocalStore>, replicaId: string) {
+async function restarted(dataDir: string, store: ReturnType<typeof openLocalStore>, replicaId: string, env: Record<string, string> = {}) {
   const outbox = new AnomalyOutbox();
-  const aggregation = new Aggregation(loadConfig({ DATA_DIR: dataDir, REPLICA_ID: replicaId }), { sink: store, store }, outbox, () => T0, silentLogger);
+  const aggregation = new Aggregation(loadConfig({ DATA_DIR: dataDir, REPLICA_ID: replicaId, ...env }), { sink: store, store }, outbox, () => T0, silentLogger);
   await aggregation.restore();
   const observe = (taskKey: string, drawingId: string, changes: number): Anomaly[] => {
     aggregation.counted({ result: result({ taskKey, drawingId, createdAt: new Date(T0), counts: counts(changes), replicaId }) });
@@ -176,4 +176,17 @@ test('shutdown during a restore that keeps failing ends it without marking it do
   await restoring;
   t.like(aggregation.restoreStatus, { done: false });
   t.is(broken.reads(), 1);
+});
+
+test('rows older than the redelivery window are restored per hour from the store: the same windows, baselines and spikes', async (t) => {
+  const { dataDir, store } = await storedHistory(t);
+  // a redelivery window of 11 s: the stored rows (50 minutes old) come aggregated per hour
+  const { aggregation, observe } = await restarted(dataDir, store, 'r1', { MAX_LEASE_SECONDS: '10', LEASE_SECONDS: '1' });
+  t.teardown(() => aggregation.close());
+  const metrics = await aggregation.metricsView();
+  t.is(metrics.pairs_total, 15);
+  t.is(metrics.latency_count, 15);
+  const drawing = observe('d1-4', 'D1', 40);
+  t.deepEqual(drawing.map((a) => [a.type, a.drawingId, a.details.scope]), [['spike_detected', 'D1', 'drawing']]);
+  t.like(drawing[0]?.details, { baseline: 4, baseline_results: 3 });
 });
