@@ -481,6 +481,11 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
     return rewriteQualify(named);
   }
 
+  // Google's front ends keep idle connections open for minutes, not Node's default 5 s. With the
+  // default, a query the fake answers synchronously (it runs in the caller's process) can block
+  // the loop past an idle connection's timeout, and the client, not having seen the close yet,
+  // sends its next request on it and reads ECONNRESET: a failure the real API does not have.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
