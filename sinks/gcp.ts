@@ -33,7 +33,7 @@ import { detectResource } from '../src/infra/monitoring/resource.js';
 import { CloudMonitoringSink, type MonitoringClient, type MonitoringStats } from './cloud-monitoring/sink.js';
 import type { SeriesSource } from '../src/infra/monitoring/encode.js';
 import { FanOutSink, type TelemetrySink } from './fan-out.js';
-import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, JobTasks, MetricSample, PartWriteListener, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from '../src/domain/sink.js';
+import type { DrawingCursor, DrawingSummary, JobRecord, HourlyOutcome, JobStatus, JobTasks, MetricSample, PartWriteListener, ResultRecord, ResultSink, ResultStore, Rollup, SinkBatch, StoredChange, WriteReceipt } from '../src/domain/sink.js';
 
 /** The three clients, narrowed to what the sinks call; tests pass real clients at local fakes. */
 export interface GcpClients {
@@ -206,6 +206,14 @@ export class GcpSink implements ResultSink, ResultStore {
 
   samples(since: Date, replicaId: string): AsyncIterable<MetricSample> {
     return this.store.samples(since, replicaId);
+  }
+
+  hourlyOutcomes(since: Date, before: Date, replicaId: string): Promise<HourlyOutcome[]> {
+    return this.store.hourlyOutcomes(since, before, replicaId);
+  }
+
+  baselineSamples(since: Date, before: Date, replicaId: string, perDrawing: number): AsyncIterable<MetricSample> {
+    return this.store.baselineSamples(since, before, replicaId, perDrawing);
   }
 
   rollups(since: Date): Promise<Rollup[]> {

@@ -8,6 +8,9 @@ import { once } from 'node:events';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { wholeResultPages } from '../sinks/change-pages.js';
+import type { ResultSink, SinkBatch } from './domain/sink.js';
+import { AnomalySnapshot } from '../streams/detect/anomaly-snapshot.js';
+import { HEALTH_ANOMALY_SCAN, HEALTH_LOOKBACK_MS, SEVERITIES } from './server/routes/health.js';
 import { Pipeline } from '../streams/pipeline.js';
 import { AnomalyOutbox } from '../streams/commit.js';
 import { DiffWorkerPool } from '../streams/diff/worker-pool.js';
@@ -32,6 +35,10 @@ const SINK_CHECK_TIMEOUT_MS = 2_000;
 /** Headers must all arrive within this (a slowloris is cut off here, the body later). */
 const HEADERS_TIMEOUT_MS = 10_000;
 const READ_DEADLINE_MS = 10_000;
+/** How long /health serves the anomalies it read before reading again (in the background). */
+const HEALTH_ANOMALIES_FRESH_MS = 2_000;
+/** The first /health answer waits this long for the store at most. */
+const HEALTH_FIRST_WAIT_MS = 1_000;
 
 export interface Service {
   readonly server: Server;
@@ -61,7 +68,19 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   }
 
   const telemetry = new Telemetry(logger, clock);
-  const sink = instrumentSink(sinks.sink, telemetry);
+  // /health shows this process's own anomaly writes at once, whatever path wrote them (the
+  // pipeline's failures, the aggregation's spikes and delays, /process's missing uploads).
+  const healthAnomalies = new AnomalySnapshot({
+    // per severity, so that no flood of lesser anomalies hides the newest high-severity ones
+    read: async (since) =>
+      (await Promise.all(SEVERITIES.map((severity) => sinks.store.anomalies(since, HEALTH_ANOMALY_SCAN, severity)))).flat(),
+    clock,
+    lookbackMs: HEALTH_LOOKBACK_MS,
+    limit: HEALTH_ANOMALY_SCAN * SEVERITIES.length,
+    freshMs: HEALTH_ANOMALIES_FRESH_MS,
+    firstWaitMs: HEALTH_FIRST_WAIT_MS,
+  });
+  const sink = reportingAnomalies(instrumentSink(sinks.sink, telemetry), (anomalies) => healthAnomalies.written(anomalies));
   const source = instrumentSource(sources.source, telemetry);
   sinks.attachMetrics?.(telemetrySeriesSource(telemetry));
   const prometheus = prometheusRegistry(telemetry);
@@ -76,9 +95,12 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     telemetry.breakerChanged(status.state, status.state === 'closed' ? 'the sink answers again; the stream resumes' : status.reason, sinkLabel(sinks.sink.name)),
   );
   const aggregation = new Aggregation(config, { sink, store: sinks.store }, outbox, clock, logger);
+  // The server listens and the pipeline consumes while the windows are restored (a hung store
+  // must not hold the probes back); /readyz says "restoring" until it is done. See restore().
   const restoreStarted = performance.now();
-  await aggregation.restore();
-  telemetry.windowsRestored(performance.now() - restoreStarted);
+  void aggregation.restore().then(() => {
+    if (aggregation.restoreStatus.done) telemetry.windowsRestored(performance.now() - restoreStarted);
+  });
 
   const pool = new DiffWorkerPool(Math.max(1, Math.min(config.concurrency, 4)));
   const diff = (request: DiffRequest) =>
@@ -119,6 +141,13 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   );
   aggregation.startTimers(sources.backlog);
 
+  // Until the restore is done, /readyz and /health say so (with why the last try failed).
+  const restoringReason = (): string | null => {
+    const { done, lastError } = aggregation.restoreStatus;
+    if (done) return null;
+    return `restoring this replica's hourly windows from the store${lastError ? ` (the last try failed: ${lastError}; retrying)` : ''}`;
+  };
+
   // Probes and /health share one health check at most every second: taking the store's write
   // lock on every request would make the probes themselves a load. A sink that does not answer
   // is reported as such after SINK_CHECK_TIMEOUT_MS, so the probes answer too; its check is not
@@ -146,7 +175,8 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       });
     return checking;
   };
-  await checkSink();
+  // Started, not awaited: a sink that hangs must not hold the server back from listening.
+  void checkSink();
 
   const deps: ServerDeps = {
     publisher: sources.publisher,
@@ -163,13 +193,17 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       await telemetry.sample();
       return { contentType: prometheus.contentType, body: await prometheus.metrics() };
     },
+    healthAnomalies: () => healthAnomalies.get(),
     serviceWarnings: async () => {
       const warnings: string[] = [];
       if (!sources.source.isReady()) warnings.push(`source ${sources.source.name} is not connected`);
-      await checkSink();
+      // The last check's answer: /health never waits on a sink that hangs (the probes do, briefly).
+      void checkSink();
       if (!sinkHealthy.ok) warnings.push(sinkHealthy.reason);
       const b = breaker.status;
       if (b.state !== 'closed') warnings.push(breakerReason(b));
+      const restoring = restoringReason();
+      if (restoring) warnings.push(restoring);
       if (pipeline.stats.failedWrites > 0) warnings.push(`${pipeline.stats.failedWrites} batch write(s) abandoned at shutdown and nacked`);
       if (pipeline.stats.rejected > 0) warnings.push(`${pipeline.stats.rejected} result(s) refused by the sink for good; their tasks failed`);
       const backlog = await sources.backlog?.().catch(() => undefined);
@@ -186,6 +220,8 @@ export async function startService(config: Config, logger: Logger, clock: () => 
       if (!sinkHealthy.ok) reasons.push(sinkHealthy.reason);
       const b = breaker.status;
       if (b.state !== 'closed') reasons.push(breakerReason(b));
+      const restoring = restoringReason();
+      if (restoring) reasons.push(restoring);
       return { ready: reasons.length === 0, reasons };
     },
     limits: { maxBodyBytes: config.maxBodyBytes, maxPairsPerRequest: config.maxPairsPerRequest, maxPairsPerPrefix: config.maxPairsPerPrefix },
@@ -236,6 +272,23 @@ export async function startService(config: Config, logger: Logger, clock: () => 
     return stopped;
   };
   return { server, url, pipeline, telemetry, breaker, failed, stop };
+}
+
+/** `sink`, telling `onWritten` the anomalies of each batch it wrote durably. */
+function reportingAnomalies<S extends ResultSink>(sink: S, onWritten: (anomalies: SinkBatch['anomalies']) => void): S {
+  const writeBatch = async (batch: SinkBatch) => {
+    const receipt = await sink.writeBatch(batch);
+    if (batch.anomalies.length > 0) onWritten(batch.anomalies);
+    return receipt;
+  };
+  // As instrumentSink: a proxy keeps every other member of the sink.
+  return new Proxy(sink, {
+    get(target, prop) {
+      if (prop === 'writeBatch') return writeBatch;
+      const value = Reflect.get(target, prop);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 function breakerReason(status: Exclude<SinkBreaker['status'], { state: 'closed' }>): string {

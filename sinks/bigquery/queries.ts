@@ -181,3 +181,77 @@ LIMIT @limit`,
     types,
   };
 }
+
+/** One replica's rows since, each task once (a completed row beats a failed one), as in samplesQuery. */
+function latestPerTask(names: TableNames): string {
+  return `SELECT task_key, drawing_id, status, latency_ms, end_to_end_ms, added_count, removed_count, moved_count, modified_count, renamed_count, created_at
+  FROM ${tableRef(names, 'processing_metrics')}
+  WHERE replica_id = @replica_id AND created_at >= @since
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY task_key ORDER BY CASE WHEN status = 'completed' THEN 0 ELSE 1 END, created_at) = 1`;
+}
+
+const positive = (column: string) => `SUM(CASE WHEN status = 'completed' AND ${column} > 0 THEN ${column} ELSE 0 END)`;
+
+/**
+ * One replica's outcomes stored in [since, before), counted per hour (`hour` = whole hours since
+ * the epoch), each task once: the counts half of ResultStore.hourlyOutcomes.
+ */
+export function hourlyCountsQuery(names: TableNames, since: Date, before: Date, replicaId: string): QuerySpec {
+  return {
+    query: `SELECT DIV(UNIX_SECONDS(created_at), 3600) AS hour,
+  SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS pairs,
+  ${positive('added_count')} AS added, ${positive('removed_count')} AS removed, ${positive('moved_count')} AS moved,
+  ${positive('modified_count')} AS modified, ${positive('renamed_count')} AS renamed,
+  SUM(CASE WHEN status != 'completed' THEN 1 ELSE 0 END) AS failed,
+  SUM(CASE WHEN status = 'malformed' THEN 1 ELSE 0 END) AS malformed
+FROM (
+  ${latestPerTask(names)}
+)
+WHERE created_at < @before
+GROUP BY hour`,
+    params: { replica_id: replicaId, since, before },
+    types: { replica_id: 'STRING', since: 'TIMESTAMP', before: 'TIMESTAMP' },
+  };
+}
+
+/**
+ * The histograms half of ResultStore.hourlyOutcomes: per hour and latency, how many completed
+ * tasks fell in each HDR bucket (its lowest value in µs), computed in the query
+ * (sinks/hourly-outcomes.ts), so the answer is bounded by the buckets, not the rows.
+ */
+export function hourlyBucketsQuery(names: TableNames, since: Date, before: Date, replicaId: string, sql: { micros: (column: string) => string; bucket: (micros: string) => string }): QuerySpec {
+  const side = (which: string, column: string) => `SELECT DIV(UNIX_SECONDS(created_at), 3600) AS hour, '${which}' AS which, ${sql.micros(column)} AS v
+  FROM (
+  ${latestPerTask(names)}
+  )
+  WHERE status = 'completed' AND created_at < @before`;
+  return {
+    query: `SELECT hour, which, ${sql.bucket('v')} AS bucket, COUNT(*) AS n
+FROM (
+  ${side('processing', 'latency_ms')}
+  UNION ALL
+  ${side('end_to_end', 'end_to_end_ms')}
+)
+GROUP BY hour, which, bucket`,
+    params: { replica_id: replicaId, since, before },
+    types: { replica_id: 'STRING', since: 'TIMESTAMP', before: 'TIMESTAMP' },
+  };
+}
+
+/** Each drawing's last `perDrawing` completed tasks of one replica in [since, before), oldest first. */
+export function baselineSamplesQuery(names: TableNames, since: Date, before: Date, replicaId: string, perDrawing: number): QuerySpec {
+  return {
+    query: `SELECT task_key, drawing_id, status, latency_ms, end_to_end_ms, added_count, removed_count, moved_count, modified_count, renamed_count, created_at
+FROM (
+  SELECT task_key, drawing_id, status, latency_ms, end_to_end_ms, added_count, removed_count, moved_count, modified_count, renamed_count, created_at
+  FROM (
+  ${latestPerTask(names)}
+  )
+  WHERE status = 'completed' AND drawing_id IS NOT NULL AND created_at < @before
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY drawing_id ORDER BY created_at DESC, task_key DESC) <= @per_drawing
+)
+ORDER BY created_at, task_key`,
+    params: { replica_id: replicaId, since, before, per_drawing: perDrawing },
+    types: { replica_id: 'STRING', since: 'TIMESTAMP', before: 'TIMESTAMP', per_drawing: 'INT64' },
+  };
+}

@@ -4,13 +4,17 @@
  */
 import type { Anomaly, Severity } from '../../src/domain/types.js';
 import { ERROR_CODES, TransientError, errorMessage } from '../../src/domain/errors.js';
-import type { DrawingCursor, DrawingSummary, JobRecord, JobStatus, JobTasks, MetricSample, ResultStore, Rollup, StoredChange } from '../../src/domain/sink.js';
-import { decodeAnomaly, decodeChange, decodeDrawing, decodeJobStatus, decodeRollup, decodeSample, toDate, toNullableText, toNumber, toText, type Row } from './decode.js';
+import type { DrawingCursor, DrawingSummary, HourlyOutcome, JobRecord, JobStatus, JobTasks, MetricSample, ResultStore, Rollup, StoredChange } from '../../src/domain/sink.js';
+import { decodeAnomaly, decodeChange, decodeDrawing, decodeJobStatus, decodeRollup, decodeSample, RowDecodeError, toDate, toNullableText, toNumber, toText, type Row } from './decode.js';
+import { bucketSql, HourlyOutcomeBuilder, microsSql } from '../hourly-outcomes.js';
 import { jobRow, jobTaskRow } from './encode.js';
 import { jobTaskRows } from '../rows.js';
 import {
   anomaliesQuery,
+  baselineSamplesQuery,
   changesQuery,
+  hourlyBucketsQuery,
+  hourlyCountsQuery,
   dataQualityQuery,
   drawingsQuery,
   jobCountsQuery,
@@ -21,6 +25,8 @@ import {
   type QuerySpec,
   type TableNames,
 } from './queries.js';
+import { enforceQueryDeadlines } from './query-deadline.js';
+import { withHttpDeadline } from '../http-deadline.js';
 import type { BigQueryClient, BigQueryWriter } from './sink.js';
 
 /**
@@ -35,6 +41,14 @@ export const DRAWINGS_WINDOWS_DAYS = [1, 7, 31, 366] as const;
  * parameters, well inside the 10 MB request limit.
  */
 const KNOWN_KEYS_PER_QUERY = 10_000;
+
+/**
+ * How long an API read waits for BigQuery: just under the HTTP layer's read deadline (10 s,
+ * src/service.ts), so the query is cancelled before the route answers 503.
+ */
+export const QUERY_DEADLINE_MS = 9_000;
+/** How long a restore query (a replica's last 25 hours, aggregated) may run. */
+export const RESTORE_QUERY_DEADLINE_MS = 120_000;
 
 /** Results may be stamped by a replica whose clock is behind the one that created the job. */
 const JOB_CLOCK_SKEW_MS = 60 * 60 * 1000;
@@ -54,10 +68,17 @@ export interface BigQueryStoreOptions extends TableNames {
   readonly location?: string;
   /** Epoch ms; where the first page of drawings starts looking back from. @default Date.now */
   readonly clock?: () => number;
+  /** @default QUERY_DEADLINE_MS */
+  readonly queryDeadlineMs?: number;
+  /** @default RESTORE_QUERY_DEADLINE_MS */
+  readonly restoreDeadlineMs?: number;
 }
 
 export class BigQueryStore implements ResultStore {
-  constructor(private readonly options: BigQueryStoreOptions) {}
+  constructor(private readonly options: BigQueryStoreOptions) {
+    // Every read below carries a deadline; this makes the client cancel it on the wire.
+    enforceQueryDeadlines(options.client);
+  }
 
   private now(): number {
     return (this.options.clock ?? Date.now)();
@@ -125,7 +146,43 @@ export class BigQueryStore implements ResultStore {
 
   /** Rows of one replica since; used after a restart with the same REPLICA_ID (a pod name). */
   async *samples(since: Date, replicaId: string): AsyncIterable<MetricSample> {
-    for (const row of await this.run(samplesQuery(this.options, since, replicaId))) yield decodeSample(row);
+    const rows = await this.run(samplesQuery(this.options, since, replicaId), this.options.restoreDeadlineMs ?? RESTORE_QUERY_DEADLINE_MS);
+    for (const row of rows) yield decodeSample(row);
+  }
+
+  /** Per hour in the query (sinks/hourly-outcomes.ts): a bounded answer however many rows the hours hold. */
+  async hourlyOutcomes(since: Date, before: Date, replicaId: string): Promise<HourlyOutcome[]> {
+    const deadline = this.options.restoreDeadlineMs ?? RESTORE_QUERY_DEADLINE_MS;
+    const [counts, buckets] = await Promise.all([
+      this.run(hourlyCountsQuery(this.options, since, before, replicaId), deadline),
+      this.run(hourlyBucketsQuery(this.options, since, before, replicaId, { micros: microsSql, bucket: bucketSql }), deadline),
+    ]);
+    const outcomes = new HourlyOutcomeBuilder();
+    const hourOf = (row: Row) => toNumber(row, 'hour') * 3_600_000;
+    for (const row of counts) {
+      outcomes.counts(hourOf(row), {
+        pairs: toNumber(row, 'pairs'),
+        added: toNumber(row, 'added'),
+        removed: toNumber(row, 'removed'),
+        moved: toNumber(row, 'moved'),
+        modified: toNumber(row, 'modified'),
+        renamed: toNumber(row, 'renamed'),
+        failed: toNumber(row, 'failed'),
+        malformed: toNumber(row, 'malformed'),
+      });
+    }
+    for (const row of buckets) {
+      const which = toText(row, 'which');
+      if (which !== 'processing' && which !== 'end_to_end') throw new RowDecodeError('which', which);
+      outcomes.bucket(hourOf(row), which, toNumber(row, 'bucket'), toNumber(row, 'n'));
+    }
+    return outcomes.build();
+  }
+
+  /** Each drawing's last results, at most `perDrawing` rows per drawing (the spike detector keeps as many). */
+  async *baselineSamples(since: Date, before: Date, replicaId: string, perDrawing: number): AsyncIterable<MetricSample> {
+    const rows = await this.run(baselineSamplesQuery(this.options, since, before, replicaId, perDrawing), this.options.restoreDeadlineMs ?? RESTORE_QUERY_DEADLINE_MS);
+    for (const row of rows) yield decodeSample(row);
   }
 
   async dataQualityIssues(since: Date): Promise<number> {
@@ -133,14 +190,19 @@ export class BigQueryStore implements ResultStore {
     return row ? toNumber(row, 'issues') : 0;
   }
 
-  private async run(spec: QuerySpec): Promise<Row[]> {
+  private async run(spec: QuerySpec, deadlineMs: number = this.options.queryDeadlineMs ?? QUERY_DEADLINE_MS): Promise<Row[]> {
     try {
-      const [rows] = await this.options.client.query({
-        query: spec.query,
-        params: spec.params,
-        types: spec.types,
-        ...(this.options.location ? { location: this.options.location } : {}),
-      });
+      const [rows] = await withHttpDeadline(deadlineMs, () =>
+        this.options.client.query(
+          {
+            query: spec.query,
+            params: spec.params,
+            types: spec.types,
+            ...(this.options.location ? { location: this.options.location } : {}),
+          },
+          { timeoutMs: deadlineMs },
+        ),
+      );
       return rows as Row[];
     } catch (err) {
       throw new TransientError(ERROR_CODES.sinkUnavailable, `BigQuery query failed: ${errorMessage(err)}`, { cause: err });

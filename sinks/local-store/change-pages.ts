@@ -22,17 +22,48 @@ function workerEntry(): URL | string {
 type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void };
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
+/** A read not answered in this long is given up, and the reader thread replaced. */
+export const PAGE_READ_DEADLINE_MS = 9_000;
+/** Reads waiting for the reader at most; more are refused at once (503) instead of queueing. */
+export const MAX_WAITING_PAGE_READS = 64;
+
+export interface LocalChangePagesOptions {
+  /** @default PAGE_READ_DEADLINE_MS */
+  readonly deadlineMs?: number;
+  /** @default MAX_WAITING_PAGE_READS */
+  readonly maxWaiting?: number;
+}
+
+interface Reader {
+  readonly worker: Worker;
+  readonly pending: Map<number, Pending>;
+}
+
 /**
+ * The reader thread answers one request at a time, so a read stuck in it (a long busy wait on a
+ * locked file, a huge result) would hold every request behind it. Each read therefore has a
+ * deadline: past it the read fails, the thread is terminated with everything queued on it, and
+ * the next read starts a fresh one; and no more than `maxWaiting` reads ever wait at once.
+ *
  * @example
  * const pages = new LocalChangePages(path.join(dataDir, DATABASE_FILE));
  * const page = await pages.latest('D1', 1000);
  */
 export class LocalChangePages implements ChangePages {
-  private worker: Worker | null = null;
-  private readonly pending = new Map<number, Pending>();
+  private reader: Reader | null = null;
   private nextId = 1;
+  private readonly deadlineMs: number;
+  private readonly maxWaiting: number;
+  /** Reader threads replaced after a read ran past its deadline (for tests and logs). */
+  recycled = 0;
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    options: LocalChangePagesOptions = {},
+  ) {
+    this.deadlineMs = options.deadlineMs ?? PAGE_READ_DEADLINE_MS;
+    this.maxWaiting = options.maxWaiting ?? MAX_WAITING_PAGE_READS;
+  }
 
   latest(drawingId: string, perKind: number): Promise<LatestPage | null> {
     return this.ask({ op: 'latest', drawingId, perKind }) as Promise<LatestPage | null>;
@@ -46,41 +77,71 @@ export class LocalChangePages implements ChangePages {
     return this.ask({ op: 'summaries', drawingId, limit }) as Promise<ChangeHead[]>;
   }
 
+  /** Reads sent to the reader and not yet answered. */
+  get waiting(): number {
+    return this.reader?.pending.size ?? 0;
+  }
+
   async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = null;
-    if (worker) await worker.terminate();
+    const reader = this.reader;
+    this.reader = null;
+    if (reader) await reader.worker.terminate();
   }
 
   private ask(request: WithoutId<PagesRequest>): Promise<unknown> {
-    const worker = this.started();
+    if (this.waiting >= this.maxWaiting) {
+      return Promise.reject(new TransientError(ERROR_CODES.sinkUnavailable, `the result store is busy: ${this.maxWaiting} reads are waiting already`));
+    }
+    const reader = this.started();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.postMessage({ ...request, id });
+      const timer = setTimeout(() => {
+        if (!reader.pending.has(id)) return;
+        this.recycle(reader, `the result reader did not answer within ${this.deadlineMs / 1000} s`);
+      }, this.deadlineMs);
+      timer.unref();
+      const done = () => clearTimeout(timer);
+      reader.pending.set(id, {
+        resolve: (value) => (done(), resolve(value)),
+        reject: (err) => (done(), reject(err)),
+      });
+      reader.worker.postMessage({ ...request, id });
     });
   }
 
+  /** Fails every read queued on `reader` and terminates its thread; the next read starts another. */
+  private recycle(reader: Reader, why: string): void {
+    if (this.reader === reader) this.reader = null;
+    this.recycled += 1;
+    failAll(reader, why);
+    void reader.worker.terminate();
+  }
+
   /** Started on first use, and again after a crash, so a service that never pages holds no thread. */
-  private started(): Worker {
-    if (this.worker) return this.worker;
+  private started(): Reader {
+    if (this.reader) return this.reader;
     const worker = new Worker(workerEntry(), { workerData: { file: this.file } });
     worker.unref();
+    const reader: Reader = { worker, pending: new Map() };
     worker.on('message', (reply: PagesReply) => {
-      const waiting = this.pending.get(reply.id);
+      const waiting = reader.pending.get(reply.id);
       if (!waiting) return;
-      this.pending.delete(reply.id);
+      reader.pending.delete(reply.id);
       if (reply.ok) waiting.resolve(reply.value);
       else waiting.reject(new TransientError(ERROR_CODES.sinkUnavailable, `the result store could not be read: ${reply.message}`));
     });
     const fail = (why: string) => {
-      if (this.worker === worker) this.worker = null;
-      for (const waiting of this.pending.values()) waiting.reject(new TransientError(ERROR_CODES.sinkUnavailable, why));
-      this.pending.clear();
+      if (this.reader === reader) this.reader = null;
+      failAll(reader, why);
     };
     worker.on('error', (err) => fail(`the result reader failed: ${err.message}`));
     worker.on('exit', () => fail('the result reader stopped'));
-    this.worker = worker;
-    return worker;
+    this.reader = reader;
+    return reader;
   }
+}
+
+function failAll(reader: Reader, why: string): void {
+  for (const waiting of reader.pending.values()) waiting.reject(new TransientError(ERROR_CODES.sinkUnavailable, why));
+  reader.pending.clear();
 }

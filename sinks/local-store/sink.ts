@@ -10,6 +10,7 @@ import { silentLogger, type Logger } from '../../src/log.js';
 import type {
   DrawingCursor,
   DrawingSummary,
+  HourlyOutcome,
   JobRecord,
   JobStatus,
   JobTasks,
@@ -23,6 +24,7 @@ import type {
   WriteReceipt,
 } from '../../src/domain/sink.js';
 import { openDatabase, type Db } from '../../src/infra/sqlite/database.js';
+import { bucketSql, HourlyOutcomeBuilder, microsSql } from '../hourly-outcomes.js';
 import {
   anomalyFromRow,
   anomalyRow,
@@ -51,6 +53,28 @@ interface DrawingRow {
   readonly moved_count: number;
   readonly modified_count: number;
 }
+
+interface HourlyCountsRow {
+  readonly hour: string;
+  readonly pairs: number;
+  readonly added: number;
+  readonly removed: number;
+  readonly moved: number;
+  readonly modified: number;
+  readonly renamed: number;
+  readonly failed: number;
+  readonly malformed: number;
+}
+
+interface HourlyBucketRow {
+  readonly hour: string;
+  readonly which: 'processing' | 'end_to_end';
+  readonly value: number;
+  readonly n: number;
+}
+
+/** `YYYY-MM-DDTHH`, the first 13 characters of a stored time, as ms since epoch. */
+const hourOf = (prefix: string): number => Date.parse(`${prefix}:00:00.000Z`);
 
 /** Rows read per query while streaming samples: bounds memory however many rows there are. */
 const SAMPLE_CHUNK = 1000;
@@ -175,6 +199,34 @@ function prepareStatements(db: Db) {
       `SELECT rowid AS rid, * FROM processing_metrics
        WHERE replica_id = @replica AND (created_at > @at OR (created_at = @at AND rowid > @rid))
        ORDER BY created_at, rowid LIMIT @limit`,
+    ),
+    // Per hour in the query: the restore reads 25 rows of counts and the histograms' buckets,
+    // however many rows the hours hold (sinks/hourly-outcomes.ts).
+    hourlyCounts: db.prepare<[{ replica: string; since: string; before: string }], HourlyCountsRow>(
+      `SELECT substr(created_at, 1, 13) AS hour,
+         SUM(status = 'completed') AS pairs,
+         SUM(CASE WHEN status = 'completed' AND added_count > 0 THEN added_count ELSE 0 END) AS added,
+         SUM(CASE WHEN status = 'completed' AND removed_count > 0 THEN removed_count ELSE 0 END) AS removed,
+         SUM(CASE WHEN status = 'completed' AND moved_count > 0 THEN moved_count ELSE 0 END) AS moved,
+         SUM(CASE WHEN status = 'completed' AND modified_count > 0 THEN modified_count ELSE 0 END) AS modified,
+         SUM(CASE WHEN status = 'completed' AND renamed_count > 0 THEN renamed_count ELSE 0 END) AS renamed,
+         SUM(status <> 'completed') AS failed,
+         SUM(status = 'malformed') AS malformed
+       FROM processing_metrics
+       WHERE replica_id = @replica AND created_at >= @since AND created_at < @before
+       GROUP BY hour`,
+    ),
+    hourlyBuckets: db.prepare<[{ replica: string; since: string; before: string }], HourlyBucketRow>(
+      `SELECT hour, which, ${bucketSql('v')} AS value, count(*) AS n FROM (
+         SELECT substr(created_at, 1, 13) AS hour, 'processing' AS which, ${microsSql('latency_ms')} AS v
+         FROM processing_metrics
+         WHERE replica_id = @replica AND status = 'completed' AND created_at >= @since AND created_at < @before
+         UNION ALL
+         SELECT substr(created_at, 1, 13), 'end_to_end', ${microsSql('end_to_end_ms')}
+         FROM processing_metrics
+         WHERE replica_id = @replica AND status = 'completed' AND created_at >= @since AND created_at < @before
+       )
+       GROUP BY hour, which, value`,
     ),
     begin: db.prepare('BEGIN IMMEDIATE'),
     rollback: db.prepare('ROLLBACK'),
@@ -362,6 +414,16 @@ export class LocalStore implements ResultSink, ResultStore {
       yield* page;
       if (page.length < SAMPLE_CHUNK) return;
     }
+  }
+
+  async hourlyOutcomes(since: Date, before: Date, replicaId: string): Promise<HourlyOutcome[]> {
+    const params = { replica: replicaId, since: isoTime(since), before: isoTime(before) };
+    return this.guard('read', () => {
+      const outcomes = new HourlyOutcomeBuilder();
+      for (const { hour, ...counts } of this.statements.hourlyCounts.iterate(params)) outcomes.counts(hourOf(hour), counts);
+      for (const row of this.statements.hourlyBuckets.iterate(params)) outcomes.bucket(hourOf(row.hour), row.which, row.value, row.n);
+      return outcomes.build();
+    });
   }
 
   /** Runs one synchronous database step, turning any SQLite failure into a retryable error. */

@@ -220,6 +220,18 @@ export interface ResultStore {
    * so a restarted replica rebuilds its windows exactly; others restore from their own rollups.
    */
   samples?(since: Date, replicaId: string): AsyncIterable<MetricSample>;
+  /**
+   * Replica `replicaId`'s outcomes stored in [since, before), aggregated per hour in the store's
+   * query (sinks/hourly-outcomes.ts), each task once: what a restart rebuilds its windows from
+   * without reading every row. A task's newest row decides, as in `samples`.
+   */
+  hourlyOutcomes?(since: Date, before: Date, replicaId: string): Promise<HourlyOutcome[]>;
+  /**
+   * Each drawing's last `perDrawing` results of replica `replicaId` stored in [since, before),
+   * oldest first within a drawing: its spike baseline after a restart. Stores without it rebuild
+   * baselines from `samples`.
+   */
+  baselineSamples?(since: Date, before: Date, replicaId: string, perDrawing: number): AsyncIterable<MetricSample>;
 }
 
 /** The role a part plays in a composite sink (see sinks/fan-out.ts). */
@@ -231,3 +243,13 @@ export type SinkPartRole = 'records' | 'freshness' | 'telemetry';
  * part's never do.
  */
 export type PartWriteListener = (part: string, latencyMs: number, ok: boolean, role: SinkPartRole) => void;
+
+/** One hour of one replica's stored outcomes. */
+export interface HourlyOutcome {
+  /** Start of the UTC hour. */
+  readonly hourStart: Date;
+  readonly counts: HourlyCounts;
+  /** Processing latency: [lowest value of the HDR bucket in µs, how many rows fell in it]. */
+  readonly processing: readonly (readonly [number, number])[];
+  readonly endToEnd: readonly (readonly [number, number])[];
+}

@@ -8,6 +8,7 @@ import type { ResultStore } from '../domain/sink.js';
 import type { ChangePages } from '../../sinks/change-pages.js';
 import type { Anomaly } from '../domain/types.js';
 import type { Logger } from '../log.js';
+import type { AnomalyReading } from '../../streams/detect/anomaly-snapshot.js';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -29,6 +30,13 @@ export interface ServerDeps {
   readonly metrics: () => Promise<Record<string, unknown>>;
   /** `GET /metrics/prometheus`: the pipeline's telemetry in the Prometheus text format. */
   readonly prometheus: () => Promise<{ readonly contentType: string; readonly body: string }>;
+  /**
+   * The last day's anomalies for `/health`, kept and refreshed in the background (see
+   * streams/detect/anomaly-snapshot.ts) so a slow store never makes `/health` slow; without it
+   * the route reads the store on every request. Reaches back HEALTH_LOOKBACK_MS, lists up to
+   * HEALTH_ANOMALY_SCAN (routes/health.ts).
+   */
+  readonly healthAnomalies?: () => Promise<AnomalyReading>;
   /** Warnings about the service itself (source down, sink failing, DLQ growing) for `/health`. */
   readonly serviceWarnings: () => Promise<readonly string[]>;
   readonly readiness: () => Promise<Readiness>;

@@ -13,6 +13,8 @@ import { StoreSnapshot } from './store-snapshot.js';
 import { SpikeDetector } from '../detect/spike.js';
 import { DelayDetector } from '../detect/delay.js';
 
+type RestorableStore = ResultStore & Required<Pick<ResultStore, 'samples' | 'hourlyOutcomes'>>;
+
 /** How long to wait before trying a failed restore again. */
 const RESTORE_RETRY_MS = 5_000;
 /** Bound on rememberRecent's set: memory stays bounded whatever the traffic before a crash. */
@@ -55,6 +57,13 @@ export class Aggregation implements CommitObserver {
    * rememberRecent): a task that failed before the restart and completes after it still counts.
    */
   private readonly restoredRecently = new Set<string>();
+  /** Outcomes counted live before the restore completed, as `kind:taskKey`: the restore skips them. */
+  private readonly countedWhileRestoring = new Set<string>();
+  private restoring: Promise<void> | null = null;
+  private restoreError: string | null = null;
+  /** Ends the wait between two restore attempts early (at shutdown). */
+  private wakeRestore: (() => void) | null = null;
+  private stopped = false;
 
   constructor(
     private readonly config: AggregationSettings,
@@ -89,39 +98,124 @@ export class Aggregation implements CommitObserver {
   }
 
   /**
-   * Rebuilds this replica's windows from what was stored before a restart. A store that cannot
-   * answer yet (a fresh BigQuery dataset, an outage) must not stop the service from starting: the
-   * restore is retried in the background, and rollups are not flushed until it has succeeded, so
-   * the previous run's rollups are never overwritten by partial windows.
+   * Rebuilds this replica's windows from what was stored before a restart, in the background: the
+   * service listens and the pipeline consumes meanwhile (`/readyz` says "restoring"). A store that
+   * cannot answer yet (a fresh BigQuery dataset, an outage) is tried again every
+   * RESTORE_RETRY_MS; rollups are not flushed until the restore has succeeded, so the previous
+   * run's rollups are never overwritten by partial windows.
+   *
+   * Counted exactly once while both run: the restore reads only rows stored up to this process's
+   * start, builds its windows apart and adds them in one step when complete (a failed attempt
+   * leaves nothing behind); a task counted live whose row from before the start the restore then
+   * reads (a redelivery after a crash) is skipped by the restore, and one the restore read first
+   * is skipped live (`counted`).
+   *
+   * @returns resolves once restored (never rejects), or when `stopTimers` gave up on it.
    */
-  async restore(): Promise<void> {
-    try {
-      await this.restoreOnce();
-      this.restored = true;
-    } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'windows could not be restored yet; retrying in the background');
-      const retry = setTimeout(() => void this.restore(), RESTORE_RETRY_MS);
-      retry.unref();
-      this.timers.push(retry);
+  restore(): Promise<void> {
+    this.restoring ??= this.restoreUntilDone();
+    return this.restoring;
+  }
+
+  /** Whether the previous run's windows are in; `lastError` says why the last try failed. */
+  get restoreStatus(): { readonly done: boolean; readonly lastError: string | null } {
+    return { done: this.restored, lastError: this.restoreError };
+  }
+
+  private async restoreUntilDone(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.restoreOnce();
+        if (this.stopped) return;
+        this.restored = true;
+        this.restoreError = null;
+        this.countedWhileRestoring.clear();
+        return;
+      } catch (err) {
+        this.restoreError = (err as Error).message;
+        this.logger.warn({ err: this.restoreError }, 'windows could not be restored yet; retrying in the background');
+        if (this.stopped) return;
+        await new Promise<void>((resolve) => {
+          const retry = setTimeout(resolve, RESTORE_RETRY_MS);
+          retry.unref();
+          this.wakeRestore = () => {
+            clearTimeout(retry);
+            resolve();
+          };
+        });
+        this.wakeRestore = null;
+      }
     }
   }
 
   private async restoreOnce(): Promise<void> {
     const since = new Date(this.startedAt - (this.config.retentionHours + 1) * HOUR_MS);
     const { store } = this.parts;
-    if (store.samples) {
-      const samples = this.rebuildBaselines(this.rememberRecent(store.samples(since, this.config.replicaId)));
-      const counted = await this.windows.restore(samples, this.startedAt);
-      this.logger.info({ counted, drawings: this.spikes.trackedDrawings }, 'windows and spike baselines rebuilt from stored results');
-    } else {
-      const own = (await store.rollups(since)).filter((r) => r.replicaId === this.config.replicaId);
-      const invalid = this.windows.restoreRollups(own);
-      for (const { rollup, error } of invalid) this.logger.warn({ hour: rollup.hourStart, err: error }, 'rollup could not be restored');
+    const staged = new HourlyWindows({ retentionHours: this.config.retentionHours, clock: this.clock });
+    try {
+      if (store.samples && store.hourlyOutcomes) {
+        await this.restoreAggregated(store as RestorableStore, since, staged);
+      } else if (store.samples) {
+        const samples = this.skipCountedLive(this.rebuildBaselines(this.rememberRecent(store.samples(since, this.config.replicaId))));
+        const counted = await staged.restore(samples, this.startedAt);
+        this.logger.info({ counted, drawings: this.spikes.trackedDrawings }, 'windows and spike baselines rebuilt from stored results');
+      } else {
+        const own = (await store.rollups(since)).filter((r) => r.replicaId === this.config.replicaId);
+        const invalid = staged.restoreRollups(own);
+        for (const { rollup, error } of invalid) this.logger.warn({ hour: rollup.hourStart, err: error }, 'rollup could not be restored');
+      }
+      if (this.stopped) return;
+      this.windows.addFrom(staged);
+    } finally {
+      staged.close();
     }
     // The first hour after a restart is compared with the hours before it, not with nothing.
     this.spikes.seedHourlyTotals(
       this.windows.snapshot().map(({ hourStart, counts }) => ({ hourStart, changes: counts.added + counts.removed + counts.moved + counts.modified })),
     );
+  }
+
+  /**
+   * The bounded restore: hours before the recent window come aggregated per hour from the store's
+   * query (a bounded answer however many rows they hold); the recent window, where a task may be
+   * redelivered after a crash, is read row by row, paged, so that each task is counted once (see
+   * rememberRecent and skipCountedLive). Spike baselines come from each drawing's last results.
+   */
+  private async restoreAggregated(store: RestorableStore, since: Date, staged: HourlyWindows): Promise<void> {
+    const replica = this.config.replicaId;
+    const recentFrom = new Date(Math.min(this.startedAt, Math.max(since.getTime(), this.recentFrom())));
+    const hours = await store.hourlyOutcomes(since, recentFrom, replica);
+    for (const outcome of hours) staged.restoreHour(outcome);
+    const older = store.baselineSamples
+      ? store.baselineSamples(since, recentFrom, replica, this.spikes.historySize)
+      : this.before(store.samples(since, replica), recentFrom.getTime());
+    for await (const sample of this.rebuildBaselines(older)) void sample;
+    const recent = this.skipCountedLive(this.rebuildBaselines(this.rememberRecent(store.samples(recentFrom, replica))));
+    const counted = await staged.restore(recent, this.startedAt);
+    this.logger.info(
+      { hours: hours.length, recentCounted: counted, drawings: this.spikes.trackedDrawings },
+      'windows (per hour from the store, the recent window row by row) and spike baselines rebuilt',
+    );
+  }
+
+  /** Start of the window in which a stored task may still be redelivered (see rememberRecent). */
+  private recentFrom(): number {
+    return this.startedAt - (this.config.pubsub.maxLeaseSeconds + this.config.leaseSeconds) * 1000;
+  }
+
+  private async *before(samples: AsyncIterable<MetricSample>, until: number): AsyncIterable<MetricSample> {
+    for await (const sample of samples) {
+      if (sample.at.getTime() >= until) return;
+      yield sample;
+    }
+  }
+
+  /** Leaves out stored outcomes this process already counted live during the restore. */
+  private async *skipCountedLive(samples: AsyncIterable<MetricSample>): AsyncIterable<MetricSample> {
+    for await (const sample of samples) {
+      if (sample.taskKey !== undefined && this.countedWhileRestoring.has(`${sample.kind}:${sample.taskKey}`)) continue;
+      yield sample;
+    }
   }
 
   /** Passes samples through, adding each stored result to its drawing's spike baseline. */
@@ -141,7 +235,7 @@ export class Aggregation implements CommitObserver {
    * second time on top of the restore.
    */
   private async *rememberRecent(samples: AsyncIterable<MetricSample>): AsyncIterable<MetricSample> {
-    const recentFrom = this.startedAt - (this.config.pubsub.maxLeaseSeconds + this.config.leaseSeconds) * 1000;
+    const recentFrom = this.recentFrom();
     for await (const sample of samples) {
       if (sample.taskKey !== undefined && sample.at.getTime() >= recentFrom) {
         this.restoredRecently.add(`${sample.kind}:${sample.taskKey}`);
@@ -160,6 +254,12 @@ export class Aggregation implements CommitObserver {
   counted(outcome: { result: ResultRecord } | { failure: FailureRecord }): void {
     const key = 'result' in outcome ? `result:${outcome.result.taskKey}` : `failure:${outcome.failure.taskKey}`;
     if (this.restoredRecently.delete(key)) return;
+    if (!this.restored) {
+      this.countedWhileRestoring.add(key);
+      if (this.countedWhileRestoring.size > MAX_REMEMBERED_KEYS) {
+        this.countedWhileRestoring.delete(this.countedWhileRestoring.values().next().value as string);
+      }
+    }
     if ('result' in outcome) {
       const r = outcome.result;
       this.windows.recordResult({ at: r.createdAt, processingTimeMs: r.processingTimeMs, endToEndMs: r.endToEndMs, counts: r.counts });
@@ -191,9 +291,12 @@ export class Aggregation implements CommitObserver {
     }
   }
 
+  /** Stops the timers and gives up on a restore still retrying (at shutdown). */
   stopTimers(): void {
+    this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
+    this.wakeRestore?.();
   }
 
   /** Releases the histograms (WebAssembly memory). */

@@ -4,9 +4,10 @@
  * stays thin and the core testable.
  */
 import type { ChangeCounts } from '../../src/domain/types.js';
-import type { HourlyCounts, MetricSample, Rollup } from '../../src/domain/sink.js';
+import type { HourlyCounts, HourlyOutcome, MetricSample, Rollup } from '../../src/domain/sink.js';
 import {
   addEncoded,
+  clampMicros,
   encodeHistogram,
   newHistogram,
   recordMs,
@@ -191,6 +192,49 @@ export class HourlyWindows {
       window.dirty = wasDirty;
     }
     return errors;
+  }
+
+  /**
+   * Adds one hour of stored outcomes, aggregated by the store (`ResultStore.hourlyOutcomes`):
+   * counts, and each histogram bucket's lowest value recorded `count` times, which builds the same
+   * histogram as recording every row. An hour outside retention is skipped.
+   *
+   * @returns false when the hour was skipped.
+   */
+  restoreHour(outcome: HourlyOutcome): boolean {
+    const window = this.windowFor(outcome.hourStart, this.clock());
+    if (!window) return false;
+    for (const key of COUNT_KEYS) window.counts[key] += countOf(outcome.counts[key]);
+    for (const [target, buckets] of [
+      [window.processing, outcome.processing],
+      [window.endToEnd, outcome.endToEnd],
+    ] as const) {
+      for (const [value, count] of buckets) {
+        if (Number.isFinite(value) && count > 0) target.recordValueWithCount(clampMicros(value), Math.floor(count));
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Adds every window of `other` (counts and histograms) into these, marking them dirty. A restore
+   * builds its windows apart and adds them in one synchronous step when it has read everything,
+   * so a restore that fails half-way leaves nothing behind and live counts are never touched.
+   *
+   * @returns how many windows were added (those outside retention are skipped).
+   */
+  addFrom(other: HourlyWindows): number {
+    const now = this.clock();
+    let added = 0;
+    for (const view of other.views()) {
+      const window = this.windowFor(new Date(view.hourStart), now);
+      if (!window || window.hourStart !== view.hourStart) continue;
+      for (const key of COUNT_KEYS) window.counts[key] += countOf(view.counts[key]);
+      window.processing.add(view.processing);
+      window.endToEnd.add(view.endToEnd);
+      added += 1;
+    }
+    return added;
   }
 
   /**

@@ -123,7 +123,8 @@ export function detectSystemSpike(input: {
 export class SpikeDetector {
   private readonly clock: () => number;
   private readonly factor: number;
-  private readonly historySize: number;
+  /** Results per drawing the baseline averages (a restore reads this many per drawing). */
+  readonly historySize: number;
   private readonly minHistory: number;
   private readonly baselineFloor: number;
   private readonly systemMinPrevious: number;

@@ -15,10 +15,11 @@ import { DRAIN_TARGET, outageRows } from './outage-row.js';
 import { costRows } from './cost-row.js';
 import { overlayRows } from './overlay-row.js';
 import { largeReadRows } from './large-read-row.js';
+import { restoreRows } from './restore-row.js';
 import { failedLine, markdownTable, type BenchLine } from './table.js';
 
 /** Row groups in table order; `--only` takes these names. */
-export const GROUPS = ['diff', 'peers', 'match', 'e2e', 'histogram', 'http', 'reads', 'memory', 'stall', 'overlay', 'outage', 'cost'] as const;
+export const GROUPS = ['diff', 'peers', 'match', 'e2e', 'histogram', 'http', 'reads', 'memory', 'stall', 'overlay', 'outage', 'cost', 'restore'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface BenchOptions {
@@ -53,6 +54,7 @@ function plan(quick: boolean) {
         outage: { pairs: 500, outageMs: 2_000, runs: 1 },
         cost: { pairs: 300 },
         overlay: { sizes: [1000, 10_000], runs: 3, batchMs: 10, warmupMs: 30 },
+        restore: { sizes: [2_000, 8_000], runs: 1 },
       }
     : {
         diff: { sizes: [10, 1000, 100_000], runs: 7, batchMs: 60, warmupMs: 300 },
@@ -66,6 +68,7 @@ function plan(quick: boolean) {
         outage: { pairs: 5_000, outageMs: 5_000, runs: 3 },
         cost: { pairs: 3_000 },
         overlay: { sizes: [1000, 100_000], runs: 5, batchMs: 60, warmupMs: 300 },
+        restore: { sizes: [25_000, 100_000], runs: 2 },
       };
 }
 
@@ -82,6 +85,7 @@ const TARGETS: Record<Group, { what: string; target: string }> = {
   outage: { what: 'backlog drain after a sink outage ÷ steady rate', target: `≥ ${DRAIN_TARGET}` },
   cost: { what: 'one million 10-object pairs on Google Cloud, list prices', target: '—' },
   overlay: { what: 'overlay SVG ÷ JSON.parse', target: '100,000 objects < 1 s' },
+  restore: { what: 'restore of 24 h from BigQuery: per hour in the query ÷ row by row', target: '—' },
 };
 
 /**
@@ -121,6 +125,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   if (wanted('outage')) await guard('outage', () => outageRows({ ...p.outage, log: options.log }));
   if (wanted('cost')) await guard('cost', () => costRows({ ...p.cost, log: options.log }));
   if (wanted('overlay')) await guard('overlay', () => overlayRows({ ...p.overlay, log: options.log }));
+  if (wanted('restore')) await guard('restore', () => restoreRows({ ...p.restore, log: options.log }));
 
   return {
     startedAt: new Date(started).toISOString(),

@@ -64,3 +64,53 @@ test.serial('BigQuery down during start-up: the process waits, unready, and beco
   const result = (await processesOnePair(service.url)) as { moved?: unknown[] };
   t.is(result.moved?.length, 1);
 });
+
+const HANG_MS = 20_000;
+
+/** `/healthz` and `/readyz` once, each given up after 5 s (a probe's generous timeout). */
+async function probe(url: string): Promise<{ healthz: number | string; readyz: number | string; reason: string }> {
+  const get = async (route: string): Promise<{ status: number | string; body: { error?: { message?: string } } }> => {
+    try {
+      const res = await fetch(`${url}${route}`, { signal: AbortSignal.timeout(5_000) });
+      return { status: res.status, body: (await res.json()) as { error?: { message?: string } } };
+    } catch (err) {
+      return { status: (err as Error).name, body: {} };
+    }
+  };
+  const [healthz, readyz] = await Promise.all([get('/healthz'), get('/readyz')]);
+  return { healthz: healthz.status, readyz: readyz.status, reason: readyz.body.error?.message ?? '' };
+}
+
+test.serial('BigQuery hanging at start-up: the service listens at once, /healthz answers, /readyz is 503 "restoring", then ready once BigQuery answers', async (t) => {
+  const gcp = await startGcpFakes();
+  t.teardown(() => gcp.close());
+  const dataDir = tempDir('buildtrace-faults-hang-');
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  // every BigQuery request is held unanswered, as a hung API would
+  gcp.proxy.hang();
+  const service = await startService({ ...gcp.env, SOURCE: 'local', DATA_DIR: dataDir, LOG_LEVEL: 'warn' }, { ready: false });
+  t.teardown(() => void service.kill('SIGKILL'));
+  await waitFor(async () => ((await probe(service.url)).healthz === 200 ? true : undefined), 30_000, 'the server to listen');
+
+  const seen: Awaited<ReturnType<typeof probe>>[] = [];
+  const until = Date.now() + HANG_MS;
+  while (Date.now() < until && service.child.exitCode === null) {
+    seen.push(await probe(service.url));
+    await sleep(500);
+  }
+  t.is(service.child.exitCode, null, `still running after ${HANG_MS / 1000} s of a hung BigQuery (output: ${service.output().slice(-500)})`);
+  t.true(gcp.proxy.stats.held > 0, 'the service did call the hung API');
+  t.true(seen.length > 10);
+  t.deepEqual(
+    seen.filter((p) => p.healthz !== 200 || p.readyz !== 503),
+    [],
+    'every probe: /healthz 200 and /readyz 503',
+  );
+  for (const p of seen) t.regex(p.reason, /^not ready: .*restoring this replica's hourly windows from the store/);
+
+  gcp.proxy.recover();
+  await waitFor(async () => ((await probe(service.url)).readyz === 200 ? true : undefined), 120_000, 'readiness once BigQuery answers');
+  const result = (await processesOnePair(service.url)) as { moved?: unknown[] };
+  t.is(result.moved?.length, 1);
+});

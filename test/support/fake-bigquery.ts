@@ -133,6 +133,13 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
   const requestFaults: RequestFault[] = [];
   const rowFaults: RowFault[] = [];
   const db = new Database(':memory:');
+  // GoogleSQL functions the store's queries use, over the fake's TIMESTAMP (epoch µs) and INT64.
+  db.function('UNIX_SECONDS', { deterministic: true }, (micros: unknown) => (micros === null ? null : Math.floor(Number(micros) / 1_000_000)));
+  db.function('DIV', { deterministic: true }, (x: unknown, y: unknown) => {
+    if (x === null || y === null) return null;
+    if (Number(y) === 0) throw new ApiFailure(400, 'invalidQuery', 'division by zero: DIV');
+    return Math.trunc(Number(x) / Number(y));
+  });
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -451,13 +458,14 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
   }
 
   /** The BigQuery type of a result column: the source column's type when there is one. */
-  function resultType(c: { column: string | null; table: string | null }, rows: Record<string, unknown>[]): string {
+  function resultType(c: { name: string; column: string | null; table: string | null }, rows: Record<string, unknown>[]): string {
     if (c.table && c.column) {
       const [ds, t] = c.table.split('.');
       const f = datasets.get(ds ?? '')?.tables.get(t ?? '')?.fields.find((x) => x.name === c.column);
       if (f) return normalType(f.type);
     }
-    const sample = rows.map((r) => Object.values(r)).flat().find((v) => v !== null);
+    // A computed column's type from its own values (not another column's).
+    const sample = rows.map((r) => r[c.name]).find((v) => v !== null && v !== undefined);
     return typeof sample === 'number' && !Number.isInteger(sample) ? 'FLOAT64' : typeof sample === 'string' ? 'STRING' : 'INT64';
   }
 
@@ -475,8 +483,10 @@ export async function startFakeBigQuery(options: FakeBigQueryOptions = {}): Prom
     return rewriteQualify(unnested);
   }
 
-  // Node closes idle kept-alive sockets after 5 s; on a loaded machine the client can pick such a
-  // socket just as it closes and see ECONNRESET. The real API keeps them far longer.
+  // Google's front ends keep idle connections open for minutes, not Node's default 5 s. With the
+  // default, a query the fake answers synchronously (it runs in the caller's process) can block
+  // the loop past an idle connection's timeout, and the client, not having seen the close yet,
+  // sends its next request on it and reads ECONNRESET: a failure the real API does not have.
   server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -38,6 +38,8 @@ export interface FaultProxy {
   recover(): void;
   /** Whether an outage is on. */
   readonly down: boolean;
+  /** Requests held by `hang()` whose connection is still open (a client that gave up closed it). */
+  readonly holding: number;
   close(): Promise<void>;
 }
 
@@ -120,6 +122,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     get down() {
       return outageStatus !== null || hanging;
+    },
+    get holding() {
+      return heldResponses.size;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -15,20 +15,26 @@ const HEALTH_ANOMALY_LIMIT = 100;
  * right in a flood. Read per severity so that no flood of lesser ones, however large, hides the
  * newest high-severity ones.
  */
-const HEALTH_ANOMALY_SCAN = 5_000;
-const SEVERITIES: readonly Severity[] = ['high', 'medium', 'low'];
+export const HEALTH_ANOMALY_SCAN = 5_000;
+export const SEVERITIES: readonly Severity[] = ['high', 'medium', 'low'];
 /** /health lists the last day of anomalies; only fresh ones turn it degraded. */
-const HEALTH_LOOKBACK_MS = 24 * 3600_000;
+export const HEALTH_LOOKBACK_MS = 24 * 3600_000;
 
 export function registerHealth(router: Router, deps: ServerDeps): void {
   router.get('/health', async (ctx) => {
     const now = deps.clock();
     const since = new Date(now - HEALTH_LOOKBACK_MS);
-    const [bySeverity, warnings] = await Promise.all([
-      Promise.all(SEVERITIES.map((severity) => deps.store.anomalies(since, HEALTH_ANOMALY_SCAN, severity))),
+    const [reading, serviceWarnings] = await Promise.all([
+      deps.healthAnomalies
+        ? deps.healthAnomalies()
+        : Promise.all(SEVERITIES.map((severity) => deps.store.anomalies(since, HEALTH_ANOMALY_SCAN, severity))).then((bySeverity) => ({
+            anomalies: bySeverity.flat(),
+            warning: null,
+          })),
       deps.serviceWarnings(),
     ]);
-    const anomalies = bySeverity.flat();
+    const { anomalies } = reading;
+    const warnings = reading.warning ? [...serviceWarnings, reading.warning] : serviceWarnings;
     const view = buildHealth({ anomalies, now, freshnessMs: deps.anomalyFreshMinutes * 60_000, limit: HEALTH_ANOMALY_LIMIT });
     ctx.body = {
       ...view,

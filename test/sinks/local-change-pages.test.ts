@@ -1,0 +1,49 @@
+/**
+ * The embedded store's page reader under a file it cannot read (another process holds an
+ * exclusive lock): each read fails at its deadline instead of queueing behind the stuck one, the
+ * stuck reader thread is replaced, and reads beyond a bound are refused at once, so reads
+ * abandoned during the lock never pile up.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import Database from 'better-sqlite3';
+import { TransientError } from '../../src/domain/errors.js';
+import { DATABASE_FILE, openLocalStore } from '../../sinks/local-store/index.js';
+import { LocalChangePages } from '../../sinks/local-store/change-pages.js';
+import { result } from '../support/sink-compliance.js';
+
+test('reads of a locked file fail at their deadline, the reader is replaced, excess reads are refused at once, and reading resumes after', async (t) => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'buildtrace-pages-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const store = openLocalStore({ dataDir });
+  await store.writeBatch({ results: [result({ taskKey: 'k1', drawingId: 'D1', createdAt: new Date() })], failures: [], anomalies: [] });
+  await store.close();
+  const file = path.join(dataDir, DATABASE_FILE);
+
+  // another process takes the file for itself: readers wait out their busy timeout (5 s, past
+  // the deadline; a reader thread starting under tsx takes about a second, hence no shorter one)
+  const blocker = new Database(file);
+  blocker.pragma('locking_mode = EXCLUSIVE');
+  blocker.exec('BEGIN EXCLUSIVE');
+  blocker.exec("INSERT INTO jobs (job_id, tasks_created, created_at) VALUES ('lock', 0, '2026-01-01T00:00:00.000Z')");
+  t.teardown(() => blocker.open && blocker.close());
+
+  const pages = new LocalChangePages(file, { deadlineMs: 3_000, maxWaiting: 8 });
+  t.teardown(() => pages.close());
+
+  const reads = Array.from({ length: 20 }, () => pages.latest('D1', 10));
+  t.is(pages.waiting, 8, 'no more than maxWaiting reads wait');
+  const outcomes = await Promise.allSettled(reads);
+  const messages = outcomes.map((o) => (o.status === 'rejected' && o.reason instanceof TransientError ? o.reason.message : 'answered'));
+  t.is(messages.filter((m) => /busy: 8 reads are waiting already/.test(m)).length, 12, 'the reads past the bound were refused at once');
+  t.is(messages.filter((m) => /did not answer within 3 s/.test(m)).length, 8, 'the waiting reads failed at the deadline');
+  t.is(pages.recycled, 1, 'the stuck reader was replaced once');
+  t.is(pages.waiting, 0);
+
+  blocker.exec('ROLLBACK');
+  blocker.close();
+  // a fresh reader answers (the stuck one ends when its busy wait does)
+  t.is((await pages.latest('D1', 10))?.head.drawing_id, 'D1');
+});
