@@ -3,7 +3,18 @@
  * source (its flow control caps unsettled deliveries), concurrency by `mergeMap`, and the sink
  * sees batches so that each write is one transaction or one request.
  */
-import { bufferTime, concatMap, filter, from, mergeMap, type SchedulerLike, type Subscription, asyncScheduler } from 'rxjs';
+import {
+  asyncScheduler,
+  bufferTime,
+  concatMap,
+  filter,
+  mergeMap,
+  pipe,
+  type ObservableInput,
+  type OperatorFunction,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 import type { Logger } from '../src/log.js';
 import type { TaskSource } from '../src/domain/source.js';
 import { processDelivery, type Outcome, type ProcessDeps } from './process.js';
@@ -47,7 +58,6 @@ export class Pipeline {
     private readonly commitDeps: CommitDeps,
     private readonly options: PipelineOptions,
     private readonly logger: Logger,
-    private readonly scheduler: SchedulerLike = asyncScheduler,
   ) {}
 
   /** Starts consuming; the promise resolves when the stream has drained after `stop()`. */
@@ -69,32 +79,34 @@ export class Pipeline {
       this.subscription = this.source
         .deliveries()
         .pipe(
-          mergeMap((delivery) => {
-            stats.received += 1;
-            stats.inFlight += 1;
-            // While the sink breaker is open no new pair is worked on: the deliveries wait here,
-            // leased (the source keeps extending them), and the source's flow control, counting
-            // them as unsettled, stops it pulling more. Shutdown opens the gate, so they are
-            // nacked unprocessed rather than left hanging.
-            const { breaker, stopRetrying } = this.commitDeps;
-            return from(
-              breaker
-                .whenClosed(stopRetrying)
-                .then((): Outcome | Promise<Outcome> => {
-                  if (breaker.status.state === 'closed') return processDelivery(delivery, processDeps);
-                  delivery.nack();
-                  return { kind: 'retried', delivery };
-                })
-                .finally(() => (stats.inFlight -= 1)),
-            );
-          }, this.options.concurrency),
-          filter((o: Outcome) => {
-            if (o.kind === 'retried') stats.retried += 1;
-            else if (o.kind === 'failure') o.settle.kind === 'deadLetter' ? (stats.malformed += 1) : (stats.exhausted += 1);
-            return o.kind !== 'retried';
-          }),
-          bufferTime(this.options.batchMaxWaitMs, null, this.options.batchSize, this.scheduler),
-          concatMap((batch) => from(commitBatch(batch, this.commitDeps, stats))),
+          pipelineStages(
+            {
+              work: (delivery) => {
+                stats.received += 1;
+                stats.inFlight += 1;
+                // While the sink breaker is open no new pair is worked on: the deliveries wait here,
+                // leased (the source keeps extending them), and the source's flow control, counting
+                // them as unsettled, stops it pulling more. Shutdown opens the gate, so they are
+                // nacked unprocessed rather than left hanging.
+                const { breaker, stopRetrying } = this.commitDeps;
+                return breaker
+                  .whenClosed(stopRetrying)
+                  .then((): Outcome | Promise<Outcome> => {
+                    if (breaker.status.state === 'closed') return processDelivery(delivery, processDeps);
+                    delivery.nack();
+                    return { kind: 'retried', delivery };
+                  })
+                  .finally(() => (stats.inFlight -= 1));
+              },
+              toSink: (o) => {
+                if (o.kind === 'retried') stats.retried += 1;
+                else if (o.kind === 'failure') o.settle.kind === 'deadLetter' ? (stats.malformed += 1) : (stats.exhausted += 1);
+                return o.kind !== 'retried';
+              },
+              commit: (batch) => commitBatch(batch, this.commitDeps, stats),
+            },
+            this.options,
+          ),
         )
         .subscribe({ complete: resolve, error: reject });
     });
@@ -111,4 +123,32 @@ export class Pipeline {
   abort(): void {
     this.subscription?.unsubscribe();
   }
+}
+
+/** What each stage of the stream does; `pipelineStages` says how they are put together. */
+export interface Stages<D, O, C> {
+  /** Works one delivery into an outcome (at most `concurrency` at a time). */
+  readonly work: (delivery: D) => ObservableInput<O>;
+  /** Whether an outcome goes to the sink (a retried delivery, already nacked, does not). */
+  readonly toSink: (outcome: O) => boolean;
+  /** Writes one batch and then settles its deliveries; batches are committed one at a time, in order. */
+  readonly commit: (batch: O[]) => ObservableInput<C>;
+}
+
+/**
+ * The stream's shape: bounded concurrency, then batches of `batchSize` or whatever arrived within
+ * `batchMaxWaitMs`, each committed after the one before. Generic over what it carries so the
+ * ordering, batching and concurrency can be checked in virtual time (`scheduler`) on their own.
+ */
+export function pipelineStages<D, O, C>(
+  stages: Stages<D, O, C>,
+  options: PipelineOptions,
+  scheduler: SchedulerLike = asyncScheduler,
+): OperatorFunction<D, C> {
+  return pipe(
+    mergeMap((delivery: D) => stages.work(delivery), options.concurrency),
+    filter((outcome: O) => stages.toSink(outcome)),
+    bufferTime(options.batchMaxWaitMs, null, options.batchSize, scheduler),
+    concatMap((batch) => stages.commit(batch)),
+  );
 }

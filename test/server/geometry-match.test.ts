@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { call, postJson, startApi, waitForJob } from '../support/api-fixture.js';
-import { waitFor } from '../support/service-process.js';
+import { waitFor } from '../support/in-process.js';
 import { historyPairs, REEXPORT_MOVED, REEXPORT_OBJECTS, reexportPair } from '../support/reexport-scenario.js';
 
 async function submit(url: string, drawingId: string, a: unknown, b: unknown, match?: string): Promise<void> {

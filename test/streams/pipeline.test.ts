@@ -22,7 +22,7 @@ import { localInputStore } from '../../streams/load/local-files.js';
 import { Pipeline } from '../../streams/pipeline.js';
 import { MAX_ATTEMPTS_REASON, openLocalQueue, type LocalQueue } from '../../streams/sources/local-queue.js';
 import type { DeadLetterReason, Delivery, OutgoingTask, TaskSource } from '../../src/domain/source.js';
-import { waitFor } from '../support/service-process.js';
+import { waitFor } from '../support/in-process.js';
 import { SinkBreaker } from '../../streams/retry/sink-breaker.js';
 
 const WAIT_MS = 20_000;
@@ -360,13 +360,11 @@ test('shutdown during an outage abandons the write and nacks the batch, so the t
   h.sink.failing = true;
   await h.queue.publish([task('S')]);
   await waitFor(async () => (h.breaker.status.state !== 'closed' ? true : undefined), WAIT_MS, 'the breaker to open');
-  // as the service does on SIGTERM: stop pulling first, then give up the write when the grace
-  // period ends (with the source still pulling, the nacked task would be redelivered and nacked
-  // at the gate again until its attempts ran out)
-  const stopped = h.pipeline.stop();
+  // as the service stops: no more pulling, then the retries end (at the grace period)
+  const stopping = h.pipeline.stop();
   h.stopRetrying.abort();
-  await waitFor(async () => (h.events.includes('nack S') ? true : undefined), WAIT_MS, 'the nack');
-  await stopped;
+  await stopping;
+  t.true(h.events.includes('nack S'), h.events.join(', '));
   t.true(h.pipeline.stats.failedWrites >= 1);
   t.false(h.events.includes('ack S'));
   t.is(await h.queue.depth(), 1);

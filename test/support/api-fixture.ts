@@ -12,7 +12,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { startService, type Service } from '../../src/service.js';
 import { DATABASE_FILE } from '../../src/infra/sqlite/database.js';
-import { REPO_ROOT, waitFor } from './service-process.js';
+import { REPO_ROOT, waitFor } from './in-process.js';
 
 export interface ApiService {
   readonly url: string;
