@@ -24,6 +24,7 @@ const UNIT_GLOBS = [
 export const NOT_UNIT = {
   'test/cli.test.ts': 'runs the CLI as a child process',
   'test/config.test.ts': 'starts the built service as a child process',
+  'test/deploy/alerts-fire.test.ts': 'starts the built service with SINKS=gcp on the local fakes',
   'test/dockerfile.test.ts': "replays the Dockerfile's build stage in a child process",
   'test/domain/drawing.test.ts': "runs the seed's Python oracle",
   'test/domain/python-format.test.ts': "runs the seed's Python oracle",

@@ -10,7 +10,7 @@ import test from 'ava';
 import { cruise, type ICruiseResult } from 'dependency-cruiser';
 import extractDepcruiseOptions from 'dependency-cruiser/config-utl/extract-depcruise-options';
 import extractTSConfig from 'dependency-cruiser/config-utl/extract-ts-config';
-import { REPO_ROOT } from './support/service-process.js';
+import { REPO_ROOT } from './support/in-process.js';
 
 const RULES = path.join(REPO_ROOT, '.dependency-cruiser.cjs');
 

@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config.js';
 import { TransientError } from '../../src/domain/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { startGcpFakes } from '../support/fault-gcp.js';
-import { waitFor } from '../support/service-process.js';
+import { waitFor } from '../support/in-process.js';
 
 const DEADLINE_MS = 400;
 
