@@ -78,7 +78,7 @@ export function matchByGeometry(
     const edges = candidateEdges(removed, added, stateA, stateB, rule, tol, radius);
     const all = edges.indexes();
     if (all.length === 0) continue;
-    const { ea, eb, ed } = edges;
+    const { ea, eb, ed, contestOnly } = edges;
     const byA = adjacency(all, ea, nA);
     const byB = adjacency(all, eb, nB);
     // An edge that is the only candidate of both its ends is taken whatever the order: nothing
@@ -91,7 +91,7 @@ export function matchByGeometry(
       const alone = degree(byA, a) === 1 && degree(byB, b) === 1;
       if (!alone) {
         ruleEdges.push(e);
-      } else if (stateA[a] === FREE && stateB[b] === FREE) {
+      } else if (contestOnly[e] === 0 && stateA[a] === FREE && stateB[b] === FREE) {
         pair(a, b);
       }
     }
@@ -107,7 +107,7 @@ export function matchByGeometry(
     for (const e of ruleEdges) {
       const a = ea[e] as number;
       const b = eb[e] as number;
-      if (stateA[a] !== FREE || stateB[b] !== FREE) continue;
+      if (stateA[a] !== FREE || stateB[b] !== FREE || contestOnly[e] === 1) continue;
       const limit = (ed[e] as number) + tol;
       if (!contested(e, a, byA, eb, stateB, ed, limit) && !contested(e, b, byB, ea, stateA, ed, limit)) pair(a, b);
       else groups.push(ambiguousGroup(a, b, limit, byA, byB, ea, eb, ed, stateA, stateB, removed, added));
@@ -178,6 +178,12 @@ interface Edges {
   readonly ea: Int32Array;
   readonly eb: Int32Array;
   readonly ed: Float64Array;
+  /**
+   * 1 for a rule-2 candidate just past MATCH_RADIUS (by at most tol): never paired, but it
+   * contests a pair its rival would make, so two places equally far within tol, one a hair
+   * inside the radius and one a hair outside, are a tie and not a confident move.
+   */
+  readonly contestOnly: Uint8Array;
   /** Every edge's index. */
   indexes(): number[];
 }
@@ -197,8 +203,9 @@ function candidateEdges(
   tol: number,
   radius: number,
 ): Edges {
-  // Rules 1 and 3 need the same place within tol; rule 2 reaches MATCH_RADIUS.
-  const reach = rule === 2 ? Math.max(radius, tol) : tol;
+  // Rules 1 and 3 need the same place within tol; rule 2 reaches MATCH_RADIUS, and tol past it
+  // for the candidates that only contest (see Edges.contestOnly).
+  const reach = rule === 2 ? Math.max(radius + tol, tol) : tol;
   const cell = reach > 0 ? reach : 1;
   // Types as small numbers, so one hash holds every type's cells; each bucket is a linked list
   // through `next`. The hash is open addressing over typed arrays: at 100,000 objects a Map's
@@ -244,12 +251,13 @@ function candidateEdges(
         const dh = b.height - a.height;
         const samePlace = Math.abs(dx) <= tol && Math.abs(dy) <= tol;
         const sameSize = Math.abs(dw) <= tol && Math.abs(dh) <= tol;
+        const apart = Math.sqrt(dx * dx + dy * dy);
         let ruleOf: 1 | 2 | 3;
         if (samePlace && sameSize) ruleOf = 1;
-        else if (sameSize && Math.sqrt(dx * dx + dy * dy) <= radius) ruleOf = 2;
+        else if (sameSize && apart <= radius + tol) ruleOf = 2;
         else if (samePlace) ruleOf = 3;
         else continue;
-        if (ruleOf === rule) edges.add(i, j, Math.sqrt(dx * dx + dy * dy + dw * dw + dh * dh));
+        if (ruleOf === rule) edges.add(i, j, Math.sqrt(dx * dx + dy * dy + dw * dw + dh * dh), apart > radius);
       }
     }
   }
@@ -305,6 +313,7 @@ class EdgeList implements Edges {
   ea: Int32Array;
   eb: Int32Array;
   ed: Float64Array;
+  contestOnly: Uint8Array;
   private n = 0;
 
   constructor(capacity: number) {
@@ -312,11 +321,12 @@ class EdgeList implements Edges {
     this.ea = new Int32Array(c);
     this.eb = new Int32Array(c);
     this.ed = new Float64Array(c);
+    this.contestOnly = new Uint8Array(c);
   }
 
-  add(a: number, b: number, d: number): void {
+  add(a: number, b: number, d: number, contestOnly = false): void {
     if (this.n === this.ea.length) {
-      const grow = <T extends Int32Array | Float64Array>(old: T, make: (n: number) => T): T => {
+      const grow = <T extends Int32Array | Float64Array | Uint8Array>(old: T, make: (n: number) => T): T => {
         const out = make(old.length * 2);
         out.set(old);
         return out;
@@ -324,10 +334,12 @@ class EdgeList implements Edges {
       this.ea = grow(this.ea, (n) => new Int32Array(n));
       this.eb = grow(this.eb, (n) => new Int32Array(n));
       this.ed = grow(this.ed, (n) => new Float64Array(n));
+      this.contestOnly = grow(this.contestOnly, (n) => new Uint8Array(n));
     }
     this.ea[this.n] = a;
     this.eb[this.n] = b;
     this.ed[this.n] = d;
+    this.contestOnly[this.n] = contestOnly ? 1 : 0;
     this.n++;
   }
 

@@ -270,3 +270,18 @@ test('a dense grid of identical tiles, regenerated, is paired by rule 1 without 
   t.is(c.renamed?.length, a.length);
   t.deepEqual([c.added.length, c.removed.length, c.moved.length, c.ambiguous?.length], [0, 0, 0, 0]);
 });
+
+test('a rival a hair past MATCH_RADIUS still contests: equally far places at the radius are a tie, not a move', (t) => {
+  // the case fast-check found: b at 10 from a0 and, by rounding, a hair over 10 from a1
+  const origin = 3.641531520770514e-13;
+  const a = [obj('W0', 'window', origin, 0, 1, 1), obj('W1', 'window', origin + 2 * RADIUS, 0, 1, 1)];
+  const b = [obj('N0', 'window', origin + RADIUS, 0, 1, 1), obj('N1', 'window', origin + 3 * RADIUS, 0, 1, 1)];
+  const c = diffVersions(a, b, geometry);
+  t.deepEqual(c.moved, []);
+  t.is(c.added.length, 2);
+  t.is(c.removed.length, 2);
+  t.is(c.ambiguous?.length, 1);
+  // and a place clearly past the radius, alone, is no candidate at all
+  const far = diffVersions([obj('W0', 'window', 0, 0, 1, 1)], [obj('N0', 'window', RADIUS + 2 * TOL, 0, 1, 1)], geometry);
+  t.deepEqual([far.moved.length, far.added.length, far.ambiguous?.length ?? 0], [0, 1, 0]);
+});
