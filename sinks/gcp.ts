@@ -26,6 +26,8 @@ import { BigQueryRecords } from './bigquery/records.js';
 import { BigQueryWriter, errorCode, type BigQueryClient } from './bigquery/sink.js';
 import { BigQueryStore, type ResultLists } from './bigquery/store.js';
 import { createStorageClient } from '../src/infra/storage/client.js';
+import { DeadlineExceededError, withHttpDeadline } from './http-deadline.js';
+import { QUERY_DEADLINE_MS } from './bigquery/store.js';
 import { resultObjectName } from './cloud-storage/encode.js';
 import { CloudStorageMarkers, type BucketClient } from './cloud-storage/sink.js';
 import { createMonitoringClient } from '../src/infra/monitoring/config.js';
@@ -233,14 +235,21 @@ export class GcpSink implements ResultSink, ResultStore {
  * The lists of a result object this sink wrote (`gs://<OUTPUT_BUCKET>/<name>`), or null when it
  * does not exist (yet: its row is written before it).
  */
-async function readResultObject(bucket: BucketClient, bucketName: string, uri: string): Promise<ResultLists | null> {
+export async function readResultObject(
+  bucket: BucketClient,
+  bucketName: string,
+  uri: string,
+  deadlineMs: number = QUERY_DEADLINE_MS,
+): Promise<ResultLists | null> {
   const prefix = `gs://${bucketName}/`;
   if (!uri.startsWith(prefix)) throw new TransientError(ERROR_CODES.sinkUnavailable, `result object ${uri} is not in OUTPUT_BUCKET ${bucketName}`);
   // The object is created just after the row (the fan-out's order), so a read can fall in that
   // gap: wait for it briefly before answering with the row's excerpt.
   for (let attempt = 0; ; attempt++) {
     try {
-      const [bytes] = await bucket.file(uri.slice(prefix.length)).download();
+      // Like every store read, cancelled on the wire at its deadline, so reads abandoned while
+      // Cloud Storage hangs do not pile up.
+      const [bytes] = await withHttpDeadline(deadlineMs, () => bucket.file(uri.slice(prefix.length)).download());
       const body = JSON.parse(bytes.toString('utf8')) as ResultLists;
       return {
         added: body.added,
@@ -251,6 +260,9 @@ async function readResultObject(bucket: BucketClient, bucketName: string, uri: s
         ...(body.ambiguous ? { ambiguous: body.ambiguous } : {}),
       };
     } catch (err) {
+      if (err instanceof DeadlineExceededError) {
+        throw new TransientError(ERROR_CODES.sinkUnavailable, `cannot read result object ${uri}: ${err.message}`, { cause: err });
+      }
       if (errorCode(err) !== 404) throw new TransientError(ERROR_CODES.sinkUnavailable, `cannot read result object ${uri}: ${errorMessage(err)}`, { cause: err });
       if (attempt >= RESULT_OBJECT_WAITS) return null;
       await new Promise((resolve) => setTimeout(resolve, RESULT_OBJECT_WAIT_MS));
