@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { wholeResultPages } from '../sinks/change-pages.js';
-import type { ResultSink, SinkBatch } from './domain/sink.js';
+import { withWriteBatch, type ResultSink, type SinkBatch } from './domain/sink.js';
 import { AnomalySnapshot } from '../streams/detect/anomaly-snapshot.js';
 import { HEALTH_ANOMALY_SCAN, HEALTH_LOOKBACK_MS, SEVERITIES } from './server/routes/health.js';
 import { Pipeline } from '../streams/pipeline.js';
@@ -281,14 +281,7 @@ function reportingAnomalies<S extends ResultSink>(sink: S, onWritten: (anomalies
     if (batch.anomalies.length > 0) onWritten(batch.anomalies);
     return receipt;
   };
-  // As instrumentSink: a proxy keeps every other member of the sink.
-  return new Proxy(sink, {
-    get(target, prop) {
-      if (prop === 'writeBatch') return writeBatch;
-      const value = Reflect.get(target, prop);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+  return withWriteBatch(sink, writeBatch);
 }
 
 function breakerReason(status: Exclude<SinkBreaker['status'], { state: 'closed' }>): string {

@@ -3,7 +3,7 @@
  * API serves, tolerant of the client's representations (BigQueryTimestamp objects, JSON as text).
  */
 import { ANOMALY_TYPES, type Anomaly, type AnomalyType, type Severity } from '../../src/domain/types.js';
-import type { DrawingSummary, JobStatus, MetricSample, Rollup, StoredChange } from '../../src/domain/sink.js';
+import type { DrawingSummary, HourlyCounts, JobStatus, MetricSample, Rollup, StoredChange } from '../../src/domain/sink.js';
 import { versionRefsOf } from '../rows.js';
 
 export type Row = Readonly<Record<string, unknown>>;
@@ -121,20 +121,25 @@ export function decodeDrawing(row: Row): DrawingSummary {
   };
 }
 
+/** The hourly count columns a rollup row and a per-hour restore row share. */
+export function decodeHourlyCounts(row: Row): HourlyCounts {
+  return {
+    pairs: toNumber(row, 'pairs'),
+    added: toNumber(row, 'added'),
+    removed: toNumber(row, 'removed'),
+    moved: toNumber(row, 'moved'),
+    modified: toNumber(row, 'modified'),
+    renamed: toNumber(row, 'renamed'),
+    failed: toNumber(row, 'failed'),
+    malformed: toNumber(row, 'malformed'),
+  };
+}
+
 export function decodeRollup(row: Row): Rollup {
   return {
     replicaId: toText(row, 'replica_id'),
     hourStart: toDate(row, 'hour_start'),
-    counts: {
-      pairs: toNumber(row, 'pairs'),
-      added: toNumber(row, 'added'),
-      removed: toNumber(row, 'removed'),
-      moved: toNumber(row, 'moved'),
-      modified: toNumber(row, 'modified'),
-      renamed: toNumber(row, 'renamed'),
-      failed: toNumber(row, 'failed'),
-      malformed: toNumber(row, 'malformed'),
-    },
+    counts: decodeHourlyCounts(row),
     processingHistogram: toText(row, 'processing_histogram'),
     endToEndHistogram: toText(row, 'end_to_end_histogram'),
     updatedAt: toDate(row, 'updated_at'),

@@ -5,7 +5,7 @@
 import type { Anomaly, Severity } from '../../src/domain/types.js';
 import { ERROR_CODES, TransientError, errorMessage } from '../../src/domain/errors.js';
 import type { DrawingCursor, DrawingSummary, HourlyOutcome, JobRecord, JobStatus, JobTasks, MetricSample, ResultStore, Rollup, StoredChange } from '../../src/domain/sink.js';
-import { decodeAnomaly, decodeChange, decodeDrawing, decodeJobStatus, decodeRollup, decodeSample, RowDecodeError, toDate, toNullableText, toNumber, toText, type Row } from './decode.js';
+import { decodeAnomaly, decodeChange, decodeHourlyCounts, decodeDrawing, decodeJobStatus, decodeRollup, decodeSample, RowDecodeError, toDate, toNullableText, toNumber, toText, type Row } from './decode.js';
 import { bucketSql, HourlyOutcomeBuilder, microsSql } from '../hourly-outcomes.js';
 import { jobRow, jobTaskRow } from './encode.js';
 import { jobTaskRows } from '../rows.js';
@@ -160,16 +160,7 @@ export class BigQueryStore implements ResultStore {
     const outcomes = new HourlyOutcomeBuilder();
     const hourOf = (row: Row) => toNumber(row, 'hour') * 3_600_000;
     for (const row of counts) {
-      outcomes.counts(hourOf(row), {
-        pairs: toNumber(row, 'pairs'),
-        added: toNumber(row, 'added'),
-        removed: toNumber(row, 'removed'),
-        moved: toNumber(row, 'moved'),
-        modified: toNumber(row, 'modified'),
-        renamed: toNumber(row, 'renamed'),
-        failed: toNumber(row, 'failed'),
-        malformed: toNumber(row, 'malformed'),
-      });
+      outcomes.counts(hourOf(row), decodeHourlyCounts(row));
     }
     for (const row of buckets) {
       const which = toText(row, 'which');

@@ -253,3 +253,20 @@ export interface HourlyOutcome {
   readonly processing: readonly (readonly [number, number])[];
   readonly endToEnd: readonly (readonly [number, number])[];
 }
+
+/**
+ * `sink` with its `writeBatch` replaced and every other member (store reads, stats, parts) kept,
+ * for decorators that watch writes of a composite sink such as the GCP one.
+ *
+ * @example
+ * const counted = withWriteBatch(sink, async (batch) => { const r = await sink.writeBatch(batch); count(r); return r; });
+ */
+export function withWriteBatch<S extends ResultSink>(sink: S, writeBatch: ResultSink['writeBatch']): S {
+  return new Proxy(sink, {
+    get(target, prop) {
+      if (prop === 'writeBatch') return writeBatch;
+      const value = Reflect.get(target, prop);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}

@@ -5,7 +5,7 @@
  */
 import { map } from 'rxjs';
 import type { Delivery, TaskSource } from '../../src/domain/source.js';
-import type { PartWriteListener, ResultSink, SinkBatch, WriteReceipt } from '../../src/domain/sink.js';
+import { withWriteBatch, type PartWriteListener, type ResultSink, type SinkBatch, type WriteReceipt } from '../../src/domain/sink.js';
 import { sinkLabel } from './metrics.js';
 import type { Telemetry } from './telemetry.js';
 
@@ -100,14 +100,7 @@ export function instrumentSink<S extends ResultSink>(sink: S, telemetry: Telemet
     for (const a of batch.anomalies) telemetry.anomaly(a);
     return receipt;
   };
-  // A proxy keeps every other member (store reads, stats) of a composite sink such as GcpSink.
-  return new Proxy(sink, {
-    get(target, prop) {
-      if (prop === 'writeBatch') return writeBatch;
-      const value = Reflect.get(target, prop);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+  return withWriteBatch(sink, writeBatch);
 }
 
 const performanceNow = () => performance.now();
