@@ -14,6 +14,7 @@ import type { HealthAnomaly } from '../../streams/detect/health.js';
 import type { Anomaly } from '../../src/domain/types.js';
 import { openLocalStore } from '../../sinks/local-store/index.js';
 import { call, deadLetters, obj, postJson, startApi, waitForJob, type ApiService } from '../support/api-fixture.js';
+import { waitFor } from '../support/in-process.js';
 
 interface RawExchange {
   /** Everything the server sent before it closed the connection (or the wait ended). */
@@ -333,7 +334,15 @@ test('/health keeps the newest high-severity anomalies under a flood of lesser o
     timestamp: new Date(now + i),
   }));
   await store.writeBatch({ results: [], failures: [], anomalies: flood6k });
-  const flooded = (await call(`${api.url}/health`)).body;
+  // /health reads the store in the background (every 2 s at most): wait for the flood to show
+  const flooded = await waitFor(
+    async () => {
+      const body = (await call(`${api.url}/health`)).body;
+      return body.anomalies.some((a: HealthAnomaly) => a.drawing_id === 'F5999') ? body : undefined;
+    },
+    10_000,
+    "the flood written by another connection to reach /health's cached read",
+  );
   t.is(flooded.anomalies.length, 100);
   t.is(flooded.anomalies.find((a: HealthAnomaly) => a.drawing_id === 'LATE-1' && a.type === 'delayed_upload')?.severity, 'high');
   t.true(flooded.anomalies.some((a: HealthAnomaly) => a.drawing_id === 'F5999'), 'the newest of the flood is listed too');
