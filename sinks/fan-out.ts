@@ -113,7 +113,10 @@ export class FanOutSink implements ResultSink {
 
   /** Ready when the records and freshness sinks are; telemetry never holds readiness back. */
   async healthcheck(): Promise<void> {
-    await Promise.all([this.parts.records.healthcheck(), this.parts.freshness.healthcheck()]);
+    // Both checks run to their end, so none is left in flight behind an answer already given.
+    const checks = await Promise.allSettled([this.parts.records.healthcheck(), this.parts.freshness.healthcheck()]);
+    const failed = checks.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   close(): Promise<void> {
