@@ -49,38 +49,6 @@ const CLOSE_WAIT_MS = 3_000;
 const GRPC_OK = 0;
 const GRPC_DEADLINE_EXCEEDED = 4;
 
-/** The configuration's settings the source's options are made from. */
-export interface PubSubSourceSettings {
-  readonly pubsub: {
-    readonly subscription: string;
-    readonly dlqTopic: string;
-    readonly maxOutstandingMessages: number;
-    readonly maxOutstandingBytes: number;
-    readonly maxLeaseSeconds: number;
-    readonly watchdogSeconds: number;
-  };
-  readonly maxDeliveryAttempts: number;
-}
-
-/**
- * The source options from the validated configuration.
- *
- * @example
- * const source = new PubSubSource(new PubSub({ projectId }), pubsubSourceOptions(config, logger));
- */
-export function pubsubSourceOptions(config: PubSubSourceSettings, logger?: Logger): PubSubSourceOptions {
-  return {
-    subscription: config.pubsub.subscription,
-    dlqTopic: config.pubsub.dlqTopic,
-    maxMessages: config.pubsub.maxOutstandingMessages,
-    maxBytes: config.pubsub.maxOutstandingBytes,
-    maxLeaseSeconds: config.pubsub.maxLeaseSeconds,
-    watchdogSeconds: config.pubsub.watchdogSeconds,
-    maxDeliveryAttempts: config.maxDeliveryAttempts,
-    ...(logger ? { logger } : {}),
-  };
-}
-
 /**
  * Reads tasks from a Pub/Sub subscription by streaming pull.
  *

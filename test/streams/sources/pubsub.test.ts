@@ -11,7 +11,6 @@ import {
   PubSubSource,
   PubSubSourceConfigError,
   deadLetterAttributes,
-  pubsubSourceOptions,
   truncateUtf8,
   type PubSubSourceOptions,
 } from '../../../streams/sources/pubsub.js';
@@ -23,6 +22,7 @@ import {
   type TopologyOptions,
 } from '../../../streams/sources/pubsub-topology.js';
 import { loadConfig } from '../../../src/config.js';
+import { pubsubSourceOptions } from '../../../src/registry.js';
 import { receiveMessages, uniqueId } from '../../support/pubsub-emulator.js';
 import { withEmulator } from '../../support/pubsub-e2e.js';
 
