@@ -3,7 +3,7 @@
  * emulator and fresh projects work without a separate provisioning step.
  */
 import type { PubSub } from '@google-cloud/pubsub';
-import { CodedError } from '../../src/domain/errors.js';
+import { CodedError, OPTION_ERROR_CODES, OptionError } from '../../src/domain/errors.js';
 import { DEAD_LETTER_ATTEMPTS, PUBSUB_ID_PATTERN } from '../../src/infra/pubsub.js';
 
 export interface TopologyOptions {
@@ -26,7 +26,8 @@ export interface TopologyResult {
   readonly dlqSubscription: string;
 }
 
-export class TopologyError extends CodedError<'invalid_topology' | 'topology_unavailable'> {
+/** A resource could not be created; options Pub/Sub would refuse are an OptionError. */
+export class TopologyError extends CodedError<'topology_unavailable'> {
   override readonly name = 'TopologyError';
 }
 
@@ -144,5 +145,5 @@ function validate(o: TopologyOptions): void {
   within('minBackoffSeconds', o.minBackoffSeconds, 0, 600);
   within('maxBackoffSeconds', o.maxBackoffSeconds, 0, 600);
   if (o.minBackoffSeconds > o.maxBackoffSeconds) problems.push('minBackoffSeconds must not exceed maxBackoffSeconds');
-  if (problems.length > 0) throw new TopologyError('invalid_topology', `Invalid Pub/Sub topology: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new OptionError(OPTION_ERROR_CODES.topology, `Invalid Pub/Sub topology: ${problems.join('; ')}`);
 }

@@ -4,7 +4,7 @@
  */
 import { Duration, type Message, type PubSub, type Subscription, type SubscriberOptions, type Topic } from '@google-cloud/pubsub';
 import { Observable, Subject } from 'rxjs';
-import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
+import { ERROR_CODES, OPTION_ERROR_CODES, OptionError, TransientError } from '../../src/domain/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { TIMED_OUT, within } from '../../src/timeout.js';
 import { DEFAULT_MAX_DELIVERY_ATTEMPTS, type DeadLetterReason, type Delivery, type TaskSource } from '../../src/domain/source.js';
@@ -340,11 +340,6 @@ export class PubSubSource implements TaskSource {
   }
 }
 
-export class PubSubSourceConfigError extends Error {
-  override readonly name = 'PubSubSourceConfigError';
-  readonly code = 'invalid_pubsub_source_options' as const;
-}
-
 function validate(options: PubSubSourceOptions): void {
   const problems: string[] = [];
   const positive = (name: keyof PubSubSourceOptions, value: number | undefined): void => {
@@ -358,5 +353,5 @@ function validate(options: PubSubSourceOptions): void {
   if (!(options.watchdogSeconds > 0)) problems.push(`watchdogSeconds must be positive, got ${options.watchdogSeconds}`);
   positive('maxDeliveryAttempts', options.maxDeliveryAttempts);
   positive('maxStreams', options.maxStreams);
-  if (problems.length > 0) throw new PubSubSourceConfigError(`Invalid Pub/Sub source options: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new OptionError(OPTION_ERROR_CODES.pubsubSource, `Invalid Pub/Sub source options: ${problems.join('; ')}`);
 }

@@ -6,10 +6,9 @@ import anyTest from 'ava';
 import type { PubSub } from '@google-cloud/pubsub';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import type { Delivery } from '../../../src/domain/source.js';
-import { TransientError } from '../../../src/domain/errors.js';
+import { OptionError, TransientError } from '../../../src/domain/errors.js';
 import {
   PubSubSource,
-  PubSubSourceConfigError,
   deadLetterAttributes,
   truncateUtf8,
   type PubSubSourceOptions,
@@ -419,7 +418,7 @@ test('ensureTopology rejects options Pub/Sub would refuse, naming each problem',
       minBackoffSeconds: 60,
       maxBackoffSeconds: 10,
     }),
-    { instanceOf: TopologyError },
+    { instanceOf: OptionError },
   );
   t.is(err?.code, 'invalid_topology');
   for (const fragment of ['topic is not a valid', 'dlqTopic must differ', 'maxDeliveryAttempts', 'ackDeadlineSeconds', 'minBackoffSeconds must not exceed']) {
@@ -434,7 +433,7 @@ test('bad source options are refused with every problem named', (t) => {
         { subscription: () => t.fail(), topic: () => t.fail() } as never,
         { subscription: '', dlqTopic: 'dlq', maxMessages: 0, maxBytes: 1.5, maxLeaseSeconds: 60, watchdogSeconds: 0, maxStreams: 0 },
       ),
-    { instanceOf: PubSubSourceConfigError },
+    { instanceOf: OptionError },
   );
   t.is(err?.code, 'invalid_pubsub_source_options');
   for (const name of ['subscription', 'maxMessages', 'maxBytes', 'watchdogSeconds', 'maxStreams']) t.true(err!.message.includes(name));
