@@ -16,7 +16,7 @@ import type { SeriesSource } from './infra/monitoring/encode.js';
 import { openLocalQueue } from '../streams/sources/local-queue.js';
 import { PubSubSource, type PubSubSourceOptions } from '../streams/sources/pubsub.js';
 import { PubSubPublisher } from '../streams/sources/pubsub-publisher.js';
-import { ensureTopology, shouldEnsureTopology, topologyOptions } from '../streams/sources/pubsub-topology.js';
+import { ensureTopology, topologyOptions, type TopologySettings } from '../streams/sources/pubsub-topology.js';
 import { LocalChangePages } from '../sinks/local-store/change-pages.js';
 import { DATABASE_FILE } from './infra/sqlite/database.js';
 import { openLocalStore } from '../sinks/local-store/index.js';
@@ -70,7 +70,7 @@ export const sourceFactories: Record<Config['source'], Factory<SourceParts>> = {
     // The client reads PUBSUB_EMULATOR_HOST itself; the project id is required by config.
     const pubsub = new PubSub({ projectId: config.projectId ?? undefined });
     if (shouldEnsureTopology(config)) {
-      const { created } = await ensureTopology(pubsub, topologyOptions(config));
+      const { created } = await ensureTopology(pubsub, topologyOptions(topologySettings(config)));
       if (created.length > 0) logger.info({ created }, 'created Pub/Sub topics and subscriptions');
     }
     const source = new PubSubSource(pubsub, pubsubSourceOptions(config, logger));
@@ -131,6 +131,21 @@ export function pubsubSourceOptions(config: Config, logger?: Logger): PubSubSour
     maxDeliveryAttempts: config.maxDeliveryAttempts,
     ...(logger ? { logger } : {}),
   };
+}
+
+/**
+ * Whether the service should create missing Pub/Sub resources: always against the emulator, and
+ * in a real project only when `PUBSUB_CREATE_TOPOLOGY=true` (production topology is usually
+ * managed by infrastructure code, and creating it needs admin rights the service should not hold).
+ */
+export function shouldEnsureTopology(config: Config, env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  return config.pubsub.emulatorHost !== null || env.PUBSUB_CREATE_TOPOLOGY === 'true';
+}
+
+/** What the Pub/Sub topology is made from. */
+export function topologySettings(config: Config): TopologySettings {
+  const { topic, subscription, dlqTopic } = config.pubsub;
+  return { topic, subscription, dlqTopic, maxDeliveryAttempts: config.maxDeliveryAttempts };
 }
 
 /** What the GCP sink and its clients read of the configuration. */

@@ -41,35 +41,29 @@ export const DEFAULT_TOPOLOGY = {
   maxBackoffSeconds: 600,
 } as const;
 
-/** The configuration's settings the topology is made from. */
+/** What the topology is made from: the three resource ids and the delivery attempts wanted. */
 export interface TopologySettings {
-  readonly pubsub: { readonly topic: string; readonly subscription: string; readonly dlqTopic: string; readonly emulatorHost: string | null };
+  readonly topic: string;
+  readonly subscription: string;
+  readonly dlqTopic: string;
+  /** MAX_DELIVERY_ATTEMPTS, brought into the range a dead-letter policy accepts. */
   readonly maxDeliveryAttempts: number;
 }
 
 /**
- * Topology options from the validated configuration.
+ * Topology options with the service's defaults.
  *
  * @example
- * if (shouldEnsureTopology(config)) await ensureTopology(pubsub, topologyOptions(config));
+ * await ensureTopology(pubsub, topologyOptions({ topic: 't', subscription: 's', dlqTopic: 'd', maxDeliveryAttempts: 5 }));
  */
-export function topologyOptions(config: TopologySettings): TopologyOptions {
+export function topologyOptions(settings: TopologySettings): TopologyOptions {
   return {
-    topic: config.pubsub.topic,
-    subscription: config.pubsub.subscription,
-    dlqTopic: config.pubsub.dlqTopic,
-    maxDeliveryAttempts: Math.min(DEAD_LETTER_ATTEMPTS.max, Math.max(DEAD_LETTER_ATTEMPTS.min, config.maxDeliveryAttempts)),
+    topic: settings.topic,
+    subscription: settings.subscription,
+    dlqTopic: settings.dlqTopic,
+    maxDeliveryAttempts: Math.min(DEAD_LETTER_ATTEMPTS.max, Math.max(DEAD_LETTER_ATTEMPTS.min, settings.maxDeliveryAttempts)),
     ...DEFAULT_TOPOLOGY,
   };
-}
-
-/**
- * Whether the service should create missing resources: always against the emulator, and in a
- * real project only when `PUBSUB_CREATE_TOPOLOGY=true` (production topology is usually managed
- * by infrastructure code, and creating it needs admin rights the service should not hold).
- */
-export function shouldEnsureTopology(config: Pick<TopologySettings, 'pubsub'>, env: Readonly<Record<string, string | undefined>> = process.env): boolean {
-  return config.pubsub.emulatorHost !== null || env.PUBSUB_CREATE_TOPOLOGY === 'true';
 }
 
 /**

@@ -15,13 +15,12 @@ import {
 } from '../../../streams/sources/pubsub.js';
 import {
   ensureTopology,
-  shouldEnsureTopology,
   topologyOptions,
   TopologyError,
   type TopologyOptions,
 } from '../../../streams/sources/pubsub-topology.js';
 import { loadConfig } from '../../../src/config.js';
-import { pubsubSourceOptions } from '../../../src/registry.js';
+import { pubsubSourceOptions, shouldEnsureTopology, topologySettings } from '../../../src/registry.js';
 import { receiveMessages, uniqueId } from '../../support/pubsub-emulator.js';
 import { withEmulator } from '../../support/pubsub-e2e.js';
 
@@ -488,7 +487,7 @@ test('configuration maps onto the source and topology options', (t) => {
     maxDeliveryAttempts: 2,
   });
   // Pub/Sub refuses a dead-letter policy under 5 attempts
-  t.like(topologyOptions(config), { topic: 'drawing-processing-tasks', subscription: 'workers-a', dlqTopic: 'dead-a', maxDeliveryAttempts: 5 });
+  t.like(topologyOptions(topologySettings(config)), { topic: 'drawing-processing-tasks', subscription: 'workers-a', dlqTopic: 'dead-a', maxDeliveryAttempts: 5 });
   t.false(shouldEnsureTopology(config, {}));
   t.true(shouldEnsureTopology(config, { PUBSUB_CREATE_TOPOLOGY: 'true' }));
   t.true(shouldEnsureTopology(loadConfig({ ...env, PUBSUB_EMULATOR_HOST: '127.0.0.1:8085' }), {}));
