@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { MATCH_FALLBACKS, type MatchFallback } from './domain/match.js';
 import { DEFAULT_MAX_DELIVERY_ATTEMPTS } from './domain/source.js';
 import { DEAD_LETTER_ATTEMPTS, PUBSUB_ID_PATTERN } from './infra/pubsub.js';
+import { BUCKET_NAME_PATTERN } from './infra/storage/names.js';
 
 export const SEED_NAMES = {
   topic: 'drawing-processing-tasks',
@@ -96,7 +97,7 @@ const pubsubName = z
   );
 const bucketName = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/, 'must be a valid bucket name (3 to 63 lowercase letters, digits, - _ .)');
+  .regex(BUCKET_NAME_PATTERN, 'must be a valid bucket name (3 to 63 lowercase letters, digits, - _ .)');
 const datasetName = z.string().regex(/^[A-Za-z0-9_]{1,1024}$/, 'must be letters, digits and underscores');
 const projectName = z
   .string()
