@@ -66,9 +66,9 @@ function directoryProblem(p: string): string | null {
 
 const directoryPath = z
   .string()
-  .refine((p) => !p.includes('\0'), 'must be a path without NUL bytes')
+  // abort: a path with a NUL byte is not looked at on disk.
+  .refine((p) => !p.includes('\0'), { message: 'must be a path without NUL bytes', abort: true })
   .superRefine((p, ctx) => {
-    if (p.includes('\0')) return;
     const problem = directoryProblem(p);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
