@@ -1,6 +1,8 @@
 /**
  * The two registration tables: which source and which sinks `SOURCE` and `SINKS` name. Each entry
  * opens its components from the validated configuration; nothing registers itself by import.
+ * Each component is handed a small options object cut here from the configuration, so no module of
+ * streams/ or sinks/ sees a setting it does not read.
  */
 import path from 'node:path';
 import { PubSub } from '@google-cloud/pubsub';
@@ -12,15 +14,16 @@ import type { InputStore } from '../streams/load/input-store.js';
 import type { ChangePages } from '../sinks/change-pages.js';
 import type { SeriesSource } from './infra/monitoring/encode.js';
 import { openLocalQueue } from '../streams/sources/local-queue.js';
-import { PubSubSource, pubsubSourceOptions } from '../streams/sources/pubsub.js';
+import { PubSubSource, type PubSubSourceOptions } from '../streams/sources/pubsub.js';
 import { PubSubPublisher } from '../streams/sources/pubsub-publisher.js';
-import { ensureTopology, shouldEnsureTopology, topologyOptions } from '../streams/sources/pubsub-topology.js';
+import { ensureTopology, topologyOptions, type TopologySettings } from '../streams/sources/pubsub-topology.js';
 import { LocalChangePages } from '../sinks/local-store/change-pages.js';
 import { DATABASE_FILE } from './infra/sqlite/database.js';
 import { openLocalStore } from '../sinks/local-store/index.js';
 import { localInputStore } from '../streams/load/local-files.js';
-import { createGcpSink } from '../sinks/gcp.js';
-import { openCloudStorageInput } from '../streams/load/cloud-storage.js';
+import { createGcpSink, type GcpSinkSettings } from '../sinks/gcp.js';
+import { openCloudStorageInput, type CloudStorageInputSettings } from '../streams/load/cloud-storage.js';
+import type { AggregationSettings } from '../streams/aggregate/aggregation.js';
 
 export interface SourceParts {
   readonly source: TaskSource;
@@ -67,7 +70,7 @@ export const sourceFactories: Record<Config['source'], Factory<SourceParts>> = {
     // The client reads PUBSUB_EMULATOR_HOST itself; the project id is required by config.
     const pubsub = new PubSub({ projectId: config.projectId ?? undefined });
     if (shouldEnsureTopology(config)) {
-      const { created } = await ensureTopology(pubsub, topologyOptions(config));
+      const { created } = await ensureTopology(pubsub, topologyOptions(topologySettings(config)));
       if (created.length > 0) logger.info({ created }, 'created Pub/Sub topics and subscriptions');
     }
     const source = new PubSubSource(pubsub, pubsubSourceOptions(config, logger));
@@ -100,13 +103,87 @@ export const sinkFactories: Record<Config['sinks'], Factory<SinkParts>> = {
     };
   },
   async gcp(config, logger) {
-    const sink = createGcpSink(config, logger);
+    const sink = createGcpSink(gcpSinkSettings(config), logger);
     return {
       sink,
       store: sink,
-      input: openCloudStorageInput(config),
+      input: openCloudStorageInput(cloudStorageInputSettings(config)),
       close: () => sink.close(),
       attachMetrics: (source) => sink.attachMetrics(source),
     };
   },
 };
+
+/**
+ * The Pub/Sub source's options from the configuration.
+ *
+ * @example
+ * const source = new PubSubSource(new PubSub({ projectId }), pubsubSourceOptions(config, logger));
+ */
+export function pubsubSourceOptions(config: Config, logger?: Logger): PubSubSourceOptions {
+  return {
+    subscription: config.pubsub.subscription,
+    dlqTopic: config.pubsub.dlqTopic,
+    maxMessages: config.pubsub.maxOutstandingMessages,
+    maxBytes: config.pubsub.maxOutstandingBytes,
+    maxLeaseSeconds: config.pubsub.maxLeaseSeconds,
+    watchdogSeconds: config.pubsub.watchdogSeconds,
+    maxDeliveryAttempts: config.maxDeliveryAttempts,
+    ...(logger ? { logger } : {}),
+  };
+}
+
+/**
+ * Whether the service should create missing Pub/Sub resources: always against the emulator, and
+ * in a real project only when `PUBSUB_CREATE_TOPOLOGY=true` (production topology is usually
+ * managed by infrastructure code, and creating it needs admin rights the service should not hold).
+ */
+export function shouldEnsureTopology(config: Config, env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  return config.pubsub.emulatorHost !== null || env.PUBSUB_CREATE_TOPOLOGY === 'true';
+}
+
+/** What the Pub/Sub topology is made from. */
+export function topologySettings(config: Config): TopologySettings {
+  const { topic, subscription, dlqTopic } = config.pubsub;
+  return { topic, subscription, dlqTopic, maxDeliveryAttempts: config.maxDeliveryAttempts };
+}
+
+/** What the GCP sink and its clients read of the configuration. */
+export function gcpSinkSettings(config: Config): GcpSinkSettings {
+  const { gcp } = config;
+  return {
+    projectId: config.projectId,
+    replicaId: config.replicaId,
+    gcp: {
+      dataset: gcp.dataset,
+      bigqueryLocation: gcp.bigqueryLocation,
+      outputBucket: gcp.outputBucket,
+      monitoringIntervalSeconds: gcp.monitoringIntervalSeconds,
+      bigqueryEndpoint: gcp.bigqueryEndpoint,
+      storageEndpoint: gcp.storageEndpoint,
+      monitoringEndpoint: gcp.monitoringEndpoint,
+    },
+  };
+}
+
+/** What the Cloud Storage input store reads of the configuration. */
+export function cloudStorageInputSettings(config: Config): CloudStorageInputSettings {
+  return {
+    projectId: config.projectId,
+    gcp: { storageEndpoint: config.gcp.storageEndpoint, inputBucket: config.gcp.inputBucket },
+    maxVersionBytes: config.maxVersionBytes,
+  };
+}
+
+/** What the aggregation (windows, detectors, rollup flush, restore) reads of the configuration. */
+export function aggregationSettings(config: Config): AggregationSettings {
+  return {
+    replicaId: config.replicaId,
+    retentionHours: config.retentionHours,
+    rollupFlushSeconds: config.rollupFlushSeconds,
+    spikeFactor: config.spikeFactor,
+    delayedUploadSeconds: config.delayedUploadSeconds,
+    leaseSeconds: config.leaseSeconds,
+    pubsub: { maxLeaseSeconds: config.pubsub.maxLeaseSeconds },
+  };
+}

@@ -18,7 +18,7 @@ import { diffPair, estimatedObjects, type DiffRequest } from '../streams/diff/di
 import { Aggregation } from '../streams/aggregate/aggregation.js';
 import { createApp } from './server/app.js';
 import type { ServerDeps } from './server/deps.js';
-import { sourceFactories, sinkFactories, type SourceParts } from './registry.js';
+import { aggregationSettings, sourceFactories, sinkFactories, type SourceParts } from './registry.js';
 import { TIMED_OUT, within } from './timeout.js';
 import { Telemetry } from '../streams/telemetry/telemetry.js';
 import { instrumentSink, instrumentSource } from '../streams/telemetry/instrument.js';
@@ -94,7 +94,7 @@ export async function startService(config: Config, logger: Logger, clock: () => 
   breaker.onChange((status) =>
     telemetry.breakerChanged(status.state, status.state === 'closed' ? 'the sink answers again; the stream resumes' : status.reason, sinkLabel(sinks.sink.name)),
   );
-  const aggregation = new Aggregation(config, { sink, store: sinks.store }, outbox, clock, logger);
+  const aggregation = new Aggregation(aggregationSettings(config), { sink, store: sinks.store }, outbox, clock, logger);
   // The server listens and the pipeline consumes while the windows are restored (a hung store
   // must not hold the probes back); /readyz says "restoring" until it is done. See restore().
   const restoreStarted = performance.now();

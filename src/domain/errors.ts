@@ -31,6 +31,22 @@ export class CodedError<C extends string> extends Error {
   }
 }
 
+/** The codes of OptionError, one per part whose options it checks. */
+export const OPTION_ERROR_CODES = {
+  localQueue: 'invalid_option',
+  topology: 'invalid_topology',
+  pubsubSource: 'invalid_pubsub_source_options',
+} as const;
+export type OptionErrorCode = (typeof OPTION_ERROR_CODES)[keyof typeof OPTION_ERROR_CODES];
+
+/**
+ * A part (the local queue, the Pub/Sub source, the topology) was handed options it cannot work
+ * with: a programming error, since the configuration's own values are checked by its schema.
+ */
+export class OptionError extends CodedError<OptionErrorCode> {
+  override readonly name = 'OptionError';
+}
+
 /** Bad input: never retried, recorded as a data-quality anomaly and dead-lettered. */
 export class MalformedInputError extends Error {
   override readonly name = 'MalformedInputError';

@@ -97,7 +97,9 @@ export function setupTarget(
   config: Config & { readonly projectId: string },
   options: { region: string | null; inputRetentionDays: number; outputRetentionDays: number; namespace: string; notifyEmail?: string | null },
 ): SetupTarget {
-  const pubsub = topologyOptions(config);
+  // The service's topology (src/registry.ts builds the same settings; setup may not import composition).
+  const { topic, subscription, dlqTopic } = config.pubsub;
+  const pubsub = topologyOptions({ topic, subscription, dlqTopic, maxDeliveryAttempts: config.maxDeliveryAttempts });
   return {
     projectId: config.projectId,
     region: options.region,

@@ -3,6 +3,7 @@
  * the seed's `upload_to_cloud_storage` did, for `POST /process {storage_path: "gs://…"}`.
  */
 import type { Storage } from '@google-cloud/storage';
+import { BUCKET_NAME_PATTERN } from '../infra/storage/names.js';
 import type { SimItem } from './scenario.js';
 import { Bounded, fileFate, seedLayoutFolder, SimulateError, SIMULATE_ERROR_CODES, type Target, type TargetReport, type WrittenListener } from './target.js';
 
@@ -11,8 +12,6 @@ export interface GcsLocation {
   /** Object name prefix without leading or trailing slash ('' for the bucket root). */
   readonly prefix: string;
 }
-
-const BUCKET = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
 
 /**
  * Splits `gs://bucket/some/prefix/`.
@@ -23,7 +22,7 @@ const BUCKET = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
  */
 export function parseGcsUri(uri: string): GcsLocation | null {
   const m = /^gs:\/\/([^/]+)(?:\/(.*))?$/.exec(uri);
-  if (!m || !BUCKET.test(m[1]!)) return null;
+  if (!m || !BUCKET_NAME_PATTERN.test(m[1]!)) return null;
   const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
   if (prefix.split('/').some((part) => part === '..' || part === '.')) return null;
   return { bucket: m[1]!, prefix };

@@ -3,7 +3,7 @@
  * emulator and fresh projects work without a separate provisioning step.
  */
 import type { PubSub } from '@google-cloud/pubsub';
-import { CodedError } from '../../src/domain/errors.js';
+import { CodedError, OPTION_ERROR_CODES, OptionError } from '../../src/domain/errors.js';
 import { DEAD_LETTER_ATTEMPTS, PUBSUB_ID_PATTERN } from '../../src/infra/pubsub.js';
 
 export interface TopologyOptions {
@@ -26,7 +26,8 @@ export interface TopologyResult {
   readonly dlqSubscription: string;
 }
 
-export class TopologyError extends CodedError<'invalid_topology' | 'topology_unavailable'> {
+/** A resource could not be created; options Pub/Sub would refuse are an OptionError. */
+export class TopologyError extends CodedError<'topology_unavailable'> {
   override readonly name = 'TopologyError';
 }
 
@@ -40,35 +41,29 @@ export const DEFAULT_TOPOLOGY = {
   maxBackoffSeconds: 600,
 } as const;
 
-/** The configuration's settings the topology is made from. */
+/** What the topology is made from: the three resource ids and the delivery attempts wanted. */
 export interface TopologySettings {
-  readonly pubsub: { readonly topic: string; readonly subscription: string; readonly dlqTopic: string; readonly emulatorHost: string | null };
+  readonly topic: string;
+  readonly subscription: string;
+  readonly dlqTopic: string;
+  /** MAX_DELIVERY_ATTEMPTS, brought into the range a dead-letter policy accepts. */
   readonly maxDeliveryAttempts: number;
 }
 
 /**
- * Topology options from the validated configuration.
+ * Topology options with the service's defaults.
  *
  * @example
- * if (shouldEnsureTopology(config)) await ensureTopology(pubsub, topologyOptions(config));
+ * await ensureTopology(pubsub, topologyOptions({ topic: 't', subscription: 's', dlqTopic: 'd', maxDeliveryAttempts: 5 }));
  */
-export function topologyOptions(config: TopologySettings): TopologyOptions {
+export function topologyOptions(settings: TopologySettings): TopologyOptions {
   return {
-    topic: config.pubsub.topic,
-    subscription: config.pubsub.subscription,
-    dlqTopic: config.pubsub.dlqTopic,
-    maxDeliveryAttempts: Math.min(DEAD_LETTER_ATTEMPTS.max, Math.max(DEAD_LETTER_ATTEMPTS.min, config.maxDeliveryAttempts)),
+    topic: settings.topic,
+    subscription: settings.subscription,
+    dlqTopic: settings.dlqTopic,
+    maxDeliveryAttempts: Math.min(DEAD_LETTER_ATTEMPTS.max, Math.max(DEAD_LETTER_ATTEMPTS.min, settings.maxDeliveryAttempts)),
     ...DEFAULT_TOPOLOGY,
   };
-}
-
-/**
- * Whether the service should create missing resources: always against the emulator, and in a
- * real project only when `PUBSUB_CREATE_TOPOLOGY=true` (production topology is usually managed
- * by infrastructure code, and creating it needs admin rights the service should not hold).
- */
-export function shouldEnsureTopology(config: Pick<TopologySettings, 'pubsub'>, env: Readonly<Record<string, string | undefined>> = process.env): boolean {
-  return config.pubsub.emulatorHost !== null || env.PUBSUB_CREATE_TOPOLOGY === 'true';
 }
 
 /**
@@ -144,5 +139,5 @@ function validate(o: TopologyOptions): void {
   within('minBackoffSeconds', o.minBackoffSeconds, 0, 600);
   within('maxBackoffSeconds', o.maxBackoffSeconds, 0, 600);
   if (o.minBackoffSeconds > o.maxBackoffSeconds) problems.push('minBackoffSeconds must not exceed maxBackoffSeconds');
-  if (problems.length > 0) throw new TopologyError('invalid_topology', `Invalid Pub/Sub topology: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new OptionError(OPTION_ERROR_CODES.topology, `Invalid Pub/Sub topology: ${problems.join('; ')}`);
 }

@@ -4,7 +4,7 @@
  */
 import { Duration, type Message, type PubSub, type Subscription, type SubscriberOptions, type Topic } from '@google-cloud/pubsub';
 import { Observable, Subject } from 'rxjs';
-import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
+import { ERROR_CODES, OPTION_ERROR_CODES, OptionError, TransientError } from '../../src/domain/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { TIMED_OUT, within } from '../../src/timeout.js';
 import { DEFAULT_MAX_DELIVERY_ATTEMPTS, type DeadLetterReason, type Delivery, type TaskSource } from '../../src/domain/source.js';
@@ -48,38 +48,6 @@ const MAX_ACK_DEADLINE_SECONDS = 600;
 const CLOSE_WAIT_MS = 3_000;
 const GRPC_OK = 0;
 const GRPC_DEADLINE_EXCEEDED = 4;
-
-/** The configuration's settings the source's options are made from. */
-export interface PubSubSourceSettings {
-  readonly pubsub: {
-    readonly subscription: string;
-    readonly dlqTopic: string;
-    readonly maxOutstandingMessages: number;
-    readonly maxOutstandingBytes: number;
-    readonly maxLeaseSeconds: number;
-    readonly watchdogSeconds: number;
-  };
-  readonly maxDeliveryAttempts: number;
-}
-
-/**
- * The source options from the validated configuration.
- *
- * @example
- * const source = new PubSubSource(new PubSub({ projectId }), pubsubSourceOptions(config, logger));
- */
-export function pubsubSourceOptions(config: PubSubSourceSettings, logger?: Logger): PubSubSourceOptions {
-  return {
-    subscription: config.pubsub.subscription,
-    dlqTopic: config.pubsub.dlqTopic,
-    maxMessages: config.pubsub.maxOutstandingMessages,
-    maxBytes: config.pubsub.maxOutstandingBytes,
-    maxLeaseSeconds: config.pubsub.maxLeaseSeconds,
-    watchdogSeconds: config.pubsub.watchdogSeconds,
-    maxDeliveryAttempts: config.maxDeliveryAttempts,
-    ...(logger ? { logger } : {}),
-  };
-}
 
 /**
  * Reads tasks from a Pub/Sub subscription by streaming pull.
@@ -372,11 +340,6 @@ export class PubSubSource implements TaskSource {
   }
 }
 
-export class PubSubSourceConfigError extends Error {
-  override readonly name = 'PubSubSourceConfigError';
-  readonly code = 'invalid_pubsub_source_options' as const;
-}
-
 function validate(options: PubSubSourceOptions): void {
   const problems: string[] = [];
   const positive = (name: keyof PubSubSourceOptions, value: number | undefined): void => {
@@ -390,5 +353,5 @@ function validate(options: PubSubSourceOptions): void {
   if (!(options.watchdogSeconds > 0)) problems.push(`watchdogSeconds must be positive, got ${options.watchdogSeconds}`);
   positive('maxDeliveryAttempts', options.maxDeliveryAttempts);
   positive('maxStreams', options.maxStreams);
-  if (problems.length > 0) throw new PubSubSourceConfigError(`Invalid Pub/Sub source options: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new OptionError(OPTION_ERROR_CODES.pubsubSource, `Invalid Pub/Sub source options: ${problems.join('; ')}`);
 }

@@ -11,6 +11,7 @@ import type { Message, PubSub } from '@google-cloud/pubsub';
 import { loadConfig, type Config } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { startService } from '../../src/service.js';
+import { topologySettings } from '../../src/registry.js';
 import { runSimulation } from '../../src/simulate/run.js';
 import { pubsubTarget } from '../../src/simulate/target-pubsub.js';
 import { ensureTopology, topologyOptions } from '../../streams/sources/pubsub-topology.js';
@@ -101,7 +102,7 @@ async function oneRun(emulator: RunningEmulator, client: PubSub, run: number, op
       LOG_LEVEL: 'silent',
     });
     // given one topic with two subscriptions alike: the service's and the bare loop's
-    const topology = topologyOptions(config);
+    const topology = topologyOptions(topologySettings(config));
     await ensureTopology(client, topology);
     const bareSubscription = uniqueId('bench-bare');
     await client.topic(topology.topic).createSubscription(bareSubscription, {

@@ -1,16 +1,15 @@
 /**
- * What the local queue is opened with, checked once at open, and the one error its misuse raises.
+ * What the local queue is opened with, checked once at open, and the error its misuse raises.
  */
 import type { Logger } from '../../../src/log.js';
-import { CodedError } from '../../../src/domain/errors.js';
+import { CodedError, OPTION_ERROR_CODES, OptionError } from '../../../src/domain/errors.js';
 
 export const LOCAL_QUEUE_ERROR_CODES = {
-  invalidOption: 'invalid_option',
   alreadyConsuming: 'already_consuming',
 } as const;
 export type LocalQueueErrorCode = (typeof LOCAL_QUEUE_ERROR_CODES)[keyof typeof LOCAL_QUEUE_ERROR_CODES];
 
-/** Misuse of the queue (a bad option, a second consumer), as opposed to a failing database. */
+/** Misuse of the queue (a second consumer), as opposed to a failing database; a bad option is an OptionError. */
 export class LocalQueueError extends CodedError<LocalQueueErrorCode> {
   override readonly name = 'LocalQueueError';
 }
@@ -40,21 +39,21 @@ export interface LocalQueueOptions {
 
 export function positiveInt(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) {
-    throw new LocalQueueError(LOCAL_QUEUE_ERROR_CODES.invalidOption, `Expected ${name} to be a whole number from 1 and up, got ${value}`);
+    throw new OptionError(OPTION_ERROR_CODES.localQueue, `Expected ${name} to be a whole number from 1 and up, got ${value}`);
   }
   return value;
 }
 
 export function positiveNumber(name: string, value: number): number {
   if (!Number.isFinite(value) || value <= 0) {
-    throw new LocalQueueError(LOCAL_QUEUE_ERROR_CODES.invalidOption, `Expected ${name} to be a number above 0, got ${value}`);
+    throw new OptionError(OPTION_ERROR_CODES.localQueue, `Expected ${name} to be a number above 0, got ${value}`);
   }
   return value;
 }
 
 export function nonNegative(name: string, value: number): number {
   if (!Number.isFinite(value) || value < 0) {
-    throw new LocalQueueError(LOCAL_QUEUE_ERROR_CODES.invalidOption, `Expected ${name} to be a number from 0 and up, got ${value}`);
+    throw new OptionError(OPTION_ERROR_CODES.localQueue, `Expected ${name} to be a number from 0 and up, got ${value}`);
   }
   return value;
 }

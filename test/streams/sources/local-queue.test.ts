@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import type { Observable, Subscription } from 'rxjs';
-import { TransientError } from '../../../src/domain/errors.js';
+import { OptionError, TransientError } from '../../../src/domain/errors.js';
 import { DATABASE_FILE } from '../../../src/infra/sqlite/database.js';
 import {
   LocalQueueError,
@@ -527,7 +527,7 @@ test('bad options are refused with a clear error', async (t) => {
   ] as const) {
     const valid: LocalQueueOptions = { dataDir, maxOutstanding: 1, leaseSeconds: 1 };
     const err = t.throws(() => openLocalQueue({ ...valid, ...options }), {
-      instanceOf: LocalQueueError,
+      instanceOf: OptionError,
       message: pattern,
     });
     t.is(err?.code, 'invalid_option');

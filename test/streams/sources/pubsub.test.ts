@@ -6,23 +6,21 @@ import anyTest from 'ava';
 import type { PubSub } from '@google-cloud/pubsub';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import type { Delivery } from '../../../src/domain/source.js';
-import { TransientError } from '../../../src/domain/errors.js';
+import { OptionError, TransientError } from '../../../src/domain/errors.js';
 import {
   PubSubSource,
-  PubSubSourceConfigError,
   deadLetterAttributes,
-  pubsubSourceOptions,
   truncateUtf8,
   type PubSubSourceOptions,
 } from '../../../streams/sources/pubsub.js';
 import {
   ensureTopology,
-  shouldEnsureTopology,
   topologyOptions,
   TopologyError,
   type TopologyOptions,
 } from '../../../streams/sources/pubsub-topology.js';
 import { loadConfig } from '../../../src/config.js';
+import { pubsubSourceOptions, shouldEnsureTopology, topologySettings } from '../../../src/registry.js';
 import { receiveMessages, uniqueId } from '../../support/pubsub-emulator.js';
 import { withEmulator } from '../../support/pubsub-e2e.js';
 
@@ -419,7 +417,7 @@ test('ensureTopology rejects options Pub/Sub would refuse, naming each problem',
       minBackoffSeconds: 60,
       maxBackoffSeconds: 10,
     }),
-    { instanceOf: TopologyError },
+    { instanceOf: OptionError },
   );
   t.is(err?.code, 'invalid_topology');
   for (const fragment of ['topic is not a valid', 'dlqTopic must differ', 'maxDeliveryAttempts', 'ackDeadlineSeconds', 'minBackoffSeconds must not exceed']) {
@@ -434,7 +432,7 @@ test('bad source options are refused with every problem named', (t) => {
         { subscription: () => t.fail(), topic: () => t.fail() } as never,
         { subscription: '', dlqTopic: 'dlq', maxMessages: 0, maxBytes: 1.5, maxLeaseSeconds: 60, watchdogSeconds: 0, maxStreams: 0 },
       ),
-    { instanceOf: PubSubSourceConfigError },
+    { instanceOf: OptionError },
   );
   t.is(err?.code, 'invalid_pubsub_source_options');
   for (const name of ['subscription', 'maxMessages', 'maxBytes', 'watchdogSeconds', 'maxStreams']) t.true(err!.message.includes(name));
@@ -489,7 +487,7 @@ test('configuration maps onto the source and topology options', (t) => {
     maxDeliveryAttempts: 2,
   });
   // Pub/Sub refuses a dead-letter policy under 5 attempts
-  t.like(topologyOptions(config), { topic: 'drawing-processing-tasks', subscription: 'workers-a', dlqTopic: 'dead-a', maxDeliveryAttempts: 5 });
+  t.like(topologyOptions(topologySettings(config)), { topic: 'drawing-processing-tasks', subscription: 'workers-a', dlqTopic: 'dead-a', maxDeliveryAttempts: 5 });
   t.false(shouldEnsureTopology(config, {}));
   t.true(shouldEnsureTopology(config, { PUBSUB_CREATE_TOPOLOGY: 'true' }));
   t.true(shouldEnsureTopology(loadConfig({ ...env, PUBSUB_EMULATOR_HOST: '127.0.0.1:8085' }), {}));
