@@ -558,9 +558,11 @@ test('another process holding the write lock: publish waits for it without block
   await new Promise((resolve) => setTimeout(resolve, 600));
   clearInterval(ticker);
 
-  // then neither has happened yet, and the event loop kept ticking (no 5 s synchronous busy wait)
+  // then neither has happened yet, and the event loop kept ticking: no synchronous busy wait for
+  // SQLite's 5 s timeout (the bound leaves room for a shared machine's hiccups, measured up to
+  // 620 ms under load; the stall itself is measured in the bench's stall row)
   t.false(published);
-  t.true(Math.max(...ticks) < 300, `longest event-loop gap ${Math.round(Math.max(...ticks))} ms`);
+  t.true(Math.max(...ticks) < 1_500, `longest event-loop gap ${Math.round(Math.max(...ticks))} ms`);
 
   // and once the lock is released, the publish lands and the ack is recorded: task 1 is gone,
   // task 2 is delivered, and task 1 is never delivered again
