@@ -77,9 +77,8 @@ function staleCompiledTests() {
 /**
  * The files that take longest (CPU seconds each, alone, with temporary folders in memory:
  * listing-sizes ~24, whose tests run serially, gcp ~12, render ~8, hostile and fuzz ~5). Started
- * first, so no long file
- * begins as the last short ones end; the rest keep ava's order. Only a schedule: a name missing
- * here costs time, never a test.
+ * first, so no long file begins as the last short ones end; the rest keep ava's order. Only a
+ * schedule: a name missing here costs time, never a test.
  */
 const SLOWEST_FIRST = [
   'test/streams/load/listing-sizes.test.ts',
