@@ -12,8 +12,11 @@ import { findForbiddenImport, importsOf, type ImportStep } from './support/impor
 import { REPO_ROOT } from './support/in-process.js';
 
 interface UnitConfig {
-  readonly default: { readonly files: readonly string[] };
+  readonly default: { readonly files: readonly string[]; readonly workerThreads: boolean };
+  readonly UNIT_GLOBS: readonly string[];
   readonly NOT_UNIT: Readonly<Record<string, string>>;
+  readonly OWN_PROCESS: Readonly<Record<string, string>>;
+  readonly compiled: (source: string) => string;
 }
 
 const support = (file: string) => path.join(REPO_ROOT, 'test/support', file);
@@ -51,12 +54,11 @@ async function unitConfig(): Promise<UnitConfig> {
   return (await import(pathToFileURL(path.join(REPO_ROOT, 'ava.unit.config.js')).href)) as UnitConfig;
 }
 
-/** The test files ava selects with the config's `files`: any pattern, and no `!` pattern. */
+/** The test sources the tier selects: any of its globs, and not in NOT_UNIT. */
 async function unitTier(): Promise<string[]> {
-  const { files } = (await unitConfig()).default;
-  const include = files.filter((g) => !g.startsWith('!')).map(globToRegExp);
-  const exclude = files.filter((g) => g.startsWith('!')).map((g) => globToRegExp(g.slice(1)));
-  return allTests().filter((f) => include.some((r) => r.test(f)) && !exclude.some((r) => r.test(f)));
+  const { UNIT_GLOBS, NOT_UNIT } = await unitConfig();
+  const include = UNIT_GLOBS.map(globToRegExp);
+  return allTests().filter((f) => include.some((r) => r.test(f)) && !(f in NOT_UNIT));
 }
 
 const chainText = (chain: readonly ImportStep[]) => chain.map((s) => `${path.relative(REPO_ROOT, s.file)} imports ${s.specifier}`).join(', which ');
@@ -86,6 +88,36 @@ test("the unit tier's exclusions name test files that exist, each with its reaso
     t.true(existsSync(path.join(REPO_ROOT, file)), `${file} does not exist`);
     t.regex(reason, /\w/, file);
   }
+});
+
+test('ava runs the compiled form of exactly those sources, in worker threads or, for OWN_PROCESS, in a process each, and no compiled test whose source is gone', async (t) => {
+  const { default: config, UNIT_GLOBS, NOT_UNIT, OWN_PROCESS, compiled } = await unitConfig();
+  t.is(compiled('test/streams/pipeline.marble.test.ts'), 'dist/test/streams/pipeline.marble.test.js');
+  const apart = [...Object.keys(NOT_UNIT), ...Object.keys(OWN_PROCESS)];
+  const stale = config.files.slice(UNIT_GLOBS.length + apart.length);
+  t.deepEqual(config.files, [...UNIT_GLOBS.map(compiled), ...apart.map((f) => `!${compiled(f)}`), ...stale]);
+  for (const negated of stale) {
+    t.regex(negated, /^!dist\/test\/.+\.test\.js$/);
+    t.false(existsSync(path.join(REPO_ROOT, negated.slice('!dist/'.length).replace(/\.js$/, '.ts'))), `${negated} has its source`);
+  }
+  t.true(config.workerThreads);
+
+  const unit = new Set(await unitTier());
+  for (const [file, reason] of Object.entries(OWN_PROCESS)) {
+    t.true(unit.has(file), `${file} is in OWN_PROCESS but not in the tier`);
+    t.regex(reason, /\w/, file);
+  }
+  const own = (await import(pathToFileURL(path.join(REPO_ROOT, 'ava.unit-process.config.js')).href)) as UnitConfig;
+  t.deepEqual(own.default.files, Object.keys(OWN_PROCESS).map(compiled));
+  t.false(own.default.workerThreads);
+});
+
+test('a compiled test left in dist/test after its source is deleted is negated in the config', async (t) => {
+  const probe = `test/tiers-stale-probe-${process.pid}-${Date.now()}.test.js`;
+  writeFileSync(path.join(REPO_ROOT, 'dist', probe), '');
+  t.teardown(() => rmSync(path.join(REPO_ROOT, 'dist', probe), { force: true }));
+  const fresh = (await import(`${pathToFileURL(path.join(REPO_ROOT, 'ava.unit.config.js')).href}?probe=${Date.now()}`)) as UnitConfig;
+  t.true(fresh.default.files.includes(`!dist/${probe}`));
 });
 
 test('the import walk rejects a child process two imports away, through a re-export or a dynamic import, and ignores one named in a comment', (t) => {

@@ -4,7 +4,9 @@
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { DEAD_LETTER_OPERATOR_CALLS, DEAD_LETTER_OPERATOR_GRANTS, ROLE_PERMISSIONS } from '../../src/setup/permissions.js';
+import { REPO_ROOT } from '../support/in-process.js';
 
 type Grant = (typeof DEAD_LETTER_OPERATOR_GRANTS)[number];
 type Call = (typeof DEAD_LETTER_OPERATOR_CALLS)[number];
@@ -20,7 +22,7 @@ test('the operator grants cover every call dead-letters makes, and each grant is
 });
 
 test('the README names each operator grant on its resource', (t) => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
   const resource = { dlqSubscription: 'subscription `<PUBSUB_DLQ_TOPIC>-sub`', tasksTopic: 'topic `PUBSUB_TOPIC`' } as const;
   for (const grant of DEAD_LETTER_OPERATOR_GRANTS) t.true(readme.includes(`\`${grant.role}\` on ${resource[grant.on]}`), `${grant.role} on ${resource[grant.on]}`);
 });

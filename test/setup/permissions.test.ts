@@ -7,6 +7,7 @@
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import {
   ACCEPTED_EXTRAS,
   iamTable,
@@ -17,6 +18,7 @@ import {
   type Grant,
   type ServiceCall,
 } from '../../src/setup/permissions.js';
+import { REPO_ROOT } from '../support/in-process.js';
 
 const covers = (grants: readonly Grant[], call: ServiceCall) =>
   grants.some((g) => g.on === call.on && (ROLE_PERMISSIONS[g.role] as readonly string[]).includes(call.permission));
@@ -69,6 +71,6 @@ test("the Pub/Sub service agent gets publish on the dead-letter topic and consum
 });
 
 test("the README's IAM table is the one rendered from the grants", (t) => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
   t.true(readme.includes(iamTable()), `README.md should contain:\n${iamTable()}`);
 });
