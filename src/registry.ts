@@ -5,7 +5,6 @@
  * streams/ or sinks/ sees a setting it does not read.
  */
 import path from 'node:path';
-import { PubSub } from '@google-cloud/pubsub';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import type { TaskPublisher, TaskSource } from './domain/source.js';
@@ -14,15 +13,14 @@ import type { InputStore } from '../streams/load/input-store.js';
 import type { ChangePages } from '../sinks/change-pages.js';
 import type { SeriesSource } from './infra/monitoring/encode.js';
 import { openLocalQueue } from '../streams/sources/local-queue.js';
-import { PubSubSource, type PubSubSourceOptions } from '../streams/sources/pubsub.js';
-import { PubSubPublisher } from '../streams/sources/pubsub-publisher.js';
-import { ensureTopology, topologyOptions, type TopologySettings } from '../streams/sources/pubsub-topology.js';
+import type { PubSubSourceOptions } from '../streams/sources/pubsub.js';
+import type { TopologySettings } from '../streams/sources/pubsub-topology.js';
 import { LocalChangePages } from '../sinks/local-store/change-pages.js';
 import { DATABASE_FILE } from './infra/sqlite/database.js';
 import { openLocalStore } from '../sinks/local-store/index.js';
 import { localInputStore } from '../streams/load/local-files.js';
-import { createGcpSink, type GcpSinkSettings } from '../sinks/gcp.js';
-import { openCloudStorageInput, type CloudStorageInputSettings } from '../streams/load/cloud-storage.js';
+import type { GcpSinkSettings } from '../sinks/gcp.js';
+import type { CloudStorageInputSettings } from '../streams/load/cloud-storage.js';
 import type { AggregationSettings } from '../streams/aggregate/aggregation.js';
 
 export interface SourceParts {
@@ -67,6 +65,14 @@ export const sourceFactories: Record<Config['source'], Factory<SourceParts>> = {
   },
 
   async pubsub(config, logger) {
+    // Google's client libraries are loaded only by the parts that use them: the embedded default
+    // (and every test of it) starts without paying for them.
+    const [{ PubSub }, { PubSubSource }, { PubSubPublisher }, { ensureTopology, topologyOptions }] = await Promise.all([
+      import('@google-cloud/pubsub'),
+      import('../streams/sources/pubsub.js'),
+      import('../streams/sources/pubsub-publisher.js'),
+      import('../streams/sources/pubsub-topology.js'),
+    ]);
     // The client reads PUBSUB_EMULATOR_HOST itself; the project id is required by config.
     const pubsub = new PubSub({ projectId: config.projectId ?? undefined });
     if (shouldEnsureTopology(config)) {
@@ -103,6 +109,7 @@ export const sinkFactories: Record<Config['sinks'], Factory<SinkParts>> = {
     };
   },
   async gcp(config, logger) {
+    const [{ createGcpSink }, { openCloudStorageInput }] = await Promise.all([import('../sinks/gcp.js'), import('../streams/load/cloud-storage.js')]);
     const sink = createGcpSink(gcpSinkSettings(config), logger);
     return {
       sink,

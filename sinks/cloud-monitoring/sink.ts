@@ -8,7 +8,7 @@ import type { MetricServiceClient, protos } from '@google-cloud/monitoring';
 import type { Logger } from '../../src/log.js';
 import type { SinkBatch } from '../../src/domain/sink.js';
 import { MetricTotals, type TotalsSnapshot } from '../../src/infra/monitoring/accumulate.js';
-import { MAX_SERIES_PER_REQUEST, MIN_POINT_SPACING_MS } from '../../src/infra/monitoring/config.js';
+import { MAX_SERIES_PER_REQUEST, MIN_POINT_SPACING_MS } from '../../src/infra/monitoring/metrics.js';
 import { encodeTimeSeries, metricDescriptors } from '../../src/infra/monitoring/encode.js';
 import type { MonitoredResource } from '../../src/infra/monitoring/resource.js';
 import type { SeriesSource } from '../../src/infra/monitoring/encode.js';

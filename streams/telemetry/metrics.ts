@@ -4,7 +4,7 @@
  * Prometheus names and the checks on the dashboard and alert files all read this table, so a
  * metric cannot be watched by a policy without being written.
  */
-import { METRIC_PREFIX } from '../../src/infra/monitoring/config.js';
+import { METRIC_PREFIX } from '../../src/infra/monitoring/metrics.js';
 
 export type MetricKind = 'CUMULATIVE' | 'GAUGE';
 export type MetricValueType = 'INT64' | 'DOUBLE' | 'DISTRIBUTION';

@@ -5,7 +5,7 @@
  * sink latency is a histogram observed as writes happen.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { LATENCY_BUCKETS } from '../../src/infra/monitoring/config.js';
+import { LATENCY_BUCKETS } from '../../src/infra/monitoring/metrics.js';
 import { BREAKER_STATES } from './metrics.js';
 import { TELEMETRY_METRICS as M, prometheusName, type TelemetryMetric } from './metrics.js';
 import type { Telemetry, TelemetrySnapshot } from './telemetry.js';

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config.js';
 import { createBigQueryClient, isPlaintextLoopback, LOOPBACK_ACCESS_TOKEN } from '../../sinks/bigquery/config.js';
 import { createMonitoringClient, isLoopbackHost } from '../../src/infra/monitoring/config.js';
-import { METRICS } from '../../src/infra/monitoring/config.js';
+import { METRICS } from '../../src/infra/monitoring/metrics.js';
 import { startFakeMonitoring } from '../support/fake-monitoring.js';
 import { startFakeBigQuery } from '../support/fake-bigquery.js';
 import { FAKE_TOKEN } from '../support/fake-google-auth.js';

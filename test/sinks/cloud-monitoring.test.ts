@@ -1,7 +1,7 @@
 import test from 'ava';
 import { silentLogger } from '../../src/log.js';
 import { bucketIndex, Distribution, MetricTotals } from '../../src/infra/monitoring/accumulate.js';
-import { LATENCY_BUCKETS, METRICS } from '../../src/infra/monitoring/config.js';
+import { LATENCY_BUCKETS, METRICS } from '../../src/infra/monitoring/metrics.js';
 import { encodeTimeSeries, metricDescriptors, toTimestamp } from '../../src/infra/monitoring/encode.js';
 import { detectResource } from '../../src/infra/monitoring/resource.js';
 import { CloudMonitoringSink } from '../../sinks/cloud-monitoring/sink.js';

@@ -3,7 +3,7 @@ import { loadConfig } from '../../src/config.js';
 import { TransientError } from '../../src/domain/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { createBigQueryClient } from '../../sinks/bigquery/config.js';
-import { METRICS } from '../../src/infra/monitoring/config.js';
+import { METRICS } from '../../src/infra/monitoring/metrics.js';
 import { createStorageClient } from '../../src/infra/storage/client.js';
 import { createGcpSink, type GcpSink } from '../../sinks/gcp.js';
 import { startFakeBigQuery } from '../support/fake-bigquery.js';

@@ -3,7 +3,7 @@
  * Monitoring point reports. Pure and clock-free, so what a point will say is easy to test.
  */
 import { ANOMALY_TYPES, type AnomalyType, type ChangeCounts } from '../../domain/types.js';
-import { LATENCY_BUCKETS } from './config.js';
+import { LATENCY_BUCKETS } from './metrics.js';
 
 export interface ExponentialBuckets {
   readonly numFiniteBuckets: number;

@@ -1,40 +1,11 @@
 /**
- * The Cloud Monitoring sink's fixed choices: metric names, the latency bucket layout every
- * replica shares (so Monitoring can add distributions across replicas and compute percentiles),
- * API limits, and how the client is built from the validated configuration.
+ * How the Cloud Monitoring client is built from the validated configuration (the metric names and
+ * limits, which need no client, are in metrics.ts).
  */
 import { MetricServiceClient } from '@google-cloud/monitoring';
 // The transport the Monitoring client itself loads (a dependency of @google-cloud/monitoring):
 // channel credentials must come from that very gRPC module.
 import { grpc } from 'google-gax';
-
-export const METRIC_PREFIX = 'custom.googleapis.com/buildtrace/';
-
-export const METRICS = {
-  pairsProcessed: `${METRIC_PREFIX}pairs_processed`,
-  changes: `${METRIC_PREFIX}changes`,
-  anomalies: `${METRIC_PREFIX}anomalies`,
-  deadLettered: `${METRIC_PREFIX}dead_lettered`,
-  processingLatency: `${METRIC_PREFIX}processing_latency`,
-  endToEndLatency: `${METRIC_PREFIX}end_to_end_latency`,
-} as const;
-
-/**
- * Latency buckets in ms, identical on every replica and never to be changed in place (a new
- * layout needs a new metric name): bucket 0 is < 1 ms, bucket i covers [1.4^(i−1), 1.4^i) ms,
- * the last finite one ends near 11.7 minutes, then the overflow bucket.
- */
-export const LATENCY_BUCKETS = {
-  numFiniteBuckets: 40,
-  growthFactor: 1.4,
-  scale: 1,
-} as const;
-
-/** CreateTimeSeries accepts at most 200 time series per request (API limit). */
-export const MAX_SERIES_PER_REQUEST = 200;
-
-/** Cloud Monitoring accepts at most one point per time series every 5 seconds (API limit). */
-export const MIN_POINT_SPACING_MS = 5_000;
 
 /** The bearer token a loopback endpoint is offered instead of credentials (it checks none). */
 export const LOOPBACK_ACCESS_TOKEN = 'buildtrace-loopback';

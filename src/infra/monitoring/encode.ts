@@ -5,7 +5,7 @@
 import type { protos } from '@google-cloud/monitoring';
 import { ANOMALY_TYPES } from '../../domain/types.js';
 import { CHANGE_KINDS, DEAD_LETTER_REASONS, type DistributionSnapshot, type TotalsSnapshot } from './accumulate.js';
-import { LATENCY_BUCKETS, METRICS } from './config.js';
+import { LATENCY_BUCKETS, METRICS } from './metrics.js';
 import type { MonitoredResource } from './resource.js';
 
 type MetricDescriptor = protos.google.api.IMetricDescriptor;
