@@ -7,6 +7,7 @@
  * has on the port it listens on, and the pods' environment yields the `k8s_container` metric
  * resource. The Cloud Run service is held to the same checks.
  */
+import { variablesSchema } from '../../src/config.js';
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,7 +45,7 @@ const one = (objects: Obj[], kind: string) => {
 
 const source = (file: string) => readFileSync(path.join(root, file), 'utf8');
 /** Variables `loadConfig` reads, and the ones `detectResource` reads for the monitored resource. */
-const CONFIG_VARS = new Set([...source('src/config.ts').matchAll(/\b(?:read|opt)\(\s*'([A-Z0-9_]+)'/g)].map((m) => m[1]!));
+const CONFIG_VARS = new Set(Object.keys(variablesSchema.shape));
 const RESOURCE_VARS = new Set([...source('src/infra/monitoring/resource.ts').matchAll(/env\.([A-Z0-9_]+)/g)].map((m) => m[1]!));
 /** GET routes the server has. */
 const GET_ROUTES = new Set(
