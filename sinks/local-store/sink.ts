@@ -9,6 +9,7 @@ import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type {
   DrawingCursor,
+  HourlyCounts,
   DrawingSummary,
   HourlyOutcome,
   JobRecord,
@@ -54,17 +55,8 @@ interface DrawingRow {
   readonly modified_count: number;
 }
 
-interface HourlyCountsRow {
-  readonly hour: string;
-  readonly pairs: number;
-  readonly added: number;
-  readonly removed: number;
-  readonly moved: number;
-  readonly modified: number;
-  readonly renamed: number;
-  readonly failed: number;
-  readonly malformed: number;
-}
+/** One hour's counts summed in SQL: the count columns of a rollup row. */
+type HourlyCountsRow = { readonly hour: string } & Pick<RollupRow, keyof HourlyCounts>;
 
 interface HourlyBucketRow {
   readonly hour: string;
