@@ -9,12 +9,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inlineTaskJson } from '../../src/simulate/inline-task.js';
 import { scenarioItems } from '../../src/simulate/scenario.js';
+import { freePort } from '../support/in-process.js';
 import { siblingScript } from './measure.js';
 import type { BenchLine } from './table.js';
 
@@ -41,16 +41,6 @@ function mainScript(): string[] {
   const file = fileURLToPath(new URL(`../../src/main.${ts ? 'ts' : 'js'}`, import.meta.url));
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
   return [...profile, ...(ts ? ['--import', 'tsx'] : []), file];
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('no free port');
-  return address.port;
 }
 
 export interface Running {

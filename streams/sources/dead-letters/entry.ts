@@ -3,6 +3,7 @@
  * Pub/Sub dead-letter subscription or the local `dead_letters` table), and the contract both
  * readers meet, so the command prints and counts the same way for either.
  */
+import { CodedError } from '../../../src/domain/errors.js';
 
 /** One dead letter as an operator reads it: who the task is and why it was given up on. */
 export interface DeadLetterEntry {
@@ -49,15 +50,8 @@ export const DEAD_LETTER_ACCESS_CODES = {
 export type DeadLetterAccessCode = (typeof DEAD_LETTER_ACCESS_CODES)[keyof typeof DEAD_LETTER_ACCESS_CODES];
 
 /** The environment, not the command line, is wrong: no emulator, no subscription, no database. */
-export class DeadLetterAccessError extends Error {
+export class DeadLetterAccessError extends CodedError<DeadLetterAccessCode> {
   override readonly name = 'DeadLetterAccessError';
-  constructor(
-    readonly code: DeadLetterAccessCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** Reason code of a message Pub/Sub or the local queue gave up on after its delivery attempts. */
