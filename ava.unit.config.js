@@ -48,17 +48,6 @@ export const NOT_UNIT = {
   'test/streams/sources/pubsub.test.ts': 'starts the Pub/Sub emulator',
 };
 
-/**
- * Tests of the tier that must not share ava's process with the others, and why: ava.unit.config.js
- * runs everything else in worker threads of one process, and ava.unit-process.config.js runs
- * these in a process each, right after.
- */
-export const OWN_PROCESS = {
-  'test/sinks/local-change-pages.test.ts':
-    'terminates a SQLite reader thread mid-statement; better-sqlite3 can then abort the whole process ' +
-    '(FATAL ERROR: v8::ToLocalChecked Empty MaybeLocal), which in a worker thread ends every other test file too',
-};
-
 /** `test/a/b.test.ts` as the file tsc compiles it to, `dist/test/a/b.test.js` (globs too). */
 export const compiled = (source) => `dist/${source.replace(/\.ts$/, '.js')}`;
 
@@ -112,7 +101,6 @@ export default {
   files: [
     ...UNIT_GLOBS.map(compiled),
     ...Object.keys(NOT_UNIT).map((file) => `!${compiled(file)}`),
-    ...Object.keys(OWN_PROCESS).map((file) => `!${compiled(file)}`),
     ...staleCompiledTests().map((file) => `!${file}`),
   ],
   sortTestFiles: (a, b) => rank(a) - rank(b) || a.localeCompare(b),

@@ -15,7 +15,6 @@ interface UnitConfig {
   readonly default: { readonly files: readonly string[]; readonly workerThreads: boolean };
   readonly UNIT_GLOBS: readonly string[];
   readonly NOT_UNIT: Readonly<Record<string, string>>;
-  readonly OWN_PROCESS: Readonly<Record<string, string>>;
   readonly compiled: (source: string) => string;
 }
 
@@ -90,10 +89,10 @@ test("the unit tier's exclusions name test files that exist, each with its reaso
   }
 });
 
-test('ava runs the compiled form of exactly those sources, in worker threads or, for OWN_PROCESS, in a process each, and no compiled test whose source is gone', async (t) => {
-  const { default: config, UNIT_GLOBS, NOT_UNIT, OWN_PROCESS, compiled } = await unitConfig();
+test('ava runs the compiled form of exactly those sources, in worker threads, and no compiled test whose source is gone', async (t) => {
+  const { default: config, UNIT_GLOBS, NOT_UNIT, compiled } = await unitConfig();
   t.is(compiled('test/streams/pipeline.marble.test.ts'), 'dist/test/streams/pipeline.marble.test.js');
-  const apart = [...Object.keys(NOT_UNIT), ...Object.keys(OWN_PROCESS)];
+  const apart = Object.keys(NOT_UNIT);
   const stale = config.files.slice(UNIT_GLOBS.length + apart.length);
   t.deepEqual(config.files, [...UNIT_GLOBS.map(compiled), ...apart.map((f) => `!${compiled(f)}`), ...stale]);
   for (const negated of stale) {
@@ -101,15 +100,6 @@ test('ava runs the compiled form of exactly those sources, in worker threads or,
     t.false(existsSync(path.join(REPO_ROOT, negated.slice('!dist/'.length).replace(/\.js$/, '.ts'))), `${negated} has its source`);
   }
   t.true(config.workerThreads);
-
-  const unit = new Set(await unitTier());
-  for (const [file, reason] of Object.entries(OWN_PROCESS)) {
-    t.true(unit.has(file), `${file} is in OWN_PROCESS but not in the tier`);
-    t.regex(reason, /\w/, file);
-  }
-  const own = (await import(pathToFileURL(path.join(REPO_ROOT, 'ava.unit-process.config.js')).href)) as UnitConfig;
-  t.deepEqual(own.default.files, Object.keys(OWN_PROCESS).map(compiled));
-  t.false(own.default.workerThreads);
 });
 
 test('a compiled test left in dist/test after its source is deleted is negated in the config', async (t) => {

@@ -26,6 +26,9 @@ export type PagesRequest =
   | { readonly id: number; readonly op: 'items'; readonly drawingId: string; readonly ref: string; readonly kind: ChangeKind; readonly offset: number; readonly limit: number }
   | { readonly id: number; readonly op: 'summaries'; readonly drawingId: string; readonly limit: number };
 
+/** Sent once the thread is given up: it answers nothing more and ends. */
+export type RetireRequest = { readonly op: 'retire' };
+
 export type PagesReply = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly message: string };
 
 type HeadColumns = Omit<ChangeHead, 'ref' | 'counts'> & { readonly task_key: string };
@@ -38,7 +41,7 @@ type HeadRow = HeadColumns & {
   readonly ambiguous_count: number | null;
 };
 
-const { file } = workerData as { file: string };
+const { file, retired } = workerData as { file: string; retired: Int32Array };
 const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5_000 });
 // Only the key, from the (drawing_id, created_at) index: the row itself is read once per result.
 const newestKey = db.prepare<[string], string>(
@@ -136,7 +139,19 @@ function buffersOf(value: unknown): ArrayBuffer[] {
   return all.map((i) => i.json.buffer as ArrayBuffer);
 }
 
-parentPort?.on('message', (request: PagesRequest) => {
+/** Ends the thread from inside, between statements: the thread is never terminated mid-call. */
+function retire(): void {
+  cached = null;
+  db.close();
+  parentPort?.close();
+}
+
+parentPort?.on('message', (request: PagesRequest | RetireRequest) => {
+  // Requests queued before the thread was given up have been failed already: skip them.
+  if (request.op === 'retire' || Atomics.load(retired, 0) === 1) {
+    if (db.open) retire();
+    return;
+  }
   let reply: PagesReply;
   try {
     reply = { id: request.id, ok: true, value: answer(request) };

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ERROR_CODES, TransientError } from '../../src/domain/errors.js';
 import type { ChangeHead, ChangeKind, ChangePages, ItemsPage, LatestPage } from '../change-pages.js';
-import type { PagesReply, PagesRequest } from './change-pages-worker.js';
+import type { PagesReply, PagesRequest, RetireRequest } from './change-pages-worker.js';
 
 /** Under tsx (tests) the sources are `.ts`; in the build they are `.js` (as in the diff pool). */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -26,24 +26,42 @@ type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 export const PAGE_READ_DEADLINE_MS = 9_000;
 /** Reads waiting for the reader at most; more are refused at once (503) instead of queueing. */
 export const MAX_WAITING_PAGE_READS = 64;
+/** Given-up reader threads still finishing their statement at most; past it reads are refused. */
+export const MAX_RETIRING_READERS = 2;
+/**
+ * How long `close()` waits for reader threads to finish their statement before terminating them.
+ * A statement ends within the busy timeout (5 s) plus one result's parse, so this is only reached
+ * by a thread that is truly stuck.
+ */
+const CLOSE_GRACE_MS = 15_000;
 
 export interface LocalChangePagesOptions {
   /** @default PAGE_READ_DEADLINE_MS */
   readonly deadlineMs?: number;
   /** @default MAX_WAITING_PAGE_READS */
   readonly maxWaiting?: number;
+  /** @default MAX_RETIRING_READERS */
+  readonly maxRetiring?: number;
 }
 
 interface Reader {
   readonly worker: Worker;
   readonly pending: Map<number, Pending>;
+  /** Shared with the thread: 1 once the reader is given up, so it skips whatever is queued. */
+  readonly retired: Int32Array;
+  readonly exited: Promise<void>;
 }
 
 /**
  * The reader thread answers one request at a time, so a read stuck in it (a long busy wait on a
  * locked file, a huge result) would hold every request behind it. Each read therefore has a
- * deadline: past it the read fails, the thread is terminated with everything queued on it, and
- * the next read starts a fresh one; and no more than `maxWaiting` reads ever wait at once.
+ * deadline: past it the read fails with everything queued on that thread, the thread is retired
+ * and the next read starts a fresh one; no more than `maxWaiting` reads ever wait at once, and
+ * no more than `maxRetiring` retired threads ever run at once.
+ *
+ * A retired thread is never terminated: it finishes the SQLite call it is in and then ends by
+ * itself. `Worker.terminate()` during a better-sqlite3 call that then throws (SQLITE_BUSY after
+ * the busy wait) aborts the whole process (FATAL ERROR: v8::ToLocalChecked Empty MaybeLocal).
  *
  * @example
  * const pages = new LocalChangePages(path.join(dataDir, DATABASE_FILE));
@@ -51,9 +69,11 @@ interface Reader {
  */
 export class LocalChangePages implements ChangePages {
   private reader: Reader | null = null;
+  private readonly retiring = new Set<Reader>();
   private nextId = 1;
   private readonly deadlineMs: number;
   private readonly maxWaiting: number;
+  private readonly maxRetiring: number;
   /** Reader threads replaced after a read ran past its deadline (for tests and logs). */
   recycled = 0;
 
@@ -63,6 +83,7 @@ export class LocalChangePages implements ChangePages {
   ) {
     this.deadlineMs = options.deadlineMs ?? PAGE_READ_DEADLINE_MS;
     this.maxWaiting = options.maxWaiting ?? MAX_WAITING_PAGE_READS;
+    this.maxRetiring = options.maxRetiring ?? MAX_RETIRING_READERS;
   }
 
   latest(drawingId: string, perKind: number): Promise<LatestPage | null> {
@@ -82,15 +103,34 @@ export class LocalChangePages implements ChangePages {
     return this.reader?.pending.size ?? 0;
   }
 
+  /** Retired reader threads that have not ended yet. */
+  get retiringThreads(): number {
+    return this.retiring.size;
+  }
+
+  /** Retires the reader and waits for every thread to end (terminating one stuck past the grace). */
   async close(): Promise<void> {
     const reader = this.reader;
     this.reader = null;
-    if (reader) await reader.worker.terminate();
+    if (reader) this.retire(reader, 'the result store is closing');
+    const threads = [...this.retiring];
+    let grace: NodeJS.Timeout | undefined;
+    const stuck = new Promise<'stuck'>((resolve) => (grace = setTimeout(() => resolve('stuck'), CLOSE_GRACE_MS)));
+    const ended = await Promise.race([Promise.all(threads.map((r) => r.exited)), stuck]);
+    clearTimeout(grace);
+    // The last resort of a shutdown: terminating may abort the process (see above), waiting
+    // forever would hang it.
+    if (ended === 'stuck') await Promise.all(threads.map((r) => r.worker.terminate()));
   }
 
   private ask(request: WithoutId<PagesRequest>): Promise<unknown> {
     if (this.waiting >= this.maxWaiting) {
       return Promise.reject(new TransientError(ERROR_CODES.sinkUnavailable, `the result store is busy: ${this.maxWaiting} reads are waiting already`));
+    }
+    if (!this.reader && this.retiring.size >= this.maxRetiring) {
+      return Promise.reject(
+        new TransientError(ERROR_CODES.sinkUnavailable, `the result store is busy: ${this.retiring.size} reads past their deadline are still running`),
+      );
     }
     const reader = this.started();
     const id = this.nextId++;
@@ -109,20 +149,29 @@ export class LocalChangePages implements ChangePages {
     });
   }
 
-  /** Fails every read queued on `reader` and terminates its thread; the next read starts another. */
+  /** Fails every read queued on `reader` and retires its thread; the next read starts another. */
   private recycle(reader: Reader, why: string): void {
-    if (this.reader === reader) this.reader = null;
     this.recycled += 1;
+    this.retire(reader, why);
+  }
+
+  private retire(reader: Reader, why: string): void {
+    if (this.reader === reader) this.reader = null;
     failAll(reader, why);
-    void reader.worker.terminate();
+    Atomics.store(reader.retired, 0, 1);
+    reader.worker.postMessage({ op: 'retire' } satisfies RetireRequest);
+    this.retiring.add(reader);
   }
 
   /** Started on first use, and again after a crash, so a service that never pages holds no thread. */
   private started(): Reader {
     if (this.reader) return this.reader;
-    const worker = new Worker(workerEntry(), { workerData: { file: this.file } });
+    const retired = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(workerEntry(), { workerData: { file: this.file, retired } });
     worker.unref();
-    const reader: Reader = { worker, pending: new Map() };
+    // Not events.once: it rejects on the 'error' a thread emits when its start-up statement throws.
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    const reader: Reader = { worker, pending: new Map(), retired, exited };
     worker.on('message', (reply: PagesReply) => {
       const waiting = reader.pending.get(reply.id);
       if (!waiting) return;
@@ -135,7 +184,10 @@ export class LocalChangePages implements ChangePages {
       failAll(reader, why);
     };
     worker.on('error', (err) => fail(`the result reader failed: ${err.message}`));
-    worker.on('exit', () => fail('the result reader stopped'));
+    worker.on('exit', () => {
+      this.retiring.delete(reader);
+      fail('the result reader stopped');
+    });
     this.reader = reader;
     return reader;
   }

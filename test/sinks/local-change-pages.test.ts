@@ -2,19 +2,23 @@
  * The embedded store's page reader under a file it cannot read (another process holds an
  * exclusive lock): each read fails at its deadline instead of queueing behind the stuck one, the
  * stuck reader thread is replaced, and reads beyond a bound are refused at once, so reads
- * abandoned during the lock never pile up.
+ * abandoned during the lock never pile up. The stuck thread is never terminated: a thread
+ * terminated inside a better-sqlite3 call that then throws aborts the whole process, which this
+ * test did (in its own process, then) until the thread was left to end by itself.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import test from 'ava';
+import { setTimeout } from 'node:timers/promises';
+import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import { TransientError } from '../../src/domain/errors.js';
 import { DATABASE_FILE, openLocalStore } from '../../sinks/local-store/index.js';
 import { LocalChangePages } from '../../sinks/local-store/change-pages.js';
 import { result } from '../support/sink-compliance.js';
 
-test('reads of a locked file fail at their deadline, the reader is replaced, excess reads are refused at once, and reading resumes after', async (t) => {
+/** A store with one result of drawing D1, whose file another connection holds exclusively. */
+async function lockedStore(t: ExecutionContext): Promise<{ file: string; blocker: Database.Database }> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'buildtrace-pages-'));
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
   const store = openLocalStore({ dataDir });
@@ -29,8 +33,12 @@ test('reads of a locked file fail at their deadline, the reader is replaced, exc
   blocker.exec('BEGIN EXCLUSIVE');
   blocker.exec("INSERT INTO jobs (job_id, tasks_created, created_at) VALUES ('lock', 0, '2026-01-01T00:00:00.000Z')");
   t.teardown(() => blocker.open && blocker.close());
+  return { file, blocker };
+}
 
-  const pages = new LocalChangePages(file, { deadlineMs: 3_000, maxWaiting: 8 });
+test('reads of a locked file fail at their deadline, the reader is replaced, excess reads are refused at once, and reading resumes after', async (t) => {
+  const { file, blocker } = await lockedStore(t);
+  const pages = new LocalChangePages(file, { deadlineMs: 3_000, maxWaiting: 8, maxRetiring: 1 });
   t.teardown(() => pages.close());
 
   const reads = Array.from({ length: 20 }, () => pages.latest('D1', 10));
@@ -42,8 +50,34 @@ test('reads of a locked file fail at their deadline, the reader is replaced, exc
   t.is(pages.recycled, 1, 'the stuck reader was replaced once');
   t.is(pages.waiting, 0);
 
+  // the stuck thread is still in its busy wait: with one such thread allowed, reads are refused
+  t.is(pages.retiringThreads, 1);
+  const refused = await pages.latest('D1', 10).then(
+    () => 'answered',
+    (err: Error) => err.message,
+  );
+  t.regex(refused, /busy: 1 reads past their deadline are still running/);
+  // ...until its busy wait ends (SQLITE_BUSY at 5 s) and the thread ends by itself
+  while (pages.retiringThreads > 0) await setTimeout(50);
+  t.is(pages.waiting, 0);
+
   blocker.exec('ROLLBACK');
   blocker.close();
   // a fresh reader answers (the stuck one ends when its busy wait does)
   t.is((await pages.latest('D1', 10))?.head.drawing_id, 'D1');
+});
+
+test('close() during a read stuck on a locked file fails the read at once and waits for the thread to end by itself', async (t) => {
+  const { file } = await lockedStore(t);
+  const pages = new LocalChangePages(file);
+  const read = pages.latest('D1', 10).then(
+    () => 'answered',
+    (err: Error) => err.message,
+  );
+  await setTimeout(300); // the thread is in its busy wait
+  const closed = pages.close();
+  t.is(await read, 'the result store is closing');
+  t.is(pages.retiringThreads, 1, 'the thread is left to finish its statement');
+  await closed;
+  t.is(pages.retiringThreads, 0, 'close() returned once the thread had ended');
 });
