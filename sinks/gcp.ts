@@ -41,6 +41,8 @@ import type { DrawingCursor, DrawingSummary, JobRecord, HourlyOutcome, JobStatus
 export interface GcpClients {
   readonly bigquery: BigQueryClient;
   readonly storage: { bucket(name: string): BucketClient };
+  /** For reads of result objects, whose retries end at the read's deadline; else `storage`. */
+  readonly resultReads?: { bucket(name: string): BucketClient };
   readonly monitoring: MonitoringClient & { close?(): Promise<void> };
 }
 
@@ -89,7 +91,7 @@ export class GcpSink implements ResultSink, ResultStore {
       logger,
       location: options.location ?? config.gcp.bigqueryLocation,
     });
-    const outputBucket = clients.storage.bucket(config.gcp.outputBucket);
+    const resultObjects = (clients.resultReads ?? clients.storage).bucket(config.gcp.outputBucket);
     // A result too large for one row is kept whole in its result object, which the freshness
     // sink creates for every result anyway; its row points there.
     const wholeResultUri = (r: ResultRecord) => `gs://${config.gcp.outputBucket}/${resultObjectName(r)}`;
@@ -98,7 +100,7 @@ export class GcpSink implements ResultSink, ResultStore {
       writer,
       projectId,
       datasetId: config.gcp.dataset,
-      readObject: (uri) => readResultObject(outputBucket, config.gcp.outputBucket, uri),
+      readObject: (uri) => readResultObject(resultObjects, config.gcp.outputBucket, uri),
     });
     this.monitoring = new CloudMonitoringSink({
       client: clients.monitoring,
@@ -115,7 +117,7 @@ export class GcpSink implements ResultSink, ResultStore {
     this.parts = {
       records: new BigQueryRecords({ writer, logger, wholeResultUri }),
       freshness: new CloudStorageMarkers({
-        bucket: outputBucket,
+        bucket: clients.storage.bucket(config.gcp.outputBucket),
         logger,
         ...(options.markerConcurrency ? { concurrency: options.markerConcurrency } : {}),
       }),
@@ -310,6 +312,7 @@ export function createGcpSink(config: GcpSinkSettings, logger: Logger, clients: 
     {
       bigquery: clients.bigquery ?? createBigQueryClient(config),
       storage: clients.storage ?? createStorageClient(config),
+      resultReads: clients.resultReads ?? clients.storage ?? createStorageClient(config, { retryForMs: QUERY_DEADLINE_MS }),
       monitoring,
     },
     clients.monitoring ? null : (monitoring as { close(): Promise<void> }),
