@@ -15,8 +15,8 @@ import { DelayDetector } from '../detect/delay.js';
 
 type RestorableStore = ResultStore & Required<Pick<ResultStore, 'samples' | 'hourlyOutcomes'>>;
 
-/** How long to wait before trying a failed restore again. */
-const RESTORE_RETRY_MS = 5_000;
+/** How long to wait before trying a failed restore again (unless `restoreRetryMs` says). */
+export const RESTORE_RETRY_MS = 5_000;
 /** Bound on rememberRecent's set: memory stays bounded whatever the traffic before a crash. */
 const MAX_REMEMBERED_KEYS = 200_000;
 /** How often the queue depth is sampled for the backlog detector. */
@@ -71,6 +71,7 @@ export class Aggregation implements CommitObserver {
     private readonly outbox: AnomalyOutbox,
     private readonly clock: () => number,
     private readonly logger: Logger,
+    private readonly restoreRetryMs: number = RESTORE_RETRY_MS,
   ) {
     this.windows = new HourlyWindows({ retentionHours: config.retentionHours, clock });
     this.spikes = new SpikeDetector({ clock, factor: config.spikeFactor });
@@ -136,7 +137,7 @@ export class Aggregation implements CommitObserver {
         this.logger.warn({ err: this.restoreError }, 'windows could not be restored yet; retrying in the background');
         if (this.stopped) return;
         await new Promise<void>((resolve) => {
-          const retry = setTimeout(resolve, RESTORE_RETRY_MS);
+          const retry = setTimeout(resolve, this.restoreRetryMs);
           retry.unref();
           this.wakeRestore = () => {
             clearTimeout(retry);

@@ -151,7 +151,8 @@ test('a restore that fails half-way leaves nothing behind: its retry counts each
   const { dataDir, store } = await storedHistory(t);
   const flaky = gated(store, 5);
   flaky.release();
-  const aggregation = new Aggregation(loadConfig({ DATA_DIR: dataDir, REPLICA_ID: 'r1' }), { sink: store, store: flaky.store }, new AnomalyOutbox(), () => T0, silentLogger);
+  // retried after 1 s rather than 5 s: long enough to look at the state between the tries
+  const aggregation = new Aggregation(loadConfig({ DATA_DIR: dataDir, REPLICA_ID: 'r1' }), { sink: store, store: flaky.store }, new AnomalyOutbox(), () => T0, silentLogger, 1_000);
   t.teardown(() => aggregation.close());
   const restoring = aggregation.restore();
   await new Promise((resolve) => setTimeout(resolve, 200));
