@@ -99,15 +99,7 @@ export async function startFakeMonitoring(options: FakeMonitoringOptions = {}): 
   const notificationChannels = new Map<string, Message>();
   let nextId = 1;
 
-  const definition = protoLoader.fromJSON(require('@google-cloud/monitoring/build/protos/protos.json'), {
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: false,
-    oneofs: true,
-  });
-  const loaded = grpc.loadPackageDefinition(definition) as any;
-  const service = loaded.google.monitoring.v3.MetricService.service as grpc.ServiceDefinition;
+  const { service, dashboardService, alertService, channelService } = serviceDefinitions();
 
   function intercept(method: string, call: grpc.ServerUnaryCall<Message, Message>): void {
     calls.push({ method, request: call.request, metadata: call.metadata.getMap() });
@@ -229,16 +221,6 @@ export async function startFakeMonitoring(options: FakeMonitoringOptions = {}): 
     series.set(key, entry);
   }
 
-  const dashboardDefinition = protoLoader.fromJSON(require('@google-cloud/monitoring-dashboards/build/protos/protos.json'), {
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: false,
-    oneofs: true,
-  });
-  const dashboardService = (grpc.loadPackageDefinition(dashboardDefinition) as any).google.monitoring.dashboard.v1.DashboardsService
-    .service as grpc.ServiceDefinition;
-
   /** Checks the routing header the client must send (`<field>=<value>`), records the call. */
   function routed(method: string, field: string, value: (r: Message) => string, handle: (r: Message) => Message): grpc.handleUnaryCall<Message, Message> {
     return (call, callback) => {
@@ -303,7 +285,6 @@ export async function startFakeMonitoring(options: FakeMonitoringOptions = {}): 
     }),
     ListDashboards: routed('ListDashboards', 'parent', (r) => r.parent, () => ({ dashboards: [...dashboards.values()] })),
   });
-  const alertService = loaded.google.monitoring.v3.AlertPolicyService.service as grpc.ServiceDefinition;
   server.addService(alertService, {
     ListAlertPolicies: routed('ListAlertPolicies', 'name', (r) => r.name, () => ({ alertPolicies: [...alertPolicies.values()] })),
     GetAlertPolicy: routed('GetAlertPolicy', 'name', (r) => r.name, (r) => alertPolicies.get(r.name) ?? (() => { throw notFound(r.name); })()),
@@ -321,7 +302,6 @@ export async function startFakeMonitoring(options: FakeMonitoringOptions = {}): 
       return stored;
     }),
   });
-  const channelService = loaded.google.monitoring.v3.NotificationChannelService.service as grpc.ServiceDefinition;
   server.addService(channelService, {
     ListNotificationChannels: routed('ListNotificationChannels', 'name', (r) => r.name, () => ({ notificationChannels: [...notificationChannels.values()] })),
     CreateNotificationChannel: routed('CreateNotificationChannel', 'name', (r) => r.name, (r) => {
@@ -388,6 +368,33 @@ export async function startFakeMonitoring(options: FakeMonitoringOptions = {}): 
       server.forceShutdown();
     },
   };
+}
+
+/** How the fake decodes requests, as proto-loader gives them. */
+const DECODING = { keepCase: false, longs: String, enums: String, defaults: false, oneofs: true } as const;
+
+type Services = Record<'service' | 'dashboardService' | 'alertService' | 'channelService', grpc.ServiceDefinition>;
+
+let definitions: Services | null = null;
+
+/**
+ * The two services' definitions, built once per thread from the clients' own protos: building
+ * them from those large JSON files took more CPU than most tests using the fake.
+ */
+function serviceDefinitions(): Services {
+  if (definitions) return definitions;
+  const metrics = grpc.loadPackageDefinition(protoLoader.fromJSON(require('@google-cloud/monitoring/build/protos/protos.json'), DECODING)) as any;
+  const dashboards = grpc.loadPackageDefinition(
+    protoLoader.fromJSON(require('@google-cloud/monitoring-dashboards/build/protos/protos.json'), DECODING),
+  ) as any;
+  const v3 = metrics.google.monitoring.v3;
+  definitions = {
+    service: v3.MetricService.service,
+    dashboardService: dashboards.google.monitoring.dashboard.v1.DashboardsService.service,
+    alertService: v3.AlertPolicyService.service,
+    channelService: v3.NotificationChannelService.service,
+  };
+  return definitions;
 }
 
 /** Identity of a series: metric type and labels, resource type and labels. */
