@@ -16,7 +16,7 @@ import { DelayDetector } from '../detect/delay.js';
 type RestorableStore = ResultStore & Required<Pick<ResultStore, 'samples' | 'hourlyOutcomes'>>;
 
 /** How long to wait before trying a failed restore again (unless `restoreRetryMs` says). */
-export const RESTORE_RETRY_MS = 5_000;
+const RESTORE_RETRY_MS = 5_000;
 /** Bound on rememberRecent's set: memory stays bounded whatever the traffic before a crash. */
 const MAX_REMEMBERED_KEYS = 200_000;
 /** How often the queue depth is sampled for the backlog detector. */

@@ -15,8 +15,9 @@ export interface StorageClientSettings {
 /** What a client is for, where it differs from the default. */
 export interface StorageClientOptions {
   /**
-   * The client's own retries stop this long after a call's first request. For reads with a deadline: a read given up at its deadline would
-   * otherwise go on retrying in the background for another 15 s or so.
+   * The client's own retries stop this long after a call's first request. For reads with a
+   * deadline: a read given up at its deadline would otherwise go on retrying in the background
+   * for another 15 s or so.
    */
   readonly retryForMs?: number;
 }
