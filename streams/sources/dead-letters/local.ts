@@ -17,48 +17,23 @@ import {
   type DeadLetterOutcome,
   type DeadLetterQueue,
 } from './entry.js';
+import { parseAttributes, prepareReplayStatements, type ReplayRow, type ReplayStatements } from '../local-queue/statements.js';
 
 /** Rows moved per transaction: bounds memory and how long the write lock is held. */
 const REPLAY_BATCH = 200;
 /** The command may wait for a running service's write lock; it blocks nothing else. */
 const BUSY_TIMEOUT_MS = 10_000;
 
-interface Row {
-  readonly message_id: string;
-  readonly data: Buffer;
-  readonly attributes: string;
-  readonly reason_code: string;
-  readonly reason_message: string;
-}
-
-function prepareStatements(db: Db) {
-  return {
-    // Oldest first, so `list --limit N` shows the N that `replay --limit N` moves.
-    oldest: db.prepare<[number], Row>(
-      `SELECT message_id, data, attributes, reason_code, reason_message FROM dead_letters
-       ORDER BY created_at, rowid LIMIT ?`,
-    ),
-    // A message still in the queue (its ack was lost after it was dead-lettered) is left as it is.
-    enqueue: db.prepare<[{ id: string; now: number }]>(
-      `INSERT OR IGNORE INTO queue (message_id, data, attributes, published_at, attempts, visible_at)
-       SELECT message_id, data, attributes, @now, 0, @now FROM dead_letters WHERE message_id = @id`,
-    ),
-    removeQueued: db.prepare<[{ id: string }]>(
-      `DELETE FROM dead_letters WHERE message_id = @id AND EXISTS (SELECT 1 FROM queue WHERE message_id = @id)`,
-    ),
-  };
-}
-
 export class LocalDeadLetters implements DeadLetterQueue {
   readonly description: string;
-  private readonly s: ReturnType<typeof prepareStatements>;
+  private readonly s: ReplayStatements;
 
   private constructor(
     private readonly db: Db,
     file: string,
   ) {
     this.description = `local queue ${file}`;
-    this.s = prepareStatements(db);
+    this.s = prepareReplayStatements(db);
   }
 
   /**
@@ -113,10 +88,10 @@ export class LocalDeadLetters implements DeadLetterQueue {
   }
 
   /** One transaction: each row enters the queue and leaves the dead letters together, or neither. */
-  private replayBatch(limit: number): Row[] {
+  private replayBatch(limit: number): ReplayRow[] {
     return this.db.transaction(() => {
       const now = Date.now();
-      const moved: Row[] = [];
+      const moved: ReplayRow[] = [];
       for (const row of this.s.oldest.all(limit)) {
         this.s.enqueue.run({ id: row.message_id, now });
         if (this.s.removeQueued.run({ id: row.message_id }).changes === 1) moved.push(row);
@@ -126,19 +101,6 @@ export class LocalDeadLetters implements DeadLetterQueue {
   }
 }
 
-function describe(row: Row) {
+function describe(row: ReplayRow) {
   return describeDeadLetter(row.data, parseAttributes(row.attributes), { code: row.reason_code, message: row.reason_message });
-}
-
-function parseAttributes(json: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  try {
-    const parsed: unknown = JSON.parse(json);
-    if (parsed && typeof parsed === 'object') {
-      for (const [k, v] of Object.entries(parsed)) if (typeof v === 'string') out[k] = v;
-    }
-  } catch {
-    // A row written by hand with broken attributes still lists, by its body.
-  }
-  return out;
 }

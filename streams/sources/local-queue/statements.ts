@@ -1,6 +1,7 @@
 /**
- * The local queue's rows and every SQL statement it runs on them, prepared once per connection.
- * Tables: `queue` (one row per unacked message, with its lease) and `dead_letters`.
+ * The local queue's rows and every SQL statement run on them, prepared once per connection: the
+ * queue's own, and the dead-letter replay's. Tables: `queue` (one row per unacked message, with
+ * its lease) and `dead_letters`.
  */
 import type { Db } from '../../../src/infra/sqlite/database.js';
 
@@ -95,10 +96,44 @@ export function prepareStatements(db: Db) {
   };
 }
 
-/** A row's `attributes` column: a JSON object of strings (anything else in it is dropped). */
+export type ReplayStatements = ReturnType<typeof prepareReplayStatements>;
+export type ReplayRow = Pick<DeadLetterRow, 'message_id' | 'data' | 'attributes' | 'reason_code' | 'reason_message'>;
+
+/**
+ * What `buildtrace dead-letters` runs on its own connection, beside a running service: read the
+ * dead letters, and move one back into the queue as a fresh message under its message id.
+ */
+export function prepareReplayStatements(db: Db) {
+  return {
+    // Oldest first, so `list --limit N` shows the N that `replay --limit N` moves.
+    oldest: db.prepare<[number], ReplayRow>(
+      `SELECT message_id, data, attributes, reason_code, reason_message FROM dead_letters
+       ORDER BY created_at, rowid LIMIT ?`,
+    ),
+    // A message still in the queue (its ack was lost after it was dead-lettered) is left as it is.
+    enqueue: db.prepare<[{ id: string; now: number }]>(
+      `INSERT OR IGNORE INTO queue (message_id, data, attributes, published_at, attempts, visible_at)
+       SELECT message_id, data, attributes, @now, 0, @now FROM dead_letters WHERE message_id = @id`,
+    ),
+    removeQueued: db.prepare<[{ id: string }]>(
+      `DELETE FROM dead_letters WHERE message_id = @id AND EXISTS (SELECT 1 FROM queue WHERE message_id = @id)`,
+    ),
+  };
+}
+
+/**
+ * A row's `attributes` column: a JSON object of strings. Anything else in it is dropped, and a
+ * column that is not JSON at all (a row written by hand) reads as no attributes, so the message
+ * is still delivered, listed and replayed by its body.
+ */
 export function parseAttributes(json: string): Record<string, string> {
-  const parsed: unknown = JSON.parse(json);
   const out: Record<string, string> = {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    return out;
+  }
   if (parsed && typeof parsed === 'object') {
     for (const [k, v] of Object.entries(parsed)) if (typeof v === 'string') out[k] = v;
   }

@@ -6,6 +6,7 @@
 import test from 'ava';
 import { describeDeadLetter } from '../../../streams/sources/dead-letters/entry.js';
 import { replayAttributes } from '../../../streams/sources/dead-letters/pubsub.js';
+import { parseAttributes } from '../../../streams/sources/local-queue/statements.js';
 
 const body = (o: unknown) => Buffer.from(JSON.stringify(o));
 
@@ -53,4 +54,11 @@ test('a replay keeps the original attributes and drops what dead-lettering added
     CloudPubSubDeadLetterSourceTopicPublishTime: '2026-01-01T00:00:00Z',
   };
   t.deepEqual(replayAttributes(attributes, 'dlq-sub/42'), { task_id: 'j:0', job_id: 'j', drawing_id: 'D1', source: 'uploader', replayed_from: 'dlq-sub/42' });
+});
+
+test("a queue row's attributes: strings kept, anything else dropped, and a column that is not JSON reads as none", (t) => {
+  t.deepEqual(parseAttributes('{"task_id":"j:1","attempt":2,"nested":{"a":"b"},"drawing_id":"D1"}'), { task_id: 'j:1', drawing_id: 'D1' });
+  t.deepEqual(parseAttributes('{not json'), {});
+  t.deepEqual(parseAttributes('null'), {});
+  t.deepEqual(parseAttributes('"a string"'), {});
 });
