@@ -4,8 +4,8 @@
  */
 import type { Storage } from '@google-cloud/storage';
 import { BUCKET_NAME_PATTERN } from '../infra/storage/names.js';
-import type { SimItem } from './scenario.js';
-import { Bounded, fileFate, seedLayoutFolder, SimulateError, SIMULATE_ERROR_CODES, type Target, type TargetReport, type WrittenListener } from './target.js';
+import { SimulateError, SIMULATE_ERROR_CODES, type Target } from './target.js';
+import { folderTarget, type FolderTargetOptions } from './target-folders.js';
 
 export interface GcsLocation {
   readonly bucket: string;
@@ -28,13 +28,9 @@ export function parseGcsUri(uri: string): GcsLocation | null {
   return { bucket: m[1]!, prefix };
 }
 
-export interface GcsTargetOptions {
+export interface GcsTargetOptions extends FolderTargetOptions {
   readonly location: GcsLocation;
   readonly storage: Pick<Storage, 'bucket'>;
-  readonly revisions: number;
-  /** Uploads at once. @default 16 */
-  readonly concurrency?: number;
-  readonly onWritten?: WrittenListener;
 }
 
 /**
@@ -47,56 +43,25 @@ export interface GcsTargetOptions {
 export function gcsTarget(options: GcsTargetOptions): Target {
   const { bucket: bucketName, prefix } = options.location;
   const bucket = options.storage.bucket(bucketName);
-  const bounded = new Bounded(options.concurrency ?? 16);
-  const prefixes = new Set<string>();
-  let written = 0;
-  let bytes = 0;
   const join = (...parts: string[]) => parts.filter((p) => p !== '').join('/');
-
-  const put = async (name: string, text: string): Promise<void> => {
-    try {
-      await bucket.file(name).save(text, { resumable: false, contentType: 'application/json' });
-    } catch (err) {
-      throw new SimulateError(
-        SIMULATE_ERROR_CODES.targetUnavailable,
-        `cannot upload gs://${bucketName}/${name}: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-  };
-
-  return {
-    name: 'gcs',
-    fate: fileFate,
-    async write(item: SimItem) {
-      const layout = seedLayoutFolder(item, options.revisions);
-      prefixes.add(layout.prefix);
-      const folder = join(prefix, layout.folder);
-      await bounded.run(async () => {
-        let size = 0;
-        for (const [file, text] of [['version_a.json', item.a], ['version_b.json', item.b]] as const) {
-          if (text === null) continue;
-          await put(`${folder}/${file}`, text);
-          size += Buffer.byteLength(text);
+  return folderTarget(
+    {
+      name: 'gcs',
+      async put(folder, file, text) {
+        const name = `${join(prefix, folder)}/${file}`;
+        try {
+          await bucket.file(name).save(text, { resumable: false, contentType: 'application/json' });
+        } catch (err) {
+          throw new SimulateError(
+            SIMULATE_ERROR_CODES.targetUnavailable,
+            `cannot upload gs://${bucketName}/${name}: ${(err as Error).message}`,
+            { cause: err },
+          );
         }
-        written += 1;
-        bytes += size;
-        options.onWritten?.(1, size);
-      });
+      },
+      storagePath: (p) => `gs://${bucketName}/${join(prefix, p)}${join(prefix, p) ? '/' : ''}`,
+      description: `gs://${bucketName}/${prefix}${prefix ? '/' : ''}`,
     },
-    async finish(): Promise<TargetReport> {
-      await bounded.drain();
-      return {
-        written,
-        refused: 0,
-        unexpectedlyAccepted: 0,
-        bytes,
-        storagePaths: [...prefixes].sort().map((p) => `gs://${bucketName}/${join(prefix, p)}${join(prefix, p) ? '/' : ''}`),
-        description: `gs://${bucketName}/${prefix}${prefix ? '/' : ''}`,
-      };
-    },
-    async close() {
-      await bounded.drain().catch(() => undefined);
-    },
-  };
+    options,
+  );
 }
