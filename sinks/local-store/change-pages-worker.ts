@@ -42,28 +42,54 @@ type HeadRow = HeadColumns & {
 };
 
 const { file, retired } = workerData as { file: string; retired: Int32Array };
-const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5_000 });
-// Only the key, from the (drawing_id, created_at) index: the row itself is read once per result.
-const newestKey = db.prepare<[string], string>(
-  `SELECT task_key FROM change_results WHERE drawing_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`,
-).pluck();
-// History heads take their counts from processing_metrics (written in the same transaction), so no
-// JSON column is parsed; renamed and ambiguous are NULL where geometry matching did not run.
-const heads = db.prepare<[string, number], HeadRow>(
-  `SELECT c.task_key, c.drawing_id, c.job_id, c.summary, c.processing_time_ms, c.created_at,
-     coalesce(m.added_count, json_array_length(c.added)) AS added_count,
-     coalesce(m.removed_count, json_array_length(c.removed)) AS removed_count,
-     coalesce(m.moved_count, json_array_length(c.moved)) AS moved_count,
-     coalesce(m.modified_count, json_array_length(c.modified)) AS modified_count,
-     CASE WHEN c.renamed IS NULL THEN NULL ELSE coalesce(m.renamed_count, json_array_length(c.renamed)) END AS renamed_count,
-     json_array_length(c.ambiguous) AS ambiguous_count
-   FROM change_results c LEFT JOIN processing_metrics m ON m.task_key = c.task_key AND m.status = 'completed'
-   WHERE c.drawing_id = ? ORDER BY c.created_at DESC, c.rowid DESC LIMIT ?`,
-);
-const whole = db.prepare<[string], HeadColumns & Record<ChangeKind, string | null>>(
-  `SELECT task_key, drawing_id, job_id, summary, processing_time_ms, created_at, added, removed, moved, modified, renamed, ambiguous
-   FROM change_results WHERE task_key = ?`,
-);
+
+/** How long a read waits in all for a lock another connection holds. */
+const BUSY_TIMEOUT_MS = 5_000;
+/**
+ * How long one SQLite call waits for it: the wait is taken in slices, checking between them
+ * whether the thread was given up, so a retired thread is never long inside a native call (where
+ * a process exit that terminates the thread can abort the whole process).
+ */
+const BUSY_SLICE_MS = 250;
+
+/** Runs `call`, again while the file is locked, until BUSY_TIMEOUT_MS or the thread is given up. */
+function patiently<T>(call: () => T): T {
+  const started = Date.now();
+  for (;;) {
+    try {
+      return call();
+    } catch (err) {
+      const busy = (err as { code?: unknown }).code === 'SQLITE_BUSY';
+      if (!busy || Atomics.load(retired, 0) === 1 || Date.now() - started >= BUSY_TIMEOUT_MS) throw err;
+    }
+  }
+}
+
+const db = new Database(file, { readonly: true, fileMustExist: true, timeout: BUSY_SLICE_MS });
+// Preparing reads the schema, which waits for a lock like any read.
+const { newestKey, heads, whole } = patiently(() => ({
+  // Only the key, from the (drawing_id, created_at) index: the row itself is read once per result.
+  newestKey: db
+    .prepare<[string], string>(`SELECT task_key FROM change_results WHERE drawing_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`)
+    .pluck(),
+  // History heads take their counts from processing_metrics (written in the same transaction), so
+  // no JSON column is parsed; renamed and ambiguous are NULL where geometry matching did not run.
+  heads: db.prepare<[string, number], HeadRow>(
+    `SELECT c.task_key, c.drawing_id, c.job_id, c.summary, c.processing_time_ms, c.created_at,
+       coalesce(m.added_count, json_array_length(c.added)) AS added_count,
+       coalesce(m.removed_count, json_array_length(c.removed)) AS removed_count,
+       coalesce(m.moved_count, json_array_length(c.moved)) AS moved_count,
+       coalesce(m.modified_count, json_array_length(c.modified)) AS modified_count,
+       CASE WHEN c.renamed IS NULL THEN NULL ELSE coalesce(m.renamed_count, json_array_length(c.renamed)) END AS renamed_count,
+       json_array_length(c.ambiguous) AS ambiguous_count
+     FROM change_results c LEFT JOIN processing_metrics m ON m.task_key = c.task_key AND m.status = 'completed'
+     WHERE c.drawing_id = ? ORDER BY c.created_at DESC, c.rowid DESC LIMIT ?`,
+  ),
+  whole: db.prepare<[string], HeadColumns & Record<ChangeKind, string | null>>(
+    `SELECT task_key, drawing_id, job_id, summary, processing_time_ms, created_at, added, removed, moved, modified, renamed, ambiguous
+     FROM change_results WHERE task_key = ?`,
+  ),
+}));
 
 /** The last result read, whole: clients page through one result after another. */
 let cached: { head: ChangeHead; lists: ChangeLists<ChangeItem[]> } | null = null;
@@ -154,7 +180,7 @@ parentPort?.on('message', (request: PagesRequest | RetireRequest) => {
   }
   let reply: PagesReply;
   try {
-    reply = { id: request.id, ok: true, value: answer(request) };
+    reply = { id: request.id, ok: true, value: patiently(() => answer(request)) };
   } catch (err) {
     reply = { id: request.id, ok: false, message: errorMessage(err) };
   }

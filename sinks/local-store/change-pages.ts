@@ -29,8 +29,8 @@ export const MAX_WAITING_PAGE_READS = 64;
 /** Given-up reader threads still finishing their statement at most; past it reads are refused. */
 export const MAX_RETIRING_READERS = 2;
 /**
- * How long `close()` waits for reader threads to finish their statement before terminating them.
- * A statement ends within the busy timeout (5 s) plus one result's parse, so this is only reached
+ * How long `close()` waits for reader threads to end before terminating them. A given-up thread
+ * ends within one slice of its busy wait (250 ms) or one result's parse, so this is only reached
  * by a thread that is truly stuck.
  */
 const CLOSE_GRACE_MS = 15_000;
@@ -62,6 +62,8 @@ interface Reader {
  * A retired thread is never terminated: it finishes the SQLite call it is in and then ends by
  * itself. `Worker.terminate()` during a better-sqlite3 call that then throws (SQLITE_BUSY after
  * the busy wait) aborts the whole process (FATAL ERROR: v8::ToLocalChecked Empty MaybeLocal).
+ * The thread waits for a lock in short slices (change-pages-worker.ts), so it is never long
+ * inside such a call.
  *
  * @example
  * const pages = new LocalChangePages(path.join(dataDir, DATABASE_FILE));
