@@ -117,6 +117,7 @@ export default {
   workerThreads: true,
   // One file more than there are cores: a good part of the tier waits (on timers, busy timeouts,
   // the local fakes), and the extra file fills those waits; more than one extra only made the
-  // CPU-bound files contend (measured on 2 cores: 2 files 57–62 s, 3 files 51–58 s).
+  // CPU-bound files contend (measured on 2 cores: 2 files at once 57–65 s, 3 files 51–58 s, 4 no
+  // better).
   concurrency: availableParallelism() + 1,
 };
