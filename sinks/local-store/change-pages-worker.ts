@@ -56,11 +56,17 @@ const BUSY_SLICE_MS = 250;
 function patiently<T>(call: () => T): T {
   const started = Date.now();
   for (;;) {
+    const tried = Date.now();
     try {
       return call();
     } catch (err) {
       const busy = (err as { code?: unknown }).code === 'SQLITE_BUSY';
       if (!busy || Atomics.load(retired, 0) === 1 || Date.now() - started >= BUSY_TIMEOUT_MS) throw err;
+      // SQLite may answer SQLITE_BUSY at once, without its busy wait (where waiting could
+      // deadlock): wait out the rest of the slice so this loop never spins. Retiring the thread
+      // wakes the wait (Atomics.notify).
+      const rest = BUSY_SLICE_MS - (Date.now() - tried);
+      if (rest > 0) Atomics.wait(retired, 0, 0, rest);
     }
   }
 }

@@ -161,6 +161,7 @@ export class LocalChangePages implements ChangePages {
     if (this.reader === reader) this.reader = null;
     failAll(reader, why);
     Atomics.store(reader.retired, 0, 1);
+    Atomics.notify(reader.retired, 0);
     reader.worker.postMessage({ op: 'retire' } satisfies RetireRequest);
     this.retiring.add(reader);
   }
